@@ -1,0 +1,293 @@
+"""ProcessChannel: JSON-RPC with a spawned backend process, and that process's whole lifecycle.
+
+Requests may be pipelined from any number of threads: each gets an id and a Future, and a
+reader thread matches responses to them. Stderr is drained on a thread of its own into a bounded
+tail (an unread stderr pipe blocks the child at 64 KiB), shown when the backend dies. Closing is
+a ladder: shutdown request, exit notification, wait, terminate, wait, kill, always reap.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import os
+import signal
+import subprocess
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
+
+import msgspec
+
+from .errors import (
+    BackendCrashed, BackendError, ConnectionFailed, ProtocolError, RequestTimeout,
+    error_from_object,
+)
+from .protocol import ArrayData, CancelParams, IncomingResponse, Method, Request, decode_array
+from .protocol import encoder as _encoder
+
+T = TypeVar("T")
+logger = logging.getLogger("qibo_core.client")
+
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds for each polite step of closing: the shutdown reply, then the exit after `exit`."""
+TERMINATE_TIMEOUT = 2.0
+"""Seconds to wait after SIGTERM before SIGKILL."""
+STDERR_TAIL_LINES = 50
+PIPE_BUFFER = 2**16
+
+_FLUSHED_NOTIFICATIONS = frozenset({Method.EXIT, Method.CANCEL_REQUEST})
+_response_decoder = msgspec.json.Decoder(IncomingResponse)
+_result_decoders: dict[Any, msgspec.json.Decoder] = {}
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "is still running"
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+def _quote(line: bytes, limit: int = 200) -> str:
+    text = line.decode("utf-8", errors="replace").rstrip("\n")
+    return repr(text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)")
+
+
+class ProcessChannel:
+    """A spawned backend process and the JSON-RPC endpoint that talks to it."""
+
+    def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Future[bytes]] = {}
+        self._abandoned: set[int] = set()
+        self._lock = threading.Lock()
+        self._failure: ConnectionFailed | None = None
+        self._closing = False
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        try:
+            self.process = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                bufsize=PIPE_BUFFER, env=env, close_fds=True,
+                # A terminal's Ctrl-C is the client's to handle (it cancels), not the backend's.
+                start_new_session=True)
+        except OSError as exc:
+            raise ConnectionFailed(f"could not start backend {name!r} ({argv[0]}): {exc}") from exc
+        self._stdin = self.process.stdin
+        self._reader = self._thread(self._read_stdout, "stdout")
+        self._drainer = self._thread(self._drain_stderr, "stderr")
+
+    def _thread(self, target: Any, stream: str) -> threading.Thread:
+        thread = threading.Thread(target=target, daemon=True,
+                                  name=f"qibo-backend-{self.name} {stream} (pid {self.pid})")
+        thread.start()
+        return thread
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._failure is None and not self._closing and self.process.poll() is None
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        return list(self._stderr_tail)
+
+    def __repr__(self) -> str:
+        return f"<ProcessChannel {self.name} pid={self.pid} {_describe_exit(self.process.poll())}>"
+
+    # ---- requests ----------------------------------------------------------------------
+
+    def request(self, method: str, params: Any, result_type: type[T],
+                timeout: float | None = None) -> T:
+        """Send a request and wait for its result, decoded as `result_type`."""
+        future: Future[bytes] = Future()
+        request_id = self._send(Request(method, params), future)
+        try:
+            raw = future.result(timeout)
+        except FutureTimeout:
+            self._abandon(request_id)
+            raise RequestTimeout(f"backend {self.name!r} did not answer {method!r} within "
+                                 f"{timeout} s") from None
+        except KeyboardInterrupt:
+            self._abandon(request_id)
+            raise
+        return self._decode_result(method, raw, result_type)
+
+    def request_array(self, method: str, params: Any) -> Any:
+        return decode_array(self.request(method, params, ArrayData))
+
+    def notify(self, method: str, params: Any) -> None:
+        """Send a notification. It stays buffered until the next request or until the buffer
+        fills: that coalesces streamed gates into few writes."""
+        self._send(Request(method, params))
+
+    def _send(self, message: Request, future: Future[bytes] | None = None) -> int:
+        """Write one message (a request when `future` is given); its id, or 0."""
+        with self._lock:
+            self._check_usable()
+            if future is not None:
+                message.id = next(self._ids)
+                self._pending[message.id] = future
+            try:
+                self._write(message)
+                return message.id if future is not None else 0  # type: ignore[return-value]
+            except (OSError, ValueError):
+                pass  # the child is gone: report how it ended, outside the lock
+        self._reader.join(TERMINATE_TIMEOUT)
+        raise self._failure or self._crashed()
+
+    def _write(self, message: Request) -> None:
+        self._stdin.write(_encoder.encode(message) + b"\n")
+        if message.id is not msgspec.UNSET or message.method in _FLUSHED_NOTIFICATIONS:
+            self._stdin.flush()
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closing:
+            raise ConnectionFailed(f"the connection to backend {self.name!r} is closed")
+
+    def _abandon(self, request_id: int) -> None:
+        """Stop waiting for a request: ask the backend to cancel it, and ignore its answer."""
+        with self._lock:
+            if self._pending.pop(request_id, None) is None:
+                return
+            self._abandoned.add(request_id)
+            if self._failure is None and not self._closing:
+                try:
+                    self._write(Request(Method.CANCEL_REQUEST, CancelParams(request_id)))
+                except (OSError, ValueError):
+                    pass
+
+    def _decode_result(self, method: str, raw: bytes, result_type: type[T]) -> T:
+        decoder = _result_decoders.get(result_type)
+        if decoder is None:
+            decoder = _result_decoders[result_type] = msgspec.json.Decoder(result_type)
+        try:
+            return decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"backend {self.name!r} answered {method!r} with an invalid result:"
+                                f" {exc}: {_quote(raw)}") from None
+
+    # ---- reader threads ----------------------------------------------------------------
+
+    def _read_stdout(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        for line in stdout:
+            try:
+                self._dispatch(line)
+            except ProtocolError as exc:
+                self._fail(exc)
+                self.process.kill()
+                break
+        if self._failure is None:
+            self._fail(self._crashed())
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            message = _response_decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"backend {self.name!r} sent a line that is not a JSON-RPC "
+                                f"message ({exc}): {_quote(line)}") from None
+        if message.method is not msgspec.UNSET:
+            logger.debug("backend %s notification %s", self.name, message.method)
+            return
+        with self._lock:
+            future = self._pending.pop(message.id, None)  # type: ignore[arg-type]
+            if future is None:
+                if message.id in self._abandoned:
+                    self._abandoned.discard(message.id)  # type: ignore[arg-type]
+                    return
+                raise ProtocolError(f"backend {self.name!r} answered an unknown request id "
+                                    f"{message.id!r}: {_quote(line)}")
+        if message.error is not msgspec.UNSET:
+            future.set_exception(error_from_object(message.error))
+        elif message.result is not msgspec.UNSET:
+            future.set_result(bytes(message.result))
+        else:
+            future.set_exception(ProtocolError(
+                f"backend {self.name!r} sent a response with neither result nor error: "
+                f"{_quote(line)}"))
+
+    def _drain_stderr(self) -> None:
+        stderr = self.process.stderr
+        assert stderr is not None
+        for raw in stderr:
+            line = raw.decode("utf-8", errors="replace").rstrip()[:1000]
+            self._stderr_tail.append(line)
+            logger.info("[%s] %s", self.name, line)
+
+    def _crashed(self) -> BackendCrashed:
+        try:
+            returncode = self.process.wait(TERMINATE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        self._drainer.join(0.5)
+        return BackendCrashed(f"backend {self.name!r} (pid {self.pid}) "
+                              f"{_describe_exit(returncode)}", returncode=returncode,
+                              stderr_tail=self.stderr_tail[-10:])
+
+    def _fail(self, failure: ConnectionFailed) -> None:
+        with self._lock:
+            if self._closing and isinstance(failure, BackendCrashed):
+                failure = ConnectionFailed(f"the connection to backend {self.name!r} is closed")
+            self._failure = failure
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            future.set_exception(failure)
+
+    # ---- closing -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Shut the backend down politely, then less so; always reap it. Safe to call twice."""
+        if self._closing:
+            return
+        if self._failure is None and self.process.poll() is None:
+            try:
+                self.request(Method.SHUTDOWN, None, type(None), timeout=SHUTDOWN_TIMEOUT)
+                self.notify(Method.EXIT, None)
+            except (ConnectionFailed, BackendError) as exc:
+                logger.warning("backend %s did not shut down politely: %s", self.name, exc)
+        with self._lock:
+            self._closing = True
+        for stream in (self._stdin,):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._reap()
+        self._reader.join()
+        self._drainer.join()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+    def _reap(self) -> None:
+        try:
+            self.process.wait(SHUTDOWN_TIMEOUT)
+            return
+        except subprocess.TimeoutExpired:
+            logger.warning("backend %s (pid %d) did not exit; terminating", self.name, self.pid)
+        self.process.terminate()
+        try:
+            self.process.wait(TERMINATE_TIMEOUT)
+            return
+        except subprocess.TimeoutExpired:
+            logger.warning("backend %s (pid %d) ignored SIGTERM; killing", self.name, self.pid)
+        self.process.kill()
+        self.process.wait()
+
+    def kill(self) -> None:
+        """End the process at once (for tests and emergencies); `close` still reaps it."""
+        if self.process.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)

@@ -1,0 +1,503 @@
+"""Gates: their qubits, parameters and matrices. The single source of truth for every gate.
+
+Conventions are qibo's: qubit 0 is the most significant bit, RX(t) = exp(-i t X / 2), and so on.
+A gate is a matrix on its `targets`, applied where every qubit in `controls` is |1>. Controlled
+gates (CNOT, CRX, TOFFOLI...) reuse their base gate's matrix and only add built-in controls.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import CircuitError
+from .protocol import GateData, MeasurementData
+
+__all__ = [
+    "CCZ", "CH", "CNOT", "CRX", "CRY", "CRZ", "CSX", "CU1", "CU2", "CU3", "CY", "CZ", "ECR",
+    "FSWAP", "GATES", "GPI", "GPI2", "Gate", "H", "I", "M", "PRX", "RX", "RXX", "RY", "RYY", "RZ",
+    "RZX", "RZZ", "S", "SDG", "SWAP", "SX", "SXDG", "T", "TDG", "TOFFOLI", "U1", "U2", "U3",
+    "Unitary", "X", "Y", "Z", "fSim", "from_data", "iSWAP",
+]
+
+GATES: dict[str, type[Gate]] = {}
+"""Every gate class by its wire name."""
+
+UNITARY_TOLERANCE = 1e-8
+
+_I2 = np.eye(2, dtype=complex)
+_X = np.array([[0, 1], [1, 0]], dtype=complex)
+_Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
+_Z = np.array([[1, 0], [0, -1]], dtype=complex)
+
+
+def _rotation(pauli: np.ndarray, theta: float) -> np.ndarray:
+    """exp(-i theta P / 2) for any P with P @ P = I."""
+    return math.cos(theta / 2) * np.eye(len(pauli)) - 1j * math.sin(theta / 2) * pauli
+
+
+def _phase(theta: float) -> np.ndarray:
+    return np.diag([1, np.exp(1j * theta)])
+
+
+def _u3(theta: float, phi: float, lam: float) -> np.ndarray:
+    c, s = math.cos(theta / 2), math.sin(theta / 2)
+    return np.array([
+        [np.exp(-0.5j * (phi + lam)) * c, -np.exp(-0.5j * (phi - lam)) * s],
+        [np.exp(0.5j * (phi - lam)) * s, np.exp(0.5j * (phi + lam)) * c],
+    ])
+
+
+def _check_qubit(q: object) -> int:
+    if isinstance(q, bool) or not isinstance(q, (int, np.integer)):
+        raise CircuitError(f"qubit indices must be integers, got {q!r}")
+    if q < 0:
+        raise CircuitError(f"qubit index {q} is negative")
+    return int(q)
+
+
+def _check_param(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise CircuitError(f"parameter {name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise CircuitError(f"parameter {name} must be finite, got {value}")
+    return float(value)
+
+
+def _check_distinct(qubits: tuple[int, ...], what: str) -> None:
+    if len(set(qubits)) != len(qubits):
+        raise CircuitError(f"{what} acts on repeated qubits {list(qubits)}")
+
+
+class Gate:
+    """A unitary gate. Subclasses declare their shape and matrix; `__init__` validates for all.
+
+    Positional arguments are the qubits (built-in controls first), then the parameters in
+    `param_names` order; parameters may also be given by name: `RX(0, 0.3)` == `RX(0, theta=0.3)`.
+    """
+
+    name: ClassVar[str]
+    ntargets: ClassVar[int] = 1
+    """Target qubits; 0 means any number of at least one (I, Unitary)."""
+    ncontrols: ClassVar[int] = 0
+    """Built-in controls: the leading qubits of the constructor (CNOT's first qubit)."""
+    param_names: ClassVar[tuple[str, ...]] = ()
+    hermitian: ClassVar[bool] = False
+    """True when the gate is its own inverse, so `dagger()` returns an equal gate."""
+
+    qubits: tuple[int, ...]
+    params: dict[str, float]
+    extra_controls: tuple[int, ...]
+    is_dagger: bool
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.__dict__.get("name", cls.__name__)
+        GATES[cls.name] = cls
+
+    def __init__(self, *args: float, **params: float) -> None:
+        nqubits = self.ncontrols + self.ntargets if self.ntargets else len(args)
+        if len(args) < nqubits or len(args) > nqubits + len(self.param_names):
+            raise CircuitError(self._usage(f"got {len(args)} positional arguments"))
+        self.qubits = tuple(_check_qubit(q) for q in args[:nqubits])
+        if not self.qubits:
+            raise CircuitError(self._usage("got no qubits"))
+        _check_distinct(self.qubits, self.name)
+        given = dict(zip(self.param_names, args[nqubits:]))
+        for key, value in params.items():
+            if key not in self.param_names:
+                raise CircuitError(self._usage(f"got an unexpected parameter {key!r}"))
+            if key in given:
+                raise CircuitError(self._usage(f"got parameter {key!r} twice"))
+            given[key] = value
+        missing = [p for p in self.param_names if p not in given]
+        if missing:
+            raise CircuitError(self._usage(f"missing parameter {missing[0]!r}"))
+        self.params = {p: _check_param(p, given[p]) for p in self.param_names}
+        self.extra_controls = ()
+        self.is_dagger = False
+
+    def _usage(self, problem: str) -> str:
+        qubits = "q, ..." if not self.ntargets else ", ".join(
+            ["c"] * self.ncontrols + ["q"] * self.ntargets)
+        return f"{self.name}({', '.join([qubits, *self.param_names])}): {problem}"
+
+    def __getattr__(self, key: str) -> float:
+        # Parameters read as attributes (gate.theta), as in qibo.
+        params = self.__dict__.get("params", {})
+        if key in params:
+            return params[key]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+
+    @property
+    def targets(self) -> tuple[int, ...]:
+        return self.qubits[self.ncontrols:]
+
+    @property
+    def controls(self) -> tuple[int, ...]:
+        return self.qubits[:self.ncontrols] + self.extra_controls
+
+    @property
+    def all_qubits(self) -> tuple[int, ...]:
+        return self.qubits + self.extra_controls
+
+    def base_matrix(self) -> np.ndarray:
+        """The matrix on the targets, before `dagger`."""
+        raise NotImplementedError
+
+    def matrix(self) -> np.ndarray:
+        """The complex128 matrix applied to the targets (qubit order as in `targets`)."""
+        m = np.asarray(self.base_matrix(), dtype=np.complex128)
+        return m.conj().T if self.is_dagger else m
+
+    def dagger(self) -> Gate:
+        """The inverse gate."""
+        other = copy.copy(self)
+        other.is_dagger = self.is_dagger ^ (not self.hermitian)
+        return other
+
+    def controlled_by(self, *qubits: int) -> Gate:
+        """This gate applied only where every one of `qubits` is |1>."""
+        other = copy.copy(self)
+        other.extra_controls = self.extra_controls + tuple(_check_qubit(q) for q in qubits)
+        _check_distinct(other.all_qubits, f"{self.name} controlled by {list(qubits)}")
+        return other
+
+    def to_data(self) -> GateData:
+        return GateData(name=self.name, qubits=list(self.qubits), params=dict(self.params),
+                        controls=list(self.extra_controls), dagger=self.is_dagger)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Gate) and self.to_data() == other.to_data()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.all_qubits))
+
+    def __repr__(self) -> str:
+        args = [str(q) for q in self.qubits] + [f"{k}={v!r}" for k, v in self.params.items()]
+        text = f"{self.name}({', '.join(args)})"
+        if self.extra_controls:
+            text += f".controlled_by({', '.join(map(str, self.extra_controls))})"
+        return text + (".dagger()" if self.is_dagger else "")
+
+
+def _fixed(name: str, matrix: np.ndarray, *, ntargets: int = 1, ncontrols: int = 0,
+           hermitian: bool = False) -> type[Gate]:
+    """A gate class for a constant matrix."""
+    matrix = np.asarray(matrix, dtype=complex)
+    matrix.flags.writeable = False
+    return type(name, (Gate,), {
+        "name": name, "ntargets": ntargets, "ncontrols": ncontrols, "hermitian": hermitian,
+        "base_matrix": lambda self: matrix, "__module__": __name__,
+        "__doc__": f"The {name} gate.",
+    })
+
+
+_SQRT_X = 0.5 * np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]])
+_H = np.array([[1, 1], [1, -1]]) / math.sqrt(2)
+_SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+
+H = _fixed("H", _H, hermitian=True)
+X = _fixed("X", _X, hermitian=True)
+Y = _fixed("Y", _Y, hermitian=True)
+Z = _fixed("Z", _Z, hermitian=True)
+S = _fixed("S", np.diag([1, 1j]))
+SDG = _fixed("SDG", np.diag([1, -1j]))
+T = _fixed("T", np.diag([1, np.exp(0.25j * math.pi)]))
+TDG = _fixed("TDG", np.diag([1, np.exp(-0.25j * math.pi)]))
+SX = _fixed("SX", _SQRT_X)
+SXDG = _fixed("SXDG", _SQRT_X.conj().T)
+CNOT = _fixed("CNOT", _X, ncontrols=1, hermitian=True)
+CY = _fixed("CY", _Y, ncontrols=1, hermitian=True)
+CZ = _fixed("CZ", _Z, ncontrols=1, hermitian=True)
+CH = _fixed("CH", _H, ncontrols=1, hermitian=True)
+CSX = _fixed("CSX", _SQRT_X, ncontrols=1)
+SWAP = _fixed("SWAP", _SWAP, ntargets=2, hermitian=True)
+iSWAP = _fixed("iSWAP", [[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]], ntargets=2)
+FSWAP = _fixed("FSWAP", [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, -1]],
+               ntargets=2, hermitian=True)
+ECR = _fixed("ECR", np.array([[0, 1, 0, 1j], [1, 0, -1j, 0], [0, 1j, 0, 1], [-1j, 0, 1, 0]])
+             / math.sqrt(2), ntargets=2, hermitian=True)
+TOFFOLI = _fixed("TOFFOLI", _X, ncontrols=2, hermitian=True)
+CCZ = _fixed("CCZ", _Z, ncontrols=2, hermitian=True)
+
+
+class I(Gate):  # noqa: E742 - qibo's name for the identity
+    """The identity on any number of qubits."""
+
+    ntargets = 0
+    hermitian = True
+
+    def base_matrix(self) -> np.ndarray:
+        return np.eye(2 ** len(self.targets), dtype=complex)
+
+
+class RX(Gate):
+    """exp(-i theta X / 2)."""
+
+    param_names = ("theta",)
+
+    def base_matrix(self) -> np.ndarray:
+        return _rotation(_X, self.params["theta"])
+
+
+class RY(Gate):
+    """exp(-i theta Y / 2)."""
+
+    param_names = ("theta",)
+
+    def base_matrix(self) -> np.ndarray:
+        return _rotation(_Y, self.params["theta"])
+
+
+class RZ(Gate):
+    """exp(-i theta Z / 2)."""
+
+    param_names = ("theta",)
+
+    def base_matrix(self) -> np.ndarray:
+        return _rotation(_Z, self.params["theta"])
+
+
+class U1(Gate):
+    """diag(1, exp(i theta))."""
+
+    param_names = ("theta",)
+
+    def base_matrix(self) -> np.ndarray:
+        return _phase(self.params["theta"])
+
+
+class U2(Gate):
+    """U3(pi/2, phi, lam)."""
+
+    param_names = ("phi", "lam")
+
+    def base_matrix(self) -> np.ndarray:
+        return _u3(math.pi / 2, self.params["phi"], self.params["lam"])
+
+
+class U3(Gate):
+    """RZ(phi) RY(theta) RZ(lam)."""
+
+    param_names = ("theta", "phi", "lam")
+
+    def base_matrix(self) -> np.ndarray:
+        return _u3(self.params["theta"], self.params["phi"], self.params["lam"])
+
+
+class GPI(Gate):
+    """The trapped-ion pi rotation about the axis at angle phi in the XY plane."""
+
+    param_names = ("phi",)
+    hermitian = True
+
+    def base_matrix(self) -> np.ndarray:
+        phi = self.params["phi"]
+        return np.array([[0, np.exp(-1j * phi)], [np.exp(1j * phi), 0]])
+
+
+class GPI2(Gate):
+    """The trapped-ion pi/2 rotation about the axis at angle phi in the XY plane."""
+
+    param_names = ("phi",)
+
+    def base_matrix(self) -> np.ndarray:
+        phi = self.params["phi"]
+        return np.array([[1, -1j * np.exp(-1j * phi)], [-1j * np.exp(1j * phi), 1]]) / math.sqrt(2)
+
+
+class PRX(Gate):
+    """exp(-i theta (cos(phi) X + sin(phi) Y) / 2): a rotation about an axis in the XY plane."""
+
+    param_names = ("theta", "phi")
+
+    def base_matrix(self) -> np.ndarray:
+        phi = self.params["phi"]
+        return _rotation(math.cos(phi) * _X + math.sin(phi) * _Y, self.params["theta"])
+
+
+class CRX(RX):
+    """RX on the second qubit, controlled by the first."""
+
+    ncontrols = 1
+
+
+class CRY(RY):
+    """RY on the second qubit, controlled by the first."""
+
+    ncontrols = 1
+
+
+class CRZ(RZ):
+    """RZ on the second qubit, controlled by the first."""
+
+    ncontrols = 1
+
+
+class CU1(U1):
+    """U1 on the second qubit, controlled by the first."""
+
+    ncontrols = 1
+
+
+class CU2(U2):
+    """U2 on the second qubit, controlled by the first."""
+
+    ncontrols = 1
+
+
+class CU3(U3):
+    """U3 on the second qubit, controlled by the first."""
+
+    ncontrols = 1
+
+
+class RXX(Gate):
+    """exp(-i theta X⊗X / 2)."""
+
+    ntargets = 2
+    param_names = ("theta",)
+
+    def base_matrix(self) -> np.ndarray:
+        return _rotation(np.kron(_X, _X), self.params["theta"])
+
+
+class RYY(Gate):
+    """exp(-i theta Y⊗Y / 2)."""
+
+    ntargets = 2
+    param_names = ("theta",)
+
+    def base_matrix(self) -> np.ndarray:
+        return _rotation(np.kron(_Y, _Y), self.params["theta"])
+
+
+class RZZ(Gate):
+    """exp(-i theta Z⊗Z / 2)."""
+
+    ntargets = 2
+    param_names = ("theta",)
+
+    def base_matrix(self) -> np.ndarray:
+        return _rotation(np.kron(_Z, _Z), self.params["theta"])
+
+
+class RZX(Gate):
+    """exp(-i theta Z⊗X / 2)."""
+
+    ntargets = 2
+    param_names = ("theta",)
+
+    def base_matrix(self) -> np.ndarray:
+        return _rotation(np.kron(_Z, _X), self.params["theta"])
+
+
+class fSim(Gate):  # noqa: N801 - qibo's name
+    """The fermionic simulation gate: an iSWAP-like rotation by theta and a phase phi on |11>."""
+
+    ntargets = 2
+    param_names = ("theta", "phi")
+
+    def base_matrix(self) -> np.ndarray:
+        c, s = math.cos(self.params["theta"]), math.sin(self.params["theta"])
+        return np.array([[1, 0, 0, 0], [0, c, -1j * s, 0], [0, -1j * s, c, 0],
+                         [0, 0, 0, np.exp(-1j * self.params["phi"])]])
+
+
+class Unitary(Gate):
+    """Any unitary matrix on any number of qubits: `Unitary(matrix, *qubits)`."""
+
+    ntargets = 0
+
+    def __init__(self, matrix: object, *qubits: int) -> None:
+        super().__init__(*qubits)
+        try:
+            m = np.array(matrix, dtype=np.complex128)
+        except (TypeError, ValueError) as exc:
+            raise CircuitError(f"Unitary: the matrix is not a complex array: {exc}") from None
+        dim = 2 ** len(self.qubits)
+        if m.shape != (dim, dim):
+            raise CircuitError(f"Unitary on {len(self.qubits)} qubits needs a {dim}x{dim} "
+                               f"matrix, got shape {m.shape}")
+        if not np.isfinite(m).all():
+            raise CircuitError("Unitary: the matrix has NaN or infinite entries")
+        error = np.abs(m.conj().T @ m - np.eye(dim)).max()
+        if error > UNITARY_TOLERANCE:
+            raise CircuitError(f"Unitary: the matrix is not unitary (|U^dagger U - I| = "
+                               f"{error:.2e} > {UNITARY_TOLERANCE})")
+        m.flags.writeable = False
+        self._matrix = m
+
+    def base_matrix(self) -> np.ndarray:
+        return self._matrix
+
+    def to_data(self) -> GateData:
+        data = super().to_data()
+        data.matrix = [[(z.real, z.imag) for z in row] for row in self._matrix.tolist()]
+        return data
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("Unitary(", "Unitary(<matrix>, ", 1)
+
+
+class M:
+    """Measure `qubits` in the computational basis into a named register.
+
+    Measurements close a circuit: sampling happens on the final state, so no gate may follow
+    a measurement on the same qubit.
+    """
+
+    def __init__(self, *qubits: int, register_name: str | None = None) -> None:
+        if not qubits:
+            raise CircuitError("M(q, ..., register_name=None): got no qubits")
+        self.qubits = tuple(_check_qubit(q) for q in qubits)
+        _check_distinct(self.qubits, "M")
+        if register_name is not None and not isinstance(register_name, str):
+            raise CircuitError(f"M: register_name must be a string, got {register_name!r}")
+        self.register_name = register_name
+
+    def to_data(self) -> MeasurementData:
+        return MeasurementData(qubits=list(self.qubits), register=self.register_name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, M) and self.to_data() == other.to_data()
+
+    def __hash__(self) -> int:
+        return hash(self.qubits)
+
+    def __repr__(self) -> str:
+        args = ", ".join(map(str, self.qubits))
+        return f"M({args}, register_name={self.register_name!r})"
+
+
+def from_data(data: GateData) -> Gate:
+    """The gate a wire message describes, validated exactly as if built in Python."""
+    cls = GATES.get(data.name)
+    if cls is None:
+        raise CircuitError(f"unknown gate {data.name!r}; known gates: {', '.join(sorted(GATES))}")
+    if cls is Unitary:
+        if data.matrix is None:
+            raise CircuitError("Unitary needs a 'matrix' (rows of [re, im] pairs)")
+        if data.params:
+            raise CircuitError("Unitary takes no params, only a 'matrix'")
+        try:
+            pairs = np.asarray(data.matrix, dtype=float)
+        except (TypeError, ValueError):
+            pairs = np.empty(0)
+        if pairs.ndim != 3 or pairs.shape[-1] != 2:
+            raise CircuitError("Unitary: 'matrix' must be a list of rows of [re, im] pairs")
+        matrix = pairs[..., 0] + 1j * pairs[..., 1]
+        gate: Gate = Unitary(matrix, *data.qubits)
+    elif data.matrix is not None:
+        raise CircuitError(f"{data.name} takes no 'matrix'; only Unitary does")
+    else:
+        gate = cls(*data.qubits, **data.params)
+    if data.controls:
+        gate = gate.controlled_by(*data.controls)
+    if data.dagger:
+        gate = gate.dagger()
+    return gate

@@ -1,0 +1,234 @@
+"""Handle: one API over a backend in this process or in a spawned one.
+
+A Handle speaks to a channel: `ProcessChannel` (JSON-RPC to a child) or `LocalChannel` (the same
+Session calls, no serialization). Code that runs circuits never asks which one it has.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import numpy as np
+
+from . import __version__
+from .backend import Backend
+from .client import ProcessChannel
+from .discovery import find_backend
+from .gates import Gate
+from .protocol import (
+    PROTOCOL_VERSION, ApplyParams, ClientInfo, ExecuteParams, ExecuteResult, InitializeOptions,
+    InitializeParams, InitializeResult, Method, NewStateParams, Precision, ProbabilitiesParams,
+    SampleParams, SampleResult, StateRef,
+)
+from .result import Result
+from .session import Session
+
+if TYPE_CHECKING:
+    from .circuit import Circuit
+
+T = TypeVar("T")
+
+HANDSHAKE_TIMEOUT = 30.0
+"""Seconds a spawned backend has to answer `initialize`."""
+
+
+class Channel(Protocol):
+    """How a Handle reaches its backend."""
+
+    name: str
+
+    def request(self, method: str, params: Any, result_type: type[T],
+                timeout: float | None = None) -> T: ...
+    def request_array(self, method: str, params: Any) -> np.ndarray: ...
+    def notify(self, method: str, params: Any) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def alive(self) -> bool: ...
+
+
+class LocalChannel:
+    """A backend object in this process, reached through the same Session as a server."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.name = backend.name
+        self._session = Session(backend)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
+
+    def request(self, method: str, params: Any, result_type: type[T],
+                timeout: float | None = None) -> T:
+        with self._lock:
+            return self._session.call(method, params)  # type: ignore[no-any-return]
+
+    def request_array(self, method: str, params: Any) -> np.ndarray:
+        with self._lock:
+            return self._session.call_array(method, params)
+
+    def notify(self, method: str, params: Any) -> None:
+        with self._lock:
+            self._session.notify(method, params)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<LocalChannel {self.name} {'closed' if self._closed else 'open'}>"
+
+
+class Handle:
+    """A backend to run circuits on. Use as a context manager, or call `close()`."""
+
+    def __init__(self, channel: Channel, *, precision: str = Precision.COMPLEX128,
+                 threads: int | None = None) -> None:
+        self._channel = channel
+        self._unreferenced: collections.deque[int] = collections.deque()
+        try:
+            self.info: InitializeResult = channel.request(
+                Method.INITIALIZE,
+                InitializeParams(PROTOCOL_VERSION, ClientInfo("qibo-core", __version__),
+                                 InitializeOptions(precision, threads)),
+                InitializeResult, timeout=HANDSHAKE_TIMEOUT)
+        except BaseException:
+            channel.close()
+            raise
+
+    @property
+    def name(self) -> str:
+        return self.info.server_info.name
+
+    @property
+    def alive(self) -> bool:
+        return self._channel.alive
+
+    @property
+    def channel(self) -> Channel:
+        return self._channel
+
+    def execute(self, circuit: Circuit, *, nshots: int = 0, seed: int | None = None) -> Result:
+        """Run `circuit` from |0...0>; sample `nshots` shots of its measurements."""
+        reply = self._request(Method.EXECUTE, ExecuteParams(circuit.to_data(), nshots, seed),
+                              ExecuteResult)
+        state = State(self, reply.state, circuit.nqubits)
+        return Result(state, reply.frequencies, circuit.registers, nshots)
+
+    def new_state(self, nqubits: int) -> State:
+        """A state |0...0> held by the backend, to stream gates into."""
+        return State(self, self._request(Method.STATE_NEW, NewStateParams(nqubits), StateRef).state,
+                     nqubits)
+
+    def close(self) -> None:
+        """Close the backend (a spawned one is shut down and reaped). Safe to call twice."""
+        self._channel.close()
+
+    def __enter__(self) -> Handle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Handle {self._channel!r}>"
+
+    def _request(self, method: str, params: Any, result_type: type[T]) -> T:
+        self._free_unreferenced()
+        return self._channel.request(method, params, result_type)
+
+    def _request_array(self, method: str, params: Any) -> np.ndarray:
+        self._free_unreferenced()
+        return self._channel.request_array(method, params)
+
+    def _notify(self, method: str, params: Any) -> None:
+        self._free_unreferenced()
+        self._channel.notify(method, params)
+
+    def _forget(self, state_id: int) -> None:
+        # Called by the garbage collector, maybe inside a send: only queue the free.
+        self._unreferenced.append(state_id)
+
+    def _free_unreferenced(self) -> None:
+        while self._unreferenced and self._channel.alive:
+            self._channel.notify(Method.STATE_FREE, StateRef(self._unreferenced.popleft()))
+
+
+class State:
+    """A state held by a backend. Freed with `free()`, or when garbage collected."""
+
+    def __init__(self, handle: Handle, state_id: int, nqubits: int) -> None:
+        self.handle = handle
+        self.id = state_id
+        self.nqubits = nqubits
+        self._finalizer = weakref.finalize(self, handle._forget, state_id)
+
+    def apply(self, *gates: Gate) -> State:
+        """Stream gates into the state without waiting; an error surfaces at the next read."""
+        self.handle._notify(Method.STATE_APPLY, ApplyParams(self.id, [g.to_data() for g in gates]))
+        return self
+
+    def read(self) -> np.ndarray:
+        """The amplitudes, qubit 0 the most significant bit."""
+        return self.handle._request_array(Method.STATE_READ, StateRef(self.id))
+
+    def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
+        """Outcome probabilities of `qubits` (default: all), the first the most significant."""
+        return self.handle._request_array(Method.STATE_PROBABILITIES,
+                                          ProbabilitiesParams(self.id, qubits))
+
+    def sample(self, nshots: int, *, qubits: list[int] | None = None,
+               seed: int | None = None) -> dict[str, int]:
+        """Counts of each outcome bitstring of `qubits` (default: all) over `nshots` shots."""
+        return self.handle._request(Method.STATE_SAMPLE,
+                                    SampleParams(self.id, nshots, qubits, seed),
+                                    SampleResult).frequencies
+
+    def free(self) -> None:
+        """Release the backend's memory for this state now."""
+        if self._finalizer.detach() is not None:
+            self.handle._request(Method.STATE_FREE, StateRef(self.id), type(None))
+
+    def __repr__(self) -> str:
+        return f"<State {self.id} of {self.nqubits} qubits on {self.handle.name}>"
+
+
+def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
+            threads: int | None = None) -> Handle:
+    """A handle on `backend`: a name spawns qibo-backend-<name>; a Backend object runs here."""
+    if isinstance(backend, Backend):
+        channel: Channel = LocalChannel(backend)
+    else:
+        channel = ProcessChannel([find_backend(backend)], name=backend)
+    return Handle(channel, precision=precision, threads=threads)
+
+
+_shared: dict[str, Handle] = {}
+_shared_lock = threading.Lock()
+
+
+def resolve(backend: str | Backend | Handle) -> Handle:
+    """The handle `Circuit.execute` uses: by name, one spawned process reused until it dies."""
+    if isinstance(backend, Handle):
+        return backend
+    if isinstance(backend, Backend):
+        return connect(backend)
+    with _shared_lock:
+        handle = _shared.get(backend)
+        if handle is None or not handle.alive:
+            handle = _shared[backend] = connect(backend)
+        return handle
+
+
+@atexit.register
+def close_shared() -> None:
+    """Shut down every backend spawned for `execute(backend=name)`."""
+    with _shared_lock:
+        handles = list(_shared.values())
+        _shared.clear()
+    for handle in handles:
+        handle.close()

@@ -1,0 +1,60 @@
+"""Result: what executing a circuit returns. The final state stays on the backend until read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import QiboCoreError
+
+if TYPE_CHECKING:
+    from .handle import State
+
+
+class Result:
+    """The final state of a circuit (read on demand) and the sampled measurement outcomes."""
+
+    def __init__(self, state: State, frequencies: dict[str, int] | None,
+                 registers: dict[str, tuple[int, ...]], nshots: int) -> None:
+        self.final_state = state
+        self.nshots = nshots
+        self.registers = registers
+        self._frequencies = frequencies
+        self._amplitudes: np.ndarray | None = None
+
+    def state(self) -> np.ndarray:
+        """The final amplitudes (read from the backend once), qubit 0 the most significant."""
+        if self._amplitudes is None:
+            self._amplitudes = self.final_state.read()
+        return self._amplitudes
+
+    def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
+        """Outcome probabilities of `qubits` (default: all), computed by the backend."""
+        return self.final_state.probabilities(qubits)
+
+    def frequencies(self, *, binary: bool = True,
+                    registers: bool = False) -> Counter[str] | Counter[int] | dict[str, Counter]:
+        """Counts of each outcome of the measured qubits, in measurement order; per register
+        with `registers=True`; keys as integers with `binary=False`."""
+        if self._frequencies is None:
+            raise QiboCoreError("no shots were sampled: execute with nshots > 0 and an M gate")
+        if not registers:
+            return _keys(Counter(self._frequencies), binary)
+        per_register = {}
+        start = 0
+        for name, qubits in self.registers.items():
+            counts: Counter[str] = Counter()
+            for bits, count in self._frequencies.items():
+                counts[bits[start:start + len(qubits)]] += count
+            per_register[name] = _keys(counts, binary)
+            start += len(qubits)
+        return per_register
+
+    def __repr__(self) -> str:
+        return f"<Result of {self.final_state!r}, nshots={self.nshots}>"
+
+
+def _keys(counts: Counter[str], binary: bool) -> Counter[str] | Counter[int]:
+    return counts if binary else Counter({int(k, 2): v for k, v in counts.items()})

@@ -1,0 +1,245 @@
+"""serve(backend): the loop inside a backend process.
+
+One message per line on stdin, one response per request on stdout, in order. Stdin is read on a
+thread of its own, so `$/cancelRequest` and parent death are seen while a request runs. Stdout
+is kept for protocol messages: fd 1 is pointed at stderr before the backend is loaded, so a
+stray print (or C code writing to fd 1) cannot corrupt the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+import msgspec
+
+from .backend import Backend
+from .errors import (
+    BackendError, InternalError, InvalidParams, InvalidRequest, MethodNotFound, ParseError,
+    RequestCancelled,
+)
+from .protocol import (
+    JSONRPC, METHOD_TYPES, PROTOCOL_VERSION, CancelParams, IncomingRequest, Method, Response,
+    encoder,
+)
+from .session import Session
+
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20
+PARENT_POLL_SECONDS = 1.0
+
+_request_decoder = msgspec.json.Decoder(IncomingRequest)
+_params_decoders = {
+    method: msgspec.json.Decoder(params) for method, (params, _) in METHOD_TYPES.items() if params
+}
+_NO_PARAMS = (b"null", b"{}", b"[]")
+
+
+class _Oversized:
+    """Stands in the queue for a line longer than the maximum message size."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def log(message: str) -> None:
+    """Diagnostics go to stderr: stdout carries protocol messages only."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
+          version: str | None = None, argv: Sequence[str] | None = None) -> None:
+    """Run a backend executable's main loop until `exit` or end of input, then exit.
+
+    `backend` is a Backend, or a callable returning one: pass a callable (with `name` and
+    `version`) to import the simulator only after stdout is protected.
+    """
+    if isinstance(backend, Backend):
+        name, version = name or backend.name, version or backend.version
+    args = _parse_args(name or "backend", version or "unknown", argv)
+    protocol_out = _protect_stdout()
+    server = Server(Session(backend if isinstance(backend, Backend) else backend()),
+                    protocol_out, max_message_bytes=args.max_message_bytes)
+    sys.exit(server.run(sys.stdin.buffer))
+
+
+def _parse_args(name: str, version: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"qibo-backend-{name}",
+        description=f"The {name} qibo-core backend: a JSON-RPC 2.0 server on stdin/stdout, one "
+                    "message per line (protocol version %d). Start with an 'initialize' request, "
+                    "for example:\n  {\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", "
+                    "\"params\": {\"protocolVersion\": 1}}" % PROTOCOL_VERSION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"qibo-backend-{name} {version} (protocol {PROTOCOL_VERSION})")
+    parser.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
+                        help="refuse longer input lines (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def _protect_stdout() -> IO[bytes]:
+    """Keep a private copy of fd 1 for protocol messages and point fd 1 at stderr."""
+    sys.stdout.flush()
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    return os.fdopen(protocol_fd, "wb")
+
+
+class Server:
+    """Reads requests, runs them on a Session one at a time, writes the responses."""
+
+    def __init__(self, session: Session, out: IO[bytes], *,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.session = session
+        self._out = out
+        self._max = max_message_bytes
+        self._inbox: queue.SimpleQueue[bytes | _Oversized | None] = queue.SimpleQueue()
+        self._cancelled: set[int | str] = set()
+        self._shutdown = False
+
+    def run(self, stdin: IO[bytes]) -> int:
+        """Serve until `exit` or end of input; the exit code LSP prescribes."""
+        threading.Thread(target=self._read, args=(stdin,), name="stdin", daemon=True).start()
+        threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="parent",
+                         daemon=True).start()
+        while (item := self._inbox.get()) is not None:
+            if isinstance(item, _Oversized):
+                self._send(Response(None, error=InvalidRequest(
+                    f"message of {item.size} bytes or more exceeds the maximum of {self._max} "
+                    "(--max-message-bytes)").to_error_object()))
+                continue
+            try:
+                response = self.handle(item)
+            except _Exit:
+                return 0 if self._shutdown else 1
+            if response is not None:
+                self._send(response)
+        return 0
+
+    def _read(self, stdin: IO[bytes]) -> None:
+        while line := stdin.readline(self._max + 1):
+            if len(line) > self._max and not line.endswith(b"\n"):
+                size = len(line)
+                while (rest := stdin.readline(self._max)) and not rest.endswith(b"\n"):
+                    size += len(rest)
+                self._inbox.put(_Oversized(size + len(rest)))
+            elif b"$/cancelRequest" in line:
+                self._cancel(line)
+            else:
+                self._inbox.put(line)
+        self._inbox.put(None)
+
+    def _cancel(self, line: bytes) -> None:
+        try:
+            self._cancelled.add(msgspec.json.decode(
+                _request_decoder.decode(line).params, type=CancelParams).id)
+        except msgspec.DecodeError as exc:
+            log(f"ignored a malformed $/cancelRequest: {exc}")
+
+    def handle(self, line: bytes) -> Response | None:
+        """The response to one input line (None for notifications and blank lines)."""
+        line = line.strip()
+        if not line:
+            return None
+        try:
+            message = _request_decoder.decode(line)
+        except msgspec.ValidationError as exc:
+            return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
+        except msgspec.DecodeError as exc:
+            return _error(None, ParseError(f"invalid JSON: {exc}"))
+        is_request = message.id is not msgspec.UNSET
+        request_id = None if message.id is msgspec.UNSET else message.id
+        try:
+            return self._dispatch(message, request_id, is_request)
+        except BackendError as exc:
+            if is_request:
+                return _error(request_id, exc)
+            log(f"notification {message.method!r} failed: {exc}")
+        except _Exit:
+            raise
+        except Exception as exc:  # the one place that catches everything: keep serving
+            traceback.print_exc(file=sys.stderr)
+            error = InternalError(f"{message.method} failed: {type(exc).__name__}: {exc}",
+                                  {"exception": type(exc).__name__})
+            if is_request:
+                return _error(request_id, error)
+        return None
+
+    def _dispatch(self, message: IncomingRequest, request_id: Any,
+                  is_request: bool) -> Response | None:
+        if message.jsonrpc != JSONRPC:
+            raise InvalidRequest(f"'jsonrpc' must be \"2.0\", got {message.jsonrpc!r}")
+        if message.method == Method.EXIT:
+            raise _Exit
+        if message.method not in METHOD_TYPES:
+            if is_request:
+                raise MethodNotFound(f"unknown method {message.method!r}; methods: "
+                                     f"{', '.join(sorted(METHOD_TYPES))}")
+            return None  # unknown notifications are ignored, as LSP does
+        if request_id in self._cancelled:
+            self._cancelled.discard(request_id)
+            raise RequestCancelled(f"request {request_id} was cancelled before it started")
+        params = _decode_params(message)
+        if not is_request:
+            self.session.notify(message.method, params)
+            return None
+        result = self.session.call(message.method, params)
+        if message.method == Method.SHUTDOWN:
+            self._shutdown = True
+        return Response(request_id, result=result)
+
+    def _send(self, response: Response) -> None:
+        try:
+            self._out.write(encoder.encode(response) + b"\n")
+            self._out.flush()
+        except BrokenPipeError:
+            os._exit(0)  # the client is gone; nobody is left to answer
+
+
+class _Exit(Exception):
+    """The `exit` notification arrived."""
+
+
+def _decode_params(message: IncomingRequest) -> Any:
+    decoder = _params_decoders.get(message.method)
+    raw = bytes(message.params)
+    if decoder is None:
+        if raw not in _NO_PARAMS:
+            raise InvalidParams(f"{message.method!r} takes no params")
+        return None
+    if raw == b"null":
+        raise InvalidParams(f"{message.method!r} needs params")
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidParams(f"invalid params for {message.method!r}: {exc}") from None
+
+
+def _error(request_id: Any, exc: BackendError) -> Response:
+    return Response(request_id, error=exc.to_error_object())
+
+
+def _salvage_id(line: bytes) -> int | str | None:
+    """The id of an invalid request, when one can be read, so the client can match the error."""
+    try:
+        value = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return None
+    candidate = value.get("id") if isinstance(value, dict) else None
+    return candidate if isinstance(candidate, (int, str)) and not isinstance(candidate, bool) else None
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Exit once the parent is gone (we are re-parented), even in the middle of a request."""
+    while True:
+        time.sleep(PARENT_POLL_SECONDS)
+        if os.getppid() != parent:
+            log("the parent process is gone; exiting")
+            os._exit(1)

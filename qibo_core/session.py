@@ -1,0 +1,303 @@
+"""Session: the protocol's methods as Python calls on one backend, with every check they need.
+
+The server decodes a message and calls `call` or `notify`; an in-process handle calls them
+directly with the same Structs. So validation is written once, for every backend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from . import gates as _gates
+from .backend import Backend
+from .circuit import Circuit
+from .errors import (
+    BackendError, CircuitError, GateFailed, InvalidParams, InvalidRequest, MethodNotFound,
+    ServerNotInitialized, StateTooLarge, UnknownState, UnsupportedProtocolVersion,
+)
+from .gates import Gate
+from .protocol import (
+    PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, Capabilities, ExecuteParams,
+    ExecuteResult, InitializeParams, InitializeResult, Method, NewStateParams,
+    ProbabilitiesParams, SampleParams, SampleResult, ServerInfo, StateRef, encode_array,
+)
+
+MAX_SHOTS = 2**40
+
+
+@dataclass
+class _HeldState:
+    native: Any
+    nqubits: int
+    streamed: int = 0
+    """Gates received by state/apply so far: the index a GateFailed error names."""
+    failure: GateFailed | None = None
+    dropped: int = 0
+    """Gates skipped after a failure, until the failure is reported."""
+
+
+def available_memory() -> int:
+    """Bytes of memory that a new allocation may take (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} EiB"
+
+
+class Session:
+    """One backend's states by id, and the protocol's methods on them."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.initialized = False
+        self._states: dict[int, _HeldState] = {}
+        self._next_id = 1
+        self._handlers: dict[str, Callable[[Any], Any]] = {
+            Method.INITIALIZE: self.initialize,
+            Method.SHUTDOWN: self.shutdown,
+            Method.EXECUTE: self.execute,
+            Method.STATE_NEW: self.new_state,
+            Method.STATE_APPLY: self.apply,
+            Method.STATE_READ: self.read,
+            Method.STATE_PROBABILITIES: self.probabilities,
+            Method.STATE_SAMPLE: self.sample,
+            Method.STATE_FREE: self.free,
+        }
+        self._array_handlers: dict[str, Callable[[Any], Any]] = {
+            Method.STATE_READ: self.read_array,
+            Method.STATE_PROBABILITIES: self.probabilities_array,
+        }
+
+    def has_method(self, method: str) -> bool:
+        return method in self._handlers
+
+    def call(self, method: str, params: Any) -> Any:
+        """Run a request; BackendError subclasses carry what the caller must be told."""
+        return self._handler(method, self._handlers)(params)
+
+    def call_array(self, method: str, params: Any) -> np.ndarray:
+        """`state/read` or `state/probabilities` for in-process callers: an array of their own,
+        not its wire encoding."""
+        return np.array(self._handler(method, self._array_handlers)(params))
+
+    def _handler(self, method: str, handlers: dict[str, Callable[[Any], Any]]) -> Callable[[Any], Any]:
+        handler = handlers.get(method)
+        if handler is None:
+            raise MethodNotFound(f"unknown method {method!r}; methods: "
+                                 f"{', '.join(sorted(handlers))}")
+        if not self.initialized and method != Method.INITIALIZE:
+            raise ServerNotInitialized(f"{method!r} before 'initialize': send 'initialize' first")
+        return handler
+
+    def notify(self, method: str, params: Any) -> None:
+        """Run a notification: no reply, so a streamed gate's error waits on its state."""
+        if method == Method.STATE_APPLY and self.initialized:
+            self._stream(params)
+        else:
+            self.call(method, params)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def initialize(self, params: InitializeParams) -> InitializeResult:
+        if self.initialized:
+            raise InvalidRequest("'initialize' was already received")
+        if params.protocol_version not in SUPPORTED_VERSIONS:
+            raise UnsupportedProtocolVersion(
+                f"protocol version {params.protocol_version} is not supported; this backend "
+                f"speaks {list(SUPPORTED_VERSIONS)}",
+                {"supported": list(SUPPORTED_VERSIONS), "requested": params.protocol_version})
+        options = params.options
+        if options.precision not in self.backend.precisions:
+            raise InvalidParams(f"precision {options.precision!r} is not offered; choose one of "
+                                f"{list(self.backend.precisions)}")
+        if options.threads is not None and options.threads < 1:
+            raise InvalidParams(f"threads must be at least 1, got {options.threads}")
+        self.backend.configure(options)
+        self.initialized = True
+        return InitializeResult(
+            protocol_version=PROTOCOL_VERSION,
+            server_info=ServerInfo(name=self.backend.name, version=self.backend.version),
+            capabilities=Capabilities(
+                gates=self.backend.gates, native_gates=sorted(self.backend.native_gates),
+                max_qubits=self.backend.max_qubits, precisions=list(self.backend.precisions),
+                state_encodings=["base64"], threads=self.backend.threads))
+
+    def shutdown(self, params: None) -> None:
+        self._states.clear()
+
+    # ---- execution ---------------------------------------------------------------------
+
+    def execute(self, params: ExecuteParams) -> ExecuteResult:
+        try:
+            circuit = Circuit.from_data(params.circuit)
+        except CircuitError as exc:
+            raise InvalidParams(f"invalid circuit: {exc}") from None
+        qubits = list(circuit.measured_qubits)
+        self._check_shots(params.nshots, params.seed)
+        if params.nshots and not qubits:
+            raise InvalidParams("nshots > 0 but the circuit measures no qubit: add an M gate")
+        self._check_fits(circuit.nqubits)
+        native = self.backend.apply(self.backend.zero_state(circuit.nqubits), circuit.gates)
+        state_id = self._hold(native, circuit.nqubits)
+        frequencies = None
+        if params.nshots:
+            frequencies = self._frequencies(self._states[state_id], qubits, params.nshots,
+                                            params.seed)
+        return ExecuteResult(state=state_id, frequencies=frequencies)
+
+    def new_state(self, params: NewStateParams) -> StateRef:
+        self._check_fits(params.nqubits)
+        return StateRef(self._hold(self.backend.zero_state(params.nqubits), params.nqubits))
+
+    def apply(self, params: ApplyParams) -> None:
+        held = self._state(params.state)
+        gates = self._gates(params.gates, held.nqubits)
+        held.native = self.backend.apply(held.native, gates)
+        held.streamed += len(gates)
+
+    def _stream(self, params: ApplyParams) -> None:
+        held = self._states.get(params.state)
+        if held is None:
+            return  # reported at the next request naming this id
+        if held.failure is not None:
+            held.dropped += len(params.gates)
+            return
+        for offset, data in enumerate(params.gates):
+            try:
+                gate = self._gate(data, held.nqubits)
+                held.native = self.backend.apply(held.native, [gate])
+            except BackendError as exc:
+                held.failure = GateFailed(
+                    f"streamed gate {held.streamed} ({data.name} on {data.qubits}) of state "
+                    f"{params.state} failed: {exc.message}",
+                    {"state": params.state, "index": held.streamed,
+                     "gate": msgspec.to_builtins(data)})
+                held.dropped = len(params.gates) - offset - 1
+                return
+            held.streamed += 1
+
+    # ---- reading states ----------------------------------------------------------------
+
+    def read(self, params: StateRef) -> ArrayData:
+        return encode_array(self.read_array(params))
+
+    def read_array(self, params: StateRef) -> np.ndarray:
+        return self.backend.to_array(self._state(params.state).native)
+
+    def probabilities(self, params: ProbabilitiesParams) -> ArrayData:
+        return encode_array(self.probabilities_array(params))
+
+    def probabilities_array(self, params: ProbabilitiesParams) -> np.ndarray:
+        held = self._state(params.state)
+        return self.backend.probabilities(held.native, self._qubits(params.qubits, held.nqubits))
+
+    def sample(self, params: SampleParams) -> SampleResult:
+        held = self._state(params.state)
+        qubits = self._qubits(params.qubits, held.nqubits)
+        self._check_shots(params.nshots, params.seed)
+        return SampleResult(self._frequencies(held, qubits, params.nshots, params.seed))
+
+    def free(self, params: StateRef) -> None:
+        if self._states.pop(params.state, None) is None:
+            raise UnknownState(f"no state {params.state} is held")
+
+    # ---- checks ------------------------------------------------------------------------
+
+    def _state(self, state_id: int) -> _HeldState:
+        held = self._states.get(state_id)
+        if held is None:
+            raise UnknownState(f"no state {state_id} is held (never created, or freed); "
+                               f"held states: {sorted(self._states) or 'none'}")
+        if held.failure is not None:
+            failure, held.failure = held.failure, None
+            if held.dropped:
+                failure.message += f"; the {held.dropped} gates streamed after it were skipped"
+                failure.args = (failure.message,)
+                held.dropped = 0
+            raise failure
+        return held
+
+    def _hold(self, native: Any, nqubits: int) -> int:
+        state_id, self._next_id = self._next_id, self._next_id + 1
+        self._states[state_id] = _HeldState(native, nqubits)
+        return state_id
+
+    def _check_fits(self, nqubits: int) -> None:
+        if nqubits <= 0:
+            raise InvalidParams(f"nqubits must be positive, got {nqubits}")
+        itemsize = self.backend.dtype.itemsize
+        limit = self.backend.max_qubits
+        if nqubits > limit:
+            raise StateTooLarge(f"{nqubits} qubits exceed this backend's maximum of {limit}; a "
+                                f"{self.backend.dtype.name} state would need "
+                                f"{_bytes(2.0**nqubits * itemsize)}",
+                                {"nqubits": nqubits, "maxQubits": limit})
+        need, have = 2**nqubits * itemsize, available_memory()
+        if need > have:
+            raise StateTooLarge(f"a {nqubits}-qubit {self.backend.dtype.name} state needs "
+                                f"{_bytes(need)}; only {_bytes(have)} of memory is available",
+                                {"nqubits": nqubits, "bytesNeeded": need, "bytesAvailable": have})
+
+    @staticmethod
+    def _check_shots(nshots: int, seed: int | None) -> None:
+        if not 0 <= nshots <= MAX_SHOTS:
+            raise InvalidParams(f"nshots must be between 0 and 2**40, got {nshots}")
+        if seed is not None and not 0 <= seed < 2**63:
+            raise InvalidParams(f"seed must be between 0 and 2**63 - 1, got {seed}")
+
+    @staticmethod
+    def _qubits(qubits: Sequence[int] | None, nqubits: int) -> list[int]:
+        if qubits is None:
+            return list(range(nqubits))
+        bad = [q for q in qubits if not 0 <= q < nqubits]
+        if bad:
+            raise InvalidParams(f"qubit {bad[0]} is out of range for a {nqubits}-qubit state")
+        if len(set(qubits)) != len(qubits):
+            raise InvalidParams(f"qubits {list(qubits)} has repeats")
+        return list(qubits)
+
+    def _gates(self, gates: Sequence[Any], nqubits: int) -> list[Gate]:
+        checked = []
+        for index, data in enumerate(gates):
+            try:
+                checked.append(self._gate(data, nqubits))
+            except InvalidParams as exc:
+                raise InvalidParams(f"gate {index}: {exc.message}", {"index": index}) from None
+        return checked
+
+    @staticmethod
+    def _gate(data: Any, nqubits: int) -> Gate:
+        try:
+            gate = _gates.from_data(data)
+        except CircuitError as exc:
+            raise InvalidParams(str(exc)) from None
+        outside = [q for q in gate.all_qubits if q >= nqubits]
+        if outside:
+            raise InvalidParams(f"{gate!r} acts on qubit {outside[0]}, outside the "
+                                f"{nqubits}-qubit state")
+        return gate
+
+    def _frequencies(self, held: _HeldState, qubits: list[int], nshots: int,
+                     seed: int | None) -> dict[str, int]:
+        counts = self.backend.sample(held.native, qubits, nshots, seed)
+        width = len(qubits)
+        return {format(int(k), f"0{width}b"): int(counts[k]) for k in np.flatnonzero(counts)}
+
