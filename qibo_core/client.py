@@ -110,7 +110,7 @@ class ProcessChannel:
                 timeout: float | None = None) -> T:
         """Send a request and wait for its result, decoded as `result_type`."""
         future: Future[bytes] = Future()
-        request_id = self._send(Request(method, params), future)
+        request_id = self._send(Request(method=method, params=params), future)
         try:
             raw = future.result(timeout)
         except FutureTimeout:
@@ -128,7 +128,7 @@ class ProcessChannel:
     def notify(self, method: str, params: Any) -> None:
         """Send a notification. It stays buffered until the next request or until the buffer
         fills: that coalesces streamed gates into few writes."""
-        self._send(Request(method, params))
+        self._send(Request(method=method, params=params))
 
     def _send(self, message: Request, future: Future[bytes] | None = None) -> int:
         """Write one message (a request when `future` is given); its id, or 0."""
@@ -164,7 +164,7 @@ class ProcessChannel:
             self._abandoned.add(request_id)
             if self._failure is None and not self._closing:
                 try:
-                    self._write(Request(Method.CANCEL_REQUEST, CancelParams(request_id)))
+                    self._write(Request(method=Method.CANCEL_REQUEST, params=CancelParams(request_id)))
                 except (OSError, ValueError):
                     pass
 

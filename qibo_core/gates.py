@@ -219,7 +219,7 @@ SWAP = _fixed("SWAP", _SWAP, ntargets=2, hermitian=True)
 iSWAP = _fixed("iSWAP", [[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]], ntargets=2)
 FSWAP = _fixed("FSWAP", [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, -1]],
                ntargets=2, hermitian=True)
-ECR = _fixed("ECR", np.array([[0, 1, 0, 1j], [1, 0, -1j, 0], [0, 1j, 0, 1], [-1j, 0, 1, 0]])
+ECR = _fixed("ECR", np.array([[0, 0, 1, 1j], [0, 0, 1j, 1], [1, -1j, 0, 0], [-1j, 1, 0, 0]])
              / math.sqrt(2), ntargets=2, hermitian=True)
 TOFFOLI = _fixed("TOFFOLI", _X, ncontrols=2, hermitian=True)
 CCZ = _fixed("CCZ", _Z, ncontrols=2, hermitian=True)

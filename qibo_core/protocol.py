@@ -223,13 +223,13 @@ class ErrorObject(Struct):
     data: Any = UNSET
 
 
-class Request(Struct):
+class Request(Struct, kw_only=True):
     """A request or notification (no id) as sent: params is any Struct."""
 
+    jsonrpc: str = JSONRPC
+    id: int | str | UnsetType = UNSET
     method: str
     params: Any = UNSET
-    id: int | str | UnsetType = UNSET
-    jsonrpc: str = JSONRPC
 
 
 class IncomingRequest(Struct):
@@ -241,13 +241,13 @@ class IncomingRequest(Struct):
     params: Raw = Raw(b"null")
 
 
-class Response(Struct):
+class Response(Struct, kw_only=True):
     """A response as sent: exactly one of result and error."""
 
+    jsonrpc: str = JSONRPC
     id: int | str | None
     result: Any = UNSET
     error: ErrorObject | UnsetType = UNSET
-    jsonrpc: str = JSONRPC
 
 
 class IncomingResponse(Struct):

@@ -111,9 +111,9 @@ class Server:
                          daemon=True).start()
         while (item := self._inbox.get()) is not None:
             if isinstance(item, _Oversized):
-                self._send(Response(None, error=InvalidRequest(
+                self._send(_error(None, InvalidRequest(
                     f"message of {item.size} bytes or more exceeds the maximum of {self._max} "
-                    "(--max-message-bytes)").to_error_object()))
+                    "(--max-message-bytes)")))
                 continue
             try:
                 response = self.handle(item)
@@ -153,7 +153,8 @@ class Server:
         except msgspec.ValidationError as exc:
             return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
         except msgspec.DecodeError as exc:
-            return _error(None, ParseError(f"invalid JSON: {exc}"))
+            hint = " (NaN and Infinity are not JSON numbers)" if b"NaN" in line or b"Infinity" in line else ""
+            return _error(None, ParseError(f"invalid JSON: {exc}{hint}"))
         is_request = message.id is not msgspec.UNSET
         request_id = None if message.id is msgspec.UNSET else message.id
         try:
@@ -193,7 +194,7 @@ class Server:
         result = self.session.call(message.method, params)
         if message.method == Method.SHUTDOWN:
             self._shutdown = True
-        return Response(request_id, result=result)
+        return Response(id=request_id, result=result)
 
     def _send(self, response: Response) -> None:
         try:
@@ -223,7 +224,7 @@ def _decode_params(message: IncomingRequest) -> Any:
 
 
 def _error(request_id: Any, exc: BackendError) -> Response:
-    return Response(request_id, error=exc.to_error_object())
+    return Response(id=request_id, error=exc.to_error_object())
 
 
 def _salvage_id(line: bytes) -> int | str | None:
