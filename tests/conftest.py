@@ -1,0 +1,61 @@
+"""Fixtures: every backend handle, in process and spawned, and a guard against leaked processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from qibo_backend_numpy import NumpyBackend
+from qibo_backend_qulacs import QulacsBackend
+from qibo_core import Handle, connect
+from qibo_core.handle import close_shared
+
+HANDLES = ["numpy-spawned", "numpy-local", "qulacs-spawned", "qulacs-local"]
+
+
+def children() -> set[int]:
+    """Pids of this process's live children (zombies included: an unreaped child is a leak)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                found.add(int(entry))
+    return found
+
+
+def make_handle(kind: str) -> Handle:
+    name, where = kind.split("-")
+    if where == "spawned":
+        return connect(name)
+    return connect(NumpyBackend() if name == "numpy" else QulacsBackend())
+
+
+@pytest.fixture(scope="module", params=HANDLES)
+def handle(request: pytest.FixtureRequest) -> Iterator[Handle]:
+    """Each backend, spawned and in process: code under test never asks which."""
+    with make_handle(request.param) as h:
+        yield h
+
+
+@pytest.fixture(scope="session")
+def reference() -> Iterator[Handle]:
+    """The in-process NumPy backend every other backend is checked against."""
+    with connect(NumpyBackend()) as h:
+        yield h
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_leaked_processes() -> Iterator[None]:
+    """After each test module, every backend it spawned has been reaped."""
+    before = children()
+    yield
+    close_shared()
+    leaked = children() - before
+    assert not leaked, f"backend processes left running: {sorted(leaked)}"

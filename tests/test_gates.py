@@ -1,0 +1,180 @@
+"""Every gate's matrix against an independent definition, and the gate model's rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qibo_core import CircuitError, gates
+from qibo_core.gates import GATES
+
+from strategies import angles, any_gate
+
+I2 = np.eye(2)
+X = np.array([[0, 1], [1, 0]], dtype=complex)
+Y = np.array([[0, -1j], [1j, 0]])
+Z = np.diag([1.0, -1.0]).astype(complex)
+
+
+def expm_hermitian(h: np.ndarray, t: float) -> np.ndarray:
+    """exp(-i t h) by diagonalising h: independent of the cos/sin formulas in gates.py."""
+    w, v = np.linalg.eigh(h)
+    return v @ np.diag(np.exp(-1j * t * w)) @ v.conj().T
+
+
+def controlled(u: np.ndarray, ncontrols: int = 1) -> np.ndarray:
+    full = np.eye(len(u) * 2**ncontrols, dtype=complex)
+    full[-len(u):, -len(u):] = u
+    return full
+
+
+A, B, C = 0.37, -1.1, 2.9  # parameter values away from special angles
+
+
+def axis(phi: float) -> np.ndarray:
+    return math.cos(phi) * X + math.sin(phi) * Y
+
+
+EXPECTED = {
+    "H": ((X + Z) / math.sqrt(2), ()),
+    "X": (X, ()), "Y": (Y, ()), "Z": (Z, ()),
+    "S": (expm_hermitian(Z - I2, math.pi / 4), ()),  # sqrt(Z) with S|0> = |0>
+    "SDG": (expm_hermitian(Z - I2, -math.pi / 4), ()),
+    "T": (expm_hermitian(Z - I2, math.pi / 8), ()),
+    "TDG": (expm_hermitian(Z - I2, -math.pi / 8), ()),
+    "SX": (expm_hermitian(X - I2, math.pi / 4), ()),
+    "SXDG": (expm_hermitian(X - I2, -math.pi / 4), ()),
+    "I": (I2, ()),
+    "RX": (expm_hermitian(X, A / 2), (A,)),
+    "RY": (expm_hermitian(Y, A / 2), (A,)),
+    "RZ": (expm_hermitian(Z, A / 2), (A,)),
+    "U1": (np.exp(0.5j * A) * expm_hermitian(Z, A / 2), (A,)),
+    "U2": (expm_hermitian(Z, A / 2) @ expm_hermitian(Y, math.pi / 4) @ expm_hermitian(Z, B / 2),
+           (A, B)),
+    "U3": (expm_hermitian(Z, B / 2) @ expm_hermitian(Y, A / 2) @ expm_hermitian(Z, C / 2),
+           (A, B, C)),
+    "GPI": (axis(A), (A,)),
+    "GPI2": (expm_hermitian(axis(A), math.pi / 4), (A,)),
+    "PRX": (expm_hermitian(axis(B), A / 2), (A, B)),
+    "CNOT": (controlled(X), ()), "CY": (controlled(Y), ()), "CZ": (controlled(Z), ()),
+    "CH": (controlled((X + Z) / math.sqrt(2)), ()),
+    "CSX": (controlled(expm_hermitian(X - I2, math.pi / 4)), ()),
+    "CRX": (controlled(expm_hermitian(X, A / 2)), (A,)),
+    "CRY": (controlled(expm_hermitian(Y, A / 2)), (A,)),
+    "CRZ": (controlled(expm_hermitian(Z, A / 2)), (A,)),
+    "CU1": (controlled(np.diag([1, np.exp(1j * A)])), (A,)),
+    "CU2": (controlled(expm_hermitian(Z, A / 2) @ expm_hermitian(Y, math.pi / 4)
+                       @ expm_hermitian(Z, B / 2)), (A, B)),
+    "CU3": (controlled(expm_hermitian(Z, B / 2) @ expm_hermitian(Y, A / 2)
+                       @ expm_hermitian(Z, C / 2)), (A, B, C)),
+    "SWAP": ((np.kron(I2, I2) + np.kron(X, X) + np.kron(Y, Y) + np.kron(Z, Z)) / 2, ()),
+    "iSWAP": (expm_hermitian(np.kron(X, X) + np.kron(Y, Y), -math.pi / 4), ()),
+    "FSWAP": ((np.kron(I2, I2) + np.kron(X, X) + np.kron(Y, Y) + np.kron(Z, Z)) / 2
+              @ np.diag([1, 1, 1, -1]), ()),
+    "ECR": ((np.kron(X, I2) - np.kron(Y, X)) / math.sqrt(2), ()),
+    "RXX": (expm_hermitian(np.kron(X, X), A / 2), (A,)),
+    "RYY": (expm_hermitian(np.kron(Y, Y), A / 2), (A,)),
+    "RZZ": (expm_hermitian(np.kron(Z, Z), A / 2), (A,)),
+    "RZX": (expm_hermitian(np.kron(Z, X), A / 2), (A,)),
+    "fSim": (np.diag([1, 1, 1, np.exp(-1j * B)])
+             @ expm_hermitian(np.kron(X, X) + np.kron(Y, Y), A / 2), (A, B)),
+    "TOFFOLI": (controlled(X, 2), ()),
+    "CCZ": (controlled(Z, 2), ()),
+}
+
+
+def full_matrix(gate: gates.Gate) -> np.ndarray:
+    """The gate's matrix on all its qubits, controls first as in the constructor."""
+    return controlled(gate.matrix(), len(gate.controls))
+
+
+def test_every_gate_has_an_independent_definition() -> None:
+    assert set(EXPECTED) | {"Unitary"} == set(GATES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_matrix_matches_independent_definition(name: str) -> None:
+    expected, params = EXPECTED[name]
+    cls = GATES[name]
+    nqubits = int(math.log2(len(expected)))
+    gate = cls(*range(nqubits), *params)
+    np.testing.assert_allclose(full_matrix(gate), expected, atol=1e-12)
+
+
+@given(any_gate(4))
+def test_dagger_composes_to_identity(gate: gates.Gate) -> None:
+    m = full_matrix(gate)
+    np.testing.assert_allclose(full_matrix(gate.dagger()) @ m, np.eye(len(m)), atol=1e-10)
+    assert gate.dagger().dagger() == gate or gate.hermitian
+
+
+@given(any_gate(5))
+def test_every_matrix_is_unitary(gate: gates.Gate) -> None:
+    m = gate.matrix()
+    np.testing.assert_allclose(m.conj().T @ m, np.eye(len(m)), atol=1e-10)
+
+
+def test_parameters_by_position_or_name() -> None:
+    assert gates.U3(0, 0.1, 0.2, 0.3) == gates.U3(0, theta=0.1, phi=0.2, lam=0.3)
+    assert gates.RX(1, theta=0.5).theta == 0.5
+    assert gates.CRX(0, 1, 0.5).controls == (0,) and gates.CRX(0, 1, 0.5).targets == (1,)
+
+
+def test_controlled_by_adds_controls() -> None:
+    gate = gates.RY(2, 0.4).controlled_by(0, 1)
+    assert gate.controls == (0, 1) and gate.targets == (2,)
+    assert gate.dagger().controls == (0, 1)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: gates.H(-1), "negative"),
+    (lambda: gates.H(1.5), "integers"),
+    (lambda: gates.H(True), "integers"),
+    (lambda: gates.CNOT(1, 1), "repeated"),
+    (lambda: gates.RX(0), "missing parameter 'theta'"),
+    (lambda: gates.RX(0, phi=1.0), "unexpected parameter 'phi'"),
+    (lambda: gates.RX(0, 1.0, theta=1.0), "twice"),
+    (lambda: gates.RX(0, float("nan")), "finite"),
+    (lambda: gates.RX(0, float("inf")), "finite"),
+    (lambda: gates.RX(0, "1"), "real number"),
+    (lambda: gates.CNOT(0), "positional"),
+    (lambda: gates.H(0).controlled_by(0), "repeated"),
+    (lambda: gates.Unitary(np.eye(2), 0, 1), "4x4"),
+    (lambda: gates.Unitary([[1, 1], [0, 1]], 0), "not unitary"),
+    (lambda: gates.Unitary([[float("nan"), 0], [0, 1]], 0), "NaN"),
+    (lambda: gates.Unitary("abc", 0), "not a complex array"),
+    (lambda: gates.Unitary([1, 0], 0), "2x2 matrix, got shape"),
+    (lambda: gates.M(), "no qubits"),
+])
+def test_invalid_gates_raise_circuit_error(make: object, message: str) -> None:
+    with pytest.raises(CircuitError, match=message):
+        make()  # type: ignore[operator]
+
+
+@given(any_gate(6), st.booleans())
+def test_gate_data_round_trip(gate: gates.Gate, via_json: bool) -> None:
+    import msgspec
+
+    from qibo_core.protocol import GateData
+    data = gate.to_data()
+    if via_json:
+        data = msgspec.json.decode(msgspec.json.encode(data), type=GateData)
+    again = gates.from_data(data)
+    assert again == gate
+    np.testing.assert_allclose(again.matrix(), gate.matrix(), atol=1e-15)
+
+
+def test_unknown_gate_name_lists_known_gates() -> None:
+    from qibo_core.protocol import GateData
+    with pytest.raises(CircuitError, match="unknown gate 'FOO'; known gates: CCZ"):
+        gates.from_data(GateData(name="FOO", qubits=[0]))
+
+
+@given(angles)
+def test_rotations_compose(theta: float) -> None:
+    np.testing.assert_allclose(gates.RX(0, theta).matrix() @ gates.RX(0, -theta).matrix(),
+                               np.eye(2), atol=1e-12)
