@@ -22,7 +22,6 @@ from .protocol import PROTOCOL_VERSION
 from .result import Result
 
 __all__ = [
-    "PROTOCOL_VERSION",
     "Backend",
     "BackendCrashed",
     "BackendError",
@@ -37,6 +36,7 @@ __all__ = [
     "InvalidParams",
     "InvalidRequest",
     "MethodNotFound",
+    "PROTOCOL_VERSION",
     "ParseError",
     "ProtocolError",
     "QiboCoreError",

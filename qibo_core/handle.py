@@ -155,7 +155,11 @@ class Handle:
 
     def _free_unreferenced(self) -> None:
         while self._unreferenced and self._channel.alive:
-            self._channel.notify(Method.STATE_FREE, StateRef(self._unreferenced.popleft()))
+            try:
+                state_id = self._unreferenced.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            self._channel.notify(Method.STATE_FREE, StateRef(state_id))
 
 
 class State:

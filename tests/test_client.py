@@ -1,0 +1,271 @@
+"""The client: discovery, handles, process reuse, typed errors, crashes and clean shutdown."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import stat
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qibo_core
+from qibo_backend_numpy import NumpyBackend
+from qibo_core import (
+    BackendCrashed, BackendNotFound, Circuit, ConnectionFailed, GateFailed, Handle,
+    InvalidParams, ProtocolError, StateTooLarge, UnknownState, connect, gates, list_backends,
+)
+from qibo_core.client import ProcessChannel
+from qibo_core.errors import ERRORS_BY_CODE
+from qibo_core.handle import close_shared, resolve
+from qibo_core.protocol import ErrorCode, Method, StateRef
+
+
+def bell() -> Circuit:
+    c = Circuit(2)
+    c.add([gates.H(0), gates.CNOT(0, 1), gates.M(0, 1)])
+    return c
+
+
+def fake_backend(source: str) -> Handle:
+    """A deliberately broken backend: an inline Python program on the same pipes."""
+    return Handle(ProcessChannel([sys.executable, "-c", textwrap.dedent(source)], name="fake"))
+
+
+def test_public_names_are_sorted_and_exported() -> None:
+    assert qibo_core.__all__ == sorted(qibo_core.__all__)
+    for name in qibo_core.__all__:
+        assert hasattr(qibo_core, name)
+
+
+def test_error_codes_are_pinned() -> None:
+    assert {c.name: int(c) for c in ErrorCode} == {
+        "PARSE_ERROR": -32700, "INVALID_REQUEST": -32600, "METHOD_NOT_FOUND": -32601,
+        "INVALID_PARAMS": -32602, "INTERNAL_ERROR": -32603, "UNSUPPORTED_PROTOCOL_VERSION": -32001,
+        "SERVER_NOT_INITIALIZED": -32002, "UNKNOWN_STATE": -32003, "GATE_FAILED": -32004,
+        "STATE_TOO_LARGE": -32005, "REQUEST_CANCELLED": -32006}
+    assert set(ERRORS_BY_CODE) == set(ErrorCode)
+
+
+# ---- discovery ---------------------------------------------------------------------------
+
+def test_list_backends_finds_both() -> None:
+    found = {b.name: b for b in list_backends()}
+    assert {"numpy", "qulacs"} <= set(found)
+    assert os.access(found["numpy"].path, os.X_OK)
+
+
+def test_shadowed_duplicates_and_non_executables(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for folder, mode in (("a", 0o755), ("b", 0o755), ("c", 0o644)):
+        (tmp_path / folder).mkdir()
+        script = tmp_path / folder / "qibo-backend-toy"
+        script.write_text("#!/bin/sh\n")
+        script.chmod(mode)
+    path = os.pathsep.join(str(tmp_path / f) for f in "cab") + os.pathsep + os.environ["PATH"]
+    monkeypatch.setenv("PATH", path)
+    toy = next(b for b in list_backends() if b.name == "toy")
+    assert toy.path == str(tmp_path / "a" / "qibo-backend-toy")
+    assert toy.shadowed == (str(tmp_path / "b" / "qibo-backend-toy"),)
+
+
+def test_missing_backend_lists_installed_ones() -> None:
+    with pytest.raises(BackendNotFound, match=r"qibo-backend-nope not found on PATH.*"
+                                              r"installed backends: .*numpy.*qulacs"):
+        connect("nope")
+    with pytest.raises(BackendNotFound, match="not a backend name"):
+        connect("../etc")
+
+
+# ---- handles -----------------------------------------------------------------------------
+
+def test_in_process_and_spawned_give_identical_results() -> None:
+    circuit = bell()
+    with connect("numpy") as spawned, connect(NumpyBackend()) as local:
+        a = spawned.execute(circuit, nshots=500, seed=4)
+        b = local.execute(circuit, nshots=500, seed=4)
+        assert np.array_equal(a.state(), b.state())
+        assert a.frequencies() == b.frequencies()
+        np.testing.assert_array_equal(a.probabilities([1]), b.probabilities([1]))
+
+
+def test_execute_by_name_reuses_one_process() -> None:
+    close_shared()
+    bell().execute(backend="numpy")
+    first = resolve("numpy")
+    bell().execute(backend="numpy", nshots=10)
+    assert resolve("numpy") is first
+    pid = first.channel.pid  # type: ignore[attr-defined]
+    close_shared()
+    assert not first.alive
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_crashed_shared_backend_is_replaced() -> None:
+    close_shared()
+    handle = resolve("numpy")
+    handle.channel.kill()  # type: ignore[attr-defined]
+    with pytest.raises(BackendCrashed, match="killed by SIGKILL"):
+        bell().execute(backend="numpy")
+    assert not handle.alive
+    assert bell().execute(backend="numpy", nshots=5).frequencies()
+    assert resolve("numpy") is not handle
+    close_shared()
+
+
+def test_server_errors_arrive_as_typed_exceptions(handle: Handle) -> None:
+    with pytest.raises(InvalidParams, match="nshots must be between 0 and 2\\*\\*40"):
+        handle.execute(bell(), nshots=-5)
+    with pytest.raises(StateTooLarge, match="exceed this backend's maximum") as info:
+        handle.new_state(200)
+    assert info.value.data["nqubits"] == 200
+    with pytest.raises(UnknownState, match="no state 424242"):
+        handle.channel.request(Method.STATE_READ, StateRef(424242), type(None))
+
+
+def test_streaming_and_its_errors(handle: Handle) -> None:
+    state = handle.new_state(3)
+    state.apply(gates.H(0)).apply(gates.CNOT(0, 1), gates.RX(2, 0.2))
+    expected = Circuit(3)
+    expected.add([gates.H(0), gates.CNOT(0, 1), gates.RX(2, 0.2)])
+    np.testing.assert_allclose(state.read(), handle.execute(expected).state(), atol=1e-12)
+    state.apply(gates.X(9))
+    with pytest.raises(GateFailed, match=r"streamed gate 3 \(X on \[9\]\)") as info:
+        state.probabilities()
+    assert info.value.data["index"] == 3
+    assert state.sample(100, qubits=[2], seed=1).keys() <= {"0", "1"}
+
+
+def test_states_are_freed_explicitly_and_when_collected(handle: Handle) -> None:
+    state = handle.new_state(2)
+    state.free()
+    with pytest.raises(UnknownState):
+        handle.channel.request(Method.STATE_READ, StateRef(state.id), type(None))
+    result = handle.execute(bell())
+    state_id = result.final_state.id
+    del result
+    gc.collect()
+    handle.new_state(1)  # the free is sent before the next request
+    with pytest.raises(UnknownState):
+        handle.channel.request(Method.STATE_READ, StateRef(state_id), type(None))
+
+
+def test_one_handle_many_threads() -> None:
+    with connect("numpy") as handle:
+        errors: list[BaseException] = []
+
+        def work(seed: int) -> None:
+            try:
+                for _ in range(20):
+                    c = Circuit(3)
+                    c.add([gates.RY(0, seed * 0.1), gates.M(0)])
+                    p1 = handle.execute(c).probabilities([0])[1]
+                    assert abs(p1 - np.sin(seed * 0.05) ** 2) < 1e-12
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+
+
+def test_close_is_idempotent_and_final() -> None:
+    handle = connect("numpy")
+    process = handle.channel.process  # type: ignore[attr-defined]
+    handle.close()
+    handle.close()
+    assert process.returncode == 0
+    with pytest.raises(ConnectionFailed, match="closed"):
+        handle.execute(bell())
+
+
+# ---- broken backends ---------------------------------------------------------------------
+
+HANDSHAKE = """
+    import json, os, sys
+    line = sys.stdin.readline()
+    reply = {"jsonrpc": "2.0", "id": json.loads(line)["id"], "result": {
+        "protocolVersion": 1, "serverInfo": {"name": "fake", "version": "0"},
+        "capabilities": {"gates": [], "nativeGates": [], "maxQubits": 2, "precisions": [],
+                         "stateEncodings": [], "threads": 1}}}
+    print(json.dumps(reply), flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_crash_mid_request_names_exit_code_and_stderr() -> None:
+    handle = fake_backend(HANDSHAKE + """
+    print("simulator exploded: out of unobtainium", file=sys.stderr, flush=True)
+    os._exit(3)
+    """)
+    with pytest.raises(BackendCrashed, match="exited with code 3") as info:
+        handle.execute(bell())
+    assert info.value.returncode == 3
+    assert "simulator exploded: out of unobtainium" in str(info.value)
+    assert not handle.alive
+    handle.close()
+
+
+def test_killed_by_signal() -> None:
+    handle = fake_backend(HANDSHAKE + "    os.kill(os.getpid(), 9)\n")
+    with pytest.raises(BackendCrashed, match="killed by SIGKILL"):
+        handle.new_state(1)
+    handle.close()
+
+
+def test_garbage_on_stdout_is_a_protocol_error() -> None:
+    handle = fake_backend(HANDSHAKE + """
+    print("Welcome to my simulator!", flush=True)
+    sys.stdin.readline()
+    """)
+    with pytest.raises(ProtocolError, match="'Welcome to my simulator!'"):
+        handle.new_state(1)
+    handle.close()
+
+
+def test_reply_to_unknown_id_is_a_protocol_error() -> None:
+    handle = fake_backend(HANDSHAKE + """
+    print(json.dumps({"jsonrpc": "2.0", "id": 777, "result": None}), flush=True)
+    sys.stdin.readline()
+    """)
+    with pytest.raises(ProtocolError, match="unknown request id 777"):
+        handle.new_state(1)
+    handle.close()
+
+
+def test_backend_that_dies_before_the_handshake() -> None:
+    with pytest.raises(BackendCrashed, match="exited with code 2"):
+        fake_backend("import sys; print('cannot start: no licence', file=sys.stderr); sys.exit(2)")
+
+
+def test_old_protocol_version_from_backend_is_reported() -> None:
+    from qibo_core import UnsupportedProtocolVersion
+    with pytest.raises(UnsupportedProtocolVersion, match="supported"):
+        fake_backend("""
+        import json, sys
+        request = json.loads(sys.stdin.readline())
+        print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": {
+            "code": -32001, "message": "protocol version 1 is not supported; this backend speaks [0]",
+            "data": {"supported": [0], "requested": 1}}}), flush=True)
+        sys.stdin.readline()
+        """)
+
+
+def test_backend_ignoring_shutdown_is_terminated() -> None:
+    handle = fake_backend(HANDSHAKE + """
+    import signal, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(60)
+    """)
+    process = handle.channel.process  # type: ignore[attr-defined]
+    handle.close()
+    assert process.returncode == -signal.SIGKILL
