@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import msgspec
@@ -66,7 +66,7 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
     protocol_out = _protect_stdout()
     server = Server(Session(backend if isinstance(backend, Backend) else backend()),
                     protocol_out, max_message_bytes=args.max_message_bytes)
-    sys.exit(server.run(sys.stdin.buffer))
+    sys.exit(server.run(sys.stdin.fileno()))
 
 
 def _parse_args(name: str, version: str, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -104,8 +104,9 @@ class Server:
         self._cancelled: set[int | str] = set()
         self._shutdown = False
 
-    def run(self, stdin: IO[bytes]) -> int:
-        """Serve until `exit` or end of input; the exit code LSP prescribes."""
+    def run(self, stdin: int) -> int:
+        """Serve until `exit` or end of input on file descriptor `stdin`; the exit code LSP
+        prescribes."""
         threading.Thread(target=self._read, args=(stdin,), name="stdin", daemon=True).start()
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="parent",
                          daemon=True).start()
@@ -123,14 +124,9 @@ class Server:
                 self._send(response)
         return 0
 
-    def _read(self, stdin: IO[bytes]) -> None:
-        while line := stdin.readline(self._max + 1):
-            if len(line) > self._max and not line.endswith(b"\n"):
-                size = len(line)
-                while (rest := stdin.readline(self._max)) and not rest.endswith(b"\n"):
-                    size += len(rest)
-                self._inbox.put(_Oversized(size + len(rest)))
-            elif b"$/cancelRequest" in line:
+    def _read(self, fd: int) -> None:
+        for line in _read_lines(fd, self._max):
+            if isinstance(line, bytes) and b"$/cancelRequest" in line:
                 self._cancel(line)
             else:
                 self._inbox.put(line)
@@ -235,6 +231,35 @@ def _salvage_id(line: bytes) -> int | str | None:
         return None
     candidate = value.get("id") if isinstance(value, dict) else None
     return candidate if isinstance(candidate, (int, str)) and not isinstance(candidate, bool) else None
+
+
+def _read_lines(fd: int, limit: int) -> Iterator[bytes | _Oversized]:
+    """The lines of `fd` (without newlines); longer ones than `limit` are dropped as they arrive.
+
+    Read with os.read, not a buffered reader: a daemon thread blocked inside a buffered reader
+    holds its lock, and interpreter shutdown aborts on that lock.
+    """
+    pending = bytearray()
+    dropped = 0  # bytes of an oversized line discarded so far
+    while chunk := os.read(fd, 1 << 20):
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            size = dropped + len(pending) + end - start
+            if dropped or size > limit:
+                yield _Oversized(size)
+            else:
+                yield bytes(pending + chunk[start:end])
+            pending.clear()
+            dropped, start = 0, end + 1
+        if dropped or len(pending) + len(chunk) - start > limit:
+            dropped += len(pending) + len(chunk) - start
+            pending.clear()
+        else:
+            pending += chunk[start:]
+    if dropped:
+        yield _Oversized(dropped)
+    elif pending:
+        yield bytes(pending)
 
 
 def _exit_when_orphaned(parent: int) -> None:
