@@ -68,7 +68,8 @@ class Backend(ABC):
         others = tuple(q for q in range(n) if q not in qubits)
         marginal = probs.sum(axis=others) if others else probs
         kept = sorted(qubits)
-        return np.transpose(marginal, [kept.index(q) for q in qubits]).reshape(-1).astype(np.float64)
+        ordered = np.transpose(marginal, [kept.index(q) for q in qubits])
+        return ordered.reshape(-1).astype(np.float64)
 
     def sample(self, state: Any, qubits: Sequence[int], nshots: int,
                seed: int | None) -> np.ndarray:

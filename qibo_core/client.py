@@ -17,7 +17,7 @@ import subprocess
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import msgspec
 
@@ -79,7 +79,8 @@ class ProcessChannel:
                 start_new_session=True)
         except OSError as exc:
             raise ConnectionFailed(f"could not start backend {name!r} ({argv[0]}): {exc}") from exc
-        self._stdin = self.process.stdin
+        assert self.process.stdin is not None
+        self._stdin: IO[bytes] = self.process.stdin
         self._reader = self._thread(self._read_stdout, "stdout")
         self._drainer = self._thread(self._drain_stderr, "stderr")
 
@@ -164,7 +165,8 @@ class ProcessChannel:
             self._abandoned.add(request_id)
             if self._failure is None and not self._closing:
                 try:
-                    self._write(Request(method=Method.CANCEL_REQUEST, params=CancelParams(request_id)))
+                    self._write(Request(method=Method.CANCEL_REQUEST,
+                                        params=CancelParams(request_id)))
                 except (OSError, ValueError):
                     pass
 
@@ -260,11 +262,10 @@ class ProcessChannel:
                 logger.warning("backend %s did not shut down politely: %s", self.name, exc)
         with self._lock:
             self._closing = True
-        for stream in (self._stdin,):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        try:
+            self._stdin.close()
+        except OSError:
+            pass  # a broken pipe while flushing: the child is gone already
         self._reap()
         self._reader.join()
         self._drainer.join()

@@ -12,6 +12,7 @@ import math
 from typing import ClassVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import CircuitError
 from .protocol import GateData, MeasurementData
@@ -106,7 +107,7 @@ class Gate:
         if not self.qubits:
             raise CircuitError(self._usage("got no qubits"))
         _check_distinct(self.qubits, self.name)
-        given = dict(zip(self.param_names, args[nqubits:]))
+        given = dict(zip(self.param_names, args[nqubits:], strict=False))
         for key, value in params.items():
             if key not in self.param_names:
                 raise CircuitError(self._usage(f"got an unexpected parameter {key!r}"))
@@ -184,10 +185,10 @@ class Gate:
         return text + (".dagger()" if self.is_dagger else "")
 
 
-def _fixed(name: str, matrix: np.ndarray, *, ntargets: int = 1, ncontrols: int = 0,
+def _fixed(name: str, matrix: ArrayLike, *, ntargets: int = 1, ncontrols: int = 0,
            hermitian: bool = False) -> type[Gate]:
     """A gate class for a constant matrix."""
-    matrix = np.asarray(matrix, dtype=complex)
+    matrix = np.array(matrix, dtype=complex)
     matrix.flags.writeable = False
     return type(name, (Gate,), {
         "name": name, "ntargets": ntargets, "ncontrols": ncontrols, "hermitian": hermitian,
@@ -216,7 +217,8 @@ CZ = _fixed("CZ", _Z, ncontrols=1, hermitian=True)
 CH = _fixed("CH", _H, ncontrols=1, hermitian=True)
 CSX = _fixed("CSX", _SQRT_X, ncontrols=1)
 SWAP = _fixed("SWAP", _SWAP, ntargets=2, hermitian=True)
-iSWAP = _fixed("iSWAP", [[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]], ntargets=2)
+iSWAP = _fixed("iSWAP", np.array([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]]),
+               ntargets=2)
 FSWAP = _fixed("FSWAP", [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, -1]],
                ntargets=2, hermitian=True)
 ECR = _fixed("ECR", np.array([[0, 0, 1, 1j], [0, 0, 1j, 1], [1, -1j, 0, 0], [-1j, 1, 0, 0]])

@@ -35,7 +35,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20
 PARENT_POLL_SECONDS = 1.0
 
 _request_decoder = msgspec.json.Decoder(IncomingRequest)
-_params_decoders = {
+_params_decoders: dict[str, msgspec.json.Decoder[Any]] = {
     method: msgspec.json.Decoder(params) for method, (params, _) in METHOD_TYPES.items() if params
 }
 _NO_PARAMS = (b"null", b"{}", b"[]")
@@ -149,7 +149,8 @@ class Server:
         except msgspec.ValidationError as exc:
             return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
         except msgspec.DecodeError as exc:
-            hint = " (NaN and Infinity are not JSON numbers)" if b"NaN" in line or b"Infinity" in line else ""
+            nan = b"NaN" in line or b"Infinity" in line
+            hint = " (NaN and Infinity are not JSON numbers)" if nan else ""
             return _error(None, ParseError(f"invalid JSON: {exc}{hint}"))
         is_request = message.id is not msgspec.UNSET
         request_id = None if message.id is msgspec.UNSET else message.id
@@ -230,7 +231,8 @@ def _salvage_id(line: bytes) -> int | str | None:
     except msgspec.DecodeError:
         return None
     candidate = value.get("id") if isinstance(value, dict) else None
-    return candidate if isinstance(candidate, (int, str)) and not isinstance(candidate, bool) else None
+    valid = isinstance(candidate, (int, str)) and not isinstance(candidate, bool)
+    return candidate if valid else None
 
 
 def _read_lines(fd: int, limit: int) -> Iterator[bytes | _Oversized]:

@@ -86,9 +86,6 @@ class Session:
             Method.STATE_PROBABILITIES: self.probabilities_array,
         }
 
-    def has_method(self, method: str) -> bool:
-        return method in self._handlers
-
     def call(self, method: str, params: Any) -> Any:
         """Run a request; BackendError subclasses carry what the caller must be told."""
         return self._handler(method, self._handlers)(params)
@@ -98,7 +95,8 @@ class Session:
         not its wire encoding."""
         return np.array(self._handler(method, self._array_handlers)(params))
 
-    def _handler(self, method: str, handlers: dict[str, Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    def _handler(self, method: str,
+                 handlers: dict[str, Callable[[Any], Any]]) -> Callable[[Any], Any]:
         handler = handlers.get(method)
         if handler is None:
             raise MethodNotFound(f"unknown method {method!r}; methods: "

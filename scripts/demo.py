@@ -21,7 +21,7 @@ def main() -> None:
         print(f"  {backend.name:8} {backend.path}")
 
     c = Circuit(3)
-    c.add(gates.H(0)); c.add(gates.CNOT(0, 1)); c.add(gates.RY(2, theta=0.3)); c.add(gates.M(0, 1, 2))
+    c.add([gates.H(0), gates.CNOT(0, 1), gates.RY(2, theta=0.3), gates.M(0, 1, 2)])
     for name in ("numpy", "qulacs"):
         r = c.execute(backend=name, nshots=1000, seed=7)
         print(f"\n{name}: frequencies {dict(sorted(r.frequencies().items()))}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -49,6 +50,26 @@ def reference() -> Iterator[Handle]:
     """The in-process NumPy backend every other backend is checked against."""
     with connect(NumpyBackend()) as h:
         yield h
+
+
+def temporary_entries() -> set[str]:
+    """Entries of the temporary folders a backend could leak into (pytest's own left out)."""
+    entries = set()
+    for folder in {tempfile.gettempdir(), "/dev/shm"}:
+        if os.path.isdir(folder):
+            entries |= {os.path.join(folder, e) for e in os.listdir(folder)
+                        if not e.startswith("pytest-of-")}
+    return entries
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_files() -> Iterator[None]:
+    """After the whole suite, no temporary file or shared-memory segment was left behind."""
+    before = temporary_entries()
+    yield
+    close_shared()
+    leaked = temporary_entries() - before
+    assert not leaked, f"temporary files left behind: {sorted(leaked)}"
 
 
 @pytest.fixture(scope="module", autouse=True)

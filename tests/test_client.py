@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import signal
-import stat
 import sys
 import textwrap
 import threading
@@ -254,7 +253,7 @@ def test_old_protocol_version_from_backend_is_reported() -> None:
         import json, sys
         request = json.loads(sys.stdin.readline())
         print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": {
-            "code": -32001, "message": "protocol version 1 is not supported; this backend speaks [0]",
+            "code": -32001, "message": "protocol version 1 is not supported; I speak [0]",
             "data": {"supported": [0], "requested": 1}}}), flush=True)
         sys.stdin.readline()
         """)

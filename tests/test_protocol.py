@@ -192,7 +192,8 @@ def test_oversized_message(executable: str) -> None:
     pipe = Pipe([executable, "--max-message-bytes", "1000"])
     pipe.send(b'{"jsonrpc": "2.0", "id": 1, "method": "x", "params": "' + b"a" * 5000 + b'"}')
     error = pipe.receive()["error"]
-    assert error["code"] == ErrorCode.INVALID_REQUEST and "exceeds the maximum of 1000" in error["message"]
+    assert error["code"] == ErrorCode.INVALID_REQUEST
+    assert "exceeds the maximum of 1000" in error["message"]
     assert pipe.initialize()["protocolVersion"] == 1
     assert pipe.close() == 0
 
@@ -231,7 +232,8 @@ def test_piped_session_runs_to_the_end(executable: str) -> None:
     lines = [
         '{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}',
         '{"jsonrpc": "2.0", "id": 2, "method": "execute", "params": {"circuit": {"nqubits": 20}}}',
-        '{"jsonrpc": "2.0", "id": 3, "method": "state/probabilities", "params": {"state": 1, "qubits": [0]}}',
+        '{"jsonrpc": "2.0", "id": 3, "method": "state/probabilities", '
+        '"params": {"state": 1, "qubits": [0]}}',
     ]
     out = subprocess.run([executable], input="\n".join(lines).encode(), capture_output=True,
                          timeout=60, check=True).stdout.decode().splitlines()
