@@ -29,6 +29,8 @@ from .protocol import (
 )
 
 MAX_SHOTS = 2**40
+SMALL_STATE_BYTES = 2**26
+"""States smaller than this are allocated without checking the memory available."""
 
 
 @dataclass
@@ -248,7 +250,10 @@ class Session:
                                 f"{self.backend.dtype.name} state would need "
                                 f"{_bytes(2.0**nqubits * itemsize)}",
                                 {"nqubits": nqubits, "maxQubits": limit})
-        need, have = 2**nqubits * itemsize, available_memory()
+        need = 2**nqubits * itemsize
+        if need < SMALL_STATE_BYTES:
+            return  # reading /proc/meminfo would cost more than the state
+        have = available_memory()
         if need > have:
             raise StateTooLarge(f"a {nqubits}-qubit {self.backend.dtype.name} state needs "
                                 f"{_bytes(need)}; only {_bytes(have)} of memory is available",

@@ -1,0 +1,177 @@
+"""Benchmarks: each figure side by side with its anchor, measured in the same run.
+
+    .venv/bin/python scripts/bench.py            # full sizes (20-24 qubits)
+    .venv/bin/python scripts/bench.py --quick    # small sizes, for CI: fails only on errors
+
+Prints one table per target (median, min, max, ratio to the anchor) and writes the same as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from circuits import layered, qft  # noqa: E402
+from qibo_backend_numpy import NumpyBackend  # noqa: E402
+from qibo_backend_qulacs import QulacsBackend  # noqa: E402
+from qibo_core import Circuit, connect, gates  # noqa: E402
+from qibo_core.protocol import ApplyParams, Method  # noqa: E402
+
+
+@dataclass
+class Row:
+    target: str
+    case: str
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    anchor: str
+    ratio: float | None
+    note: str = ""
+
+
+def measure(run: Callable[[], object], repeats: int) -> list[float]:
+    """Wall-clock seconds of each run, after one warm-up run."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def row(target: str, case: str, times: list[float], anchor: str = "",
+        anchor_times: list[float] | None = None, note: str = "") -> Row:
+    median = statistics.median(times)
+    ratio = median / statistics.median(anchor_times) if anchor_times else None
+    return Row(target, case, median * 1e3, min(times) * 1e3, max(times) * 1e3, anchor, ratio, note)
+
+
+def in_process(backend: NumpyBackend | QulacsBackend, circuit: Circuit) -> np.ndarray:
+    """The simulation alone: no handle, no session, the state copied out."""
+    state = backend.apply(backend.zero_state(circuit.nqubits), circuit.gates)
+    return np.array(backend.to_array(state))
+
+
+def rpc_overhead(n: int, repeats: int) -> list[Row]:
+    rows = []
+    local = QulacsBackend()
+    with connect("qulacs") as spawned:
+        for name, circuit in (("QFT", qft(n)), ("layered", layered(n))):
+            anchor = measure(lambda c=circuit: in_process(local, c), repeats)
+            times = measure(lambda c=circuit: spawned.execute(c).state(), repeats)
+            rows.append(row("1 rpc overhead", f"{name} {n}q spawned qulacs", times,
+                            "qulacs in process", anchor))
+        small = qft(10)
+        anchor = measure(lambda: in_process(local, small), repeats * 10)
+        times = measure(lambda: spawned.execute(small).state(), repeats * 10)
+    overhead_us = (statistics.median(times) - statistics.median(anchor)) * 1e6
+    rows.append(row("1 rpc overhead", "QFT 10q spawned qulacs", times, "qulacs in process",
+                    anchor, note=f"{overhead_us:.0f} us per execute+read"))
+    return rows
+
+
+def streaming(count: int, repeats: int) -> list[Row]:
+    stream = [gates.RX(i % 2, 0.1) for i in range(count)]
+
+    def streamed() -> None:
+        for g in stream:
+            state.apply(g)
+        state.read()
+
+    def synchronous() -> None:
+        for g in stream[: count // 10]:
+            handle.channel.request(Method.STATE_APPLY, ApplyParams(state.id, [g.to_data()]),
+                                   type(None))
+
+    rows = []
+    with connect("numpy") as handle:
+        state = handle.new_state(2)
+        times = measure(streamed, repeats)
+        sync = measure(synchronous, repeats)
+    rate = count / statistics.median(times)
+    sync_rate = count // 10 / statistics.median(sync)
+    rows.append(row("2 streaming", f"{count} gates streamed, 2 qubits", times,
+                    note=f"{rate:,.0f} gates/s streamed vs {sync_rate:,.0f} gates/s one round "
+                         "trip each"))
+    return rows
+
+
+def state_transfer(n: int, repeats: int) -> list[Row]:
+    with connect("numpy") as handle:
+        state = handle.new_state(n)
+        source = np.zeros(2**n, dtype=np.complex128)
+        target = np.empty_like(source)
+        anchor = measure(lambda: np.copyto(target, source), repeats)
+        times = measure(state.read, repeats)
+    size = source.nbytes / 2**20
+    ratio = statistics.median(anchor) / statistics.median(times)
+    return [row("3 state transfer", f"read {n}q ({size:.0f} MiB) via base64", times,
+                "np.copyto", anchor, note=f"{ratio:.1%} of memcpy bandwidth")]
+
+
+def numpy_speed(n: int, repeats: int) -> list[Row]:
+    rows = []
+    for name, circuit in (("QFT", qft(n)), ("layered", layered(n))):
+        anchor = measure(lambda c=circuit: in_process(QulacsBackend(), c), repeats)
+        times = measure(lambda c=circuit: in_process(NumpyBackend(), c), repeats)
+        rows.append(row("4 numpy speed", f"{name} {n}q numpy backend", times,
+                        "qulacs in process", anchor))
+    return rows
+
+
+def spawn(repeats: int) -> list[Row]:
+    rows = []
+    for name in ("numpy", "qulacs"):
+        times = measure(lambda b=name: connect(b).close(), repeats)
+        rows.append(row("5 spawn", f"connect({name!r}) + close", times))
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    print(f"\n{rows[0].target}")
+    print(f"  {'case':40} {'median ms':>10} {'min':>9} {'max':>9}  {'ratio':>7}  anchor / note")
+    for r in rows:
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+        print(f"  {r.case:40} {r.median_ms:10.2f} {r.min_ms:9.2f} {r.max_ms:9.2f}  {ratio:>7}"
+              f"  {r.anchor}{' / ' if r.anchor and r.note else ''}{r.note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (CI)")
+    parser.add_argument("--json", default="bench-results.json", help="where to write the JSON")
+    args = parser.parse_args()
+    quick = args.quick
+    repeats = 3 if quick else 5
+    targets = [
+        lambda: rpc_overhead(12 if quick else 20, repeats),
+        lambda: streaming(2_000 if quick else 100_000, repeats),
+        lambda: state_transfer(14 if quick else 24, repeats),
+        lambda: numpy_speed(12 if quick else 20, repeats),
+        lambda: spawn(repeats),
+    ]
+    results: list[Row] = []
+    for index, target in enumerate(targets, 1):
+        print(f"[{index}/{len(targets)}] measuring...", file=sys.stderr, flush=True)
+        rows = target()
+        print_table(rows)
+        results += rows
+    Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
