@@ -48,6 +48,10 @@ class Backend(ABC):
         """Every gate this backend accepts: by default the whole gate set."""
         return sorted(GATES)
 
+    def state_bytes(self, nqubits: int) -> int:
+        """The memory a state of `nqubits` takes: checked before one is allocated."""
+        return 2**nqubits * self.dtype.itemsize
+
     @abstractmethod
     def zero_state(self, nqubits: int) -> Any:
         """A new state |0...0>."""

@@ -243,14 +243,13 @@ class Session:
     def _check_fits(self, nqubits: int) -> None:
         if nqubits <= 0:
             raise InvalidParams(f"nqubits must be positive, got {nqubits}")
-        itemsize = self.backend.dtype.itemsize
         limit = self.backend.max_qubits
         if nqubits > limit:
             raise StateTooLarge(f"{nqubits} qubits exceed this backend's maximum of {limit}; a "
                                 f"{self.backend.dtype.name} state would need "
-                                f"{_bytes(2.0**nqubits * itemsize)}",
+                                f"{_bytes(2.0**nqubits * self.backend.dtype.itemsize)}",
                                 {"nqubits": nqubits, "maxQubits": limit})
-        need = 2**nqubits * itemsize
+        need = self.backend.state_bytes(nqubits)
         if need < SMALL_STATE_BYTES:
             return  # reading /proc/meminfo would cost more than the state
         have = available_memory()

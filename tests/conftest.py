@@ -13,7 +13,8 @@ from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Handle, connect
 from qibo_core.handle import close_shared
 
-HANDLES = ["numpy-spawned", "numpy-local", "qulacs-spawned", "qulacs-local"]
+HANDLES = ["numpy-spawned", "numpy-local", "numpy-unfused-local", "qulacs-spawned",
+           "qulacs-local"]
 
 
 def children() -> set[int]:
@@ -32,10 +33,10 @@ def children() -> set[int]:
 
 
 def make_handle(kind: str) -> Handle:
-    name, where = kind.split("-")
-    if where == "spawned":
-        return connect(name)
-    return connect(NumpyBackend() if name == "numpy" else QulacsBackend())
+    if kind.endswith("-spawned"):
+        return connect(kind.split("-")[0])
+    return connect({"numpy-local": NumpyBackend, "qulacs-local": QulacsBackend,
+                    "numpy-unfused-local": lambda: NumpyBackend(fusion=False)}[kind]())
 
 
 @pytest.fixture(scope="module", params=HANDLES)
@@ -47,8 +48,9 @@ def handle(request: pytest.FixtureRequest) -> Iterator[Handle]:
 
 @pytest.fixture(scope="session")
 def reference() -> Iterator[Handle]:
-    """The in-process NumPy backend every other backend is checked against."""
-    with connect(NumpyBackend()) as h:
+    """The in-process NumPy backend every other backend is checked against: gate by gate,
+    the plainest path."""
+    with connect(NumpyBackend(fusion=False)) as h:
         yield h
 
 

@@ -71,3 +71,15 @@ def test_streamed_gates_equal_execute(handle: Handle) -> None:
     for gate in circuit.gates:
         state.apply(gate)
     np.testing.assert_allclose(state.read(), handle.execute(circuit).state(), atol=1e-12)
+
+
+@pytest.mark.parametrize("nqubits", [16, 17])
+def test_large_states_use_every_kernel_and_thread(handle: Handle, reference: Handle,
+                                                  nqubits: int) -> None:
+    """Big enough for the NumPy backend's threads; every gate kind at once."""
+    rng = np.random.default_rng(nqubits)
+    circuit = scrambled(nqubits, rng)
+    for name in sorted(GATES):
+        circuit.add(next(gate_variants(name, nqubits, rng)))
+    circuit.add(scrambled(nqubits, rng).gates)
+    assert_same_state(handle, reference, circuit)

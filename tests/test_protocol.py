@@ -120,7 +120,7 @@ BAD_PARAMS = [
     ("execute", {"circuit": BELL, "nshots": 5, "seed": -2}, ErrorCode.INVALID_PARAMS, "seed"),
     ("state/new", {"nqubits": 0}, ErrorCode.INVALID_PARAMS, "nqubits must be positive"),
     ("state/new", {"nqubits": 60}, ErrorCode.STATE_TOO_LARGE, "exceed this backend's maximum"),
-    ("state/new", {"nqubits": 34}, ErrorCode.STATE_TOO_LARGE, "needs 256.0 GiB"),
+    ("state/new", {"nqubits": 34}, ErrorCode.STATE_TOO_LARGE, "34-qubit complex128 state needs"),
     ("state/new", {"nqubits": True}, ErrorCode.INVALID_PARAMS, "Expected `int`, got `bool`"),
     ("state/read", {"state": 12345}, ErrorCode.UNKNOWN_STATE, "no state 12345 is held"),
     ("state/probabilities", {"state": 12345}, ErrorCode.UNKNOWN_STATE, "no state 12345"),
@@ -142,7 +142,8 @@ def test_bad_params(server: Pipe, method: str, params: Any, code: int, message: 
 
 def test_state_too_large_says_how_much(server: Pipe) -> None:
     error = server.call("state/new", {"nqubits": 34})["error"]
-    assert error["data"]["bytesNeeded"] == 2**34 * 16
+    assert error["data"]["bytesNeeded"] >= 2**34 * 16  # NumPy also counts its scratch array
+    assert error["data"]["bytesAvailable"] < error["data"]["bytesNeeded"]
 
 
 def test_probabilities_of_bad_qubits(server: Pipe) -> None:

@@ -1,0 +1,120 @@
+"""Gate fusion: fewer, larger operations, so the state is swept fewer times.
+
+Single-qubit gates wait on their qubit, multiplied together, until a gate on more qubits needs
+that qubit (or the circuit ends). They commute with everything on other qubits, so a waiting
+gate may be released early: when one qubit of a group of `GROUP` neighbours must be released,
+the whole group goes as one 2^GROUP x 2^GROUP matrix, which costs one sweep, as much as a
+single-qubit gate does. Groups are counted from the last qubit, so that the amplitudes to the
+right of a group are either none or at least 2^GROUP: both shapes make a fast matmul.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qibo_core.gates import Gate
+
+GROUP = 3
+"""Neighbouring qubits released together: a matmul on 8 amplitudes is still memory-bound."""
+DIAGONAL_QUBITS = 12
+"""The most qubits a fused diagonal spans (4096 factors)."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A matrix on `targets`, applied where every one of `controls` is |1>."""
+
+    targets: tuple[int, ...]
+    controls: tuple[int, ...]
+    matrix: np.ndarray
+
+
+@dataclass(frozen=True)
+class Diagonal:
+    """A diagonal on `qubits` (ascending): one factor per amplitude, shape (2,) * len(qubits)."""
+
+    qubits: tuple[int, ...]
+    factors: np.ndarray
+
+
+def unfused(gates: Sequence[Gate]) -> Iterator[Operation]:
+    for gate in gates:
+        yield Operation(gate.targets, gate.controls, gate.matrix())
+
+
+def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[Operation | Diagonal]:
+    """The same unitary as `gates`, in as few sweeps as the rules above allow.
+
+    Consecutive diagonal gates (CZ, CU1, RZZ...) multiply into one Diagonal on the union of
+    their qubits, up to DIAGONAL_QUBITS of them.
+    """
+    waiting: dict[int, np.ndarray] = {}
+    diagonal: Diagonal | None = None
+    for gate in gates:
+        matrix = gate.matrix()
+        if len(gate.targets) == 1 and not gate.controls:
+            q = gate.targets[0]
+            waiting[q] = matrix @ waiting[q] if q in waiting else matrix
+            continue
+        groups = sorted({(nqubits - 1 - q) // GROUP for q in gate.all_qubits if q in waiting})
+        if groups and diagonal is not None:
+            yield diagonal  # it came before the waiting gates now released
+            diagonal = None
+        for group in groups:
+            yield _release(group, waiting, nqubits)
+        if _is_diagonal(matrix):
+            factors = _controlled_diagonal(np.diagonal(matrix), len(gate.controls))
+            qubits = gate.controls + gate.targets
+            if diagonal is not None and len(set(diagonal.qubits) | set(qubits)) > DIAGONAL_QUBITS:
+                yield diagonal
+                diagonal = None
+            diagonal = _multiply(diagonal, qubits, factors)
+            continue
+        if diagonal is not None:
+            yield diagonal
+            diagonal = None
+        yield Operation(gate.targets, gate.controls, matrix)
+    if diagonal is not None:
+        yield diagonal
+    for group in sorted({(nqubits - 1 - q) // GROUP for q in waiting}):
+        yield _release(group, waiting, nqubits)
+
+
+def _is_diagonal(matrix: np.ndarray) -> bool:
+    return not np.count_nonzero(matrix - np.diag(np.diagonal(matrix)))
+
+
+def _controlled_diagonal(factors: np.ndarray, ncontrols: int) -> np.ndarray:
+    """The diagonal on controls + targets: 1 unless every control is 1."""
+    full = np.ones(len(factors) << ncontrols, dtype=complex)
+    full[-len(factors):] = factors
+    return full
+
+
+def _multiply(diagonal: Diagonal | None, qubits: tuple[int, ...],
+              factors: np.ndarray) -> Diagonal:
+    """`diagonal` times the factors on `qubits`, on the union of their qubits."""
+    union = tuple(sorted(set(qubits) | set(diagonal.qubits if diagonal else ())))
+    order = sorted(range(len(qubits)), key=lambda i: qubits[i])
+    new = factors.reshape((2,) * len(qubits)).transpose(order)
+    new = new.reshape([2 if q in qubits else 1 for q in union])
+    if diagonal is None:
+        return Diagonal(union, np.broadcast_to(new, (2,) * len(union)).copy())
+    old = diagonal.factors.reshape([2 if q in diagonal.qubits else 1 for q in union])
+    return Diagonal(union, old * new)
+
+
+def _release(group: int, waiting: dict[int, np.ndarray], nqubits: int) -> Operation:
+    """One operation for every waiting gate of the group, on the group's waiting qubits."""
+    last = nqubits - 1 - group * GROUP
+    qubits = [q for q in range(max(last - GROUP + 1, 0), last + 1) if q in waiting]
+    if len(qubits) > 1:
+        # Identity on the gaps keeps the targets adjacent: one reshape, one matmul.
+        qubits = list(range(qubits[0], qubits[-1] + 1))
+    matrix = np.ones((1, 1), dtype=complex)
+    for q in qubits:
+        matrix = np.kron(matrix, waiting.pop(q, np.eye(2)))
+    return Operation(tuple(qubits), (), matrix)
