@@ -62,6 +62,8 @@ def _quote(line: bytes, limit: int = 200) -> str:
 class ProcessChannel:
     """A spawned backend process and the JSON-RPC endpoint that talks to it."""
 
+    shares_memory = True  # a child process: same host
+
     def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None) -> None:
         self.name = name
         self._ids = itertools.count(1)

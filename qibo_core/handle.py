@@ -20,12 +20,13 @@ from .client import ProcessChannel
 from .discovery import find_backend
 from .gates import Gate
 from .protocol import (
-    PROTOCOL_VERSION, ApplyParams, ClientInfo, ExecuteParams, ExecuteResult, InitializeOptions,
+    PROTOCOL_VERSION, ApplyParams, ArrayData, ClientInfo, ExecuteParams, ExecuteResult, InitializeOptions,
     InitializeParams, InitializeResult, Method, NewStateParams, Precision, ProbabilitiesParams,
-    SampleParams, SampleResult, StateRef,
+    ReadParams, SampleParams, SampleResult, StateRef,
 )
 from .result import Result
 from .session import Session
+from .sharedmem import MIN_BYTES, SegmentPool
 
 if TYPE_CHECKING:
     from .circuit import Circuit
@@ -40,6 +41,8 @@ class Channel(Protocol):
     """How a Handle reaches its backend."""
 
     name: str
+    shares_memory: bool
+    """True when the backend runs on this host, so shared-memory segments can reach it."""
 
     def request(self, method: str, params: Any, result_type: type[T],
                 timeout: float | None = None) -> T: ...
@@ -52,6 +55,8 @@ class Channel(Protocol):
 
 class LocalChannel:
     """A backend object in this process, reached through the same Session as a server."""
+
+    shares_memory = False  # arrays are handed over directly
 
     def __init__(self, backend: Backend) -> None:
         self.name = backend.name
@@ -90,6 +95,7 @@ class Handle:
                  threads: int | None = None) -> None:
         self._channel = channel
         self._unreferenced: collections.deque[int] = collections.deque()
+        self.precision = precision
         try:
             self.info: InitializeResult = channel.request(
                 Method.INITIALIZE,
@@ -99,6 +105,9 @@ class Handle:
         except BaseException:
             channel.close()
             raise
+        self._segments: SegmentPool | None = None
+        if channel.shares_memory and "shm" in self.info.capabilities.state_encodings:
+            self._segments = SegmentPool(channel.request, channel.notify)
 
     @property
     def name(self) -> str:
@@ -127,6 +136,8 @@ class Handle:
     def close(self) -> None:
         """Close the backend (a spawned one is shut down and reaped). Safe to call twice."""
         self._channel.close()
+        if self._segments is not None:
+            self._segments.close()
 
     def __enter__(self) -> Handle:
         return self
@@ -144,6 +155,23 @@ class Handle:
     def _request_array(self, method: str, params: Any) -> np.ndarray:
         self._free_unreferenced()
         return self._channel.request_array(method, params)
+
+    def _read(self, state_id: int, nqubits: int) -> np.ndarray:
+        """A state's amplitudes: through a shared-memory segment when one can be had."""
+        nbytes = 2**nqubits * np.dtype(self.precision).itemsize
+        segment = None
+        if self._segments is not None and nbytes >= MIN_BYTES:
+            self._free_unreferenced()
+            segment = self._segments.acquire(nbytes)
+        if segment is None:
+            return self._request_array(Method.STATE_READ, ReadParams(state_id))
+        try:
+            data = self._channel.request(Method.STATE_READ, ReadParams(state_id, segment.id),
+                                         ArrayData)
+        except BaseException:
+            self._segments.release(segment)  # type: ignore[union-attr]
+            raise
+        return self._segments.view(segment, data)  # type: ignore[union-attr]
 
     def _notify(self, method: str, params: Any) -> None:
         self._free_unreferenced()
@@ -178,7 +206,7 @@ class State:
 
     def read(self) -> np.ndarray:
         """The amplitudes, qubit 0 the most significant bit."""
-        return self.handle._request_array(Method.STATE_READ, StateRef(self.id))
+        return self.handle._read(self.id, self.nqubits)
 
     def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
         """Outcome probabilities of `qubits` (default: all), the first the most significant."""

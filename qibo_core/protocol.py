@@ -33,6 +33,8 @@ class Method:
     STATE_PROBABILITIES: Final = "state/probabilities"
     STATE_SAMPLE: Final = "state/sample"
     STATE_FREE: Final = "state/free"
+    SHM_ATTACH: Final = "shm/attach"
+    SHM_DETACH: Final = "shm/detach"
     CANCEL_REQUEST: Final = "$/cancelRequest"
 
 
@@ -50,6 +52,10 @@ class ErrorCode(enum.IntEnum):
     GATE_FAILED = -32004
     STATE_TOO_LARGE = -32005
     REQUEST_CANCELLED = -32006
+
+
+STATE_ENCODINGS: Final = ("base64", "shm")
+"""How arrays may cross: inline base64 (every backend), or shared-memory segments."""
 
 
 class Precision:
@@ -92,11 +98,13 @@ class CircuitData(_Message):
 # ---- arrays ---------------------------------------------------------------------------------
 
 class ArrayData(_Message):
-    """A numeric array: `data` is base64 of its little-endian bytes in C order."""
+    """A numeric array: `data` is base64 of its little-endian bytes in C order; or, when the
+    client asked for a shared-memory segment, the same bytes are at the start of `segment`."""
 
     dtype: str
     shape: list[int]
-    data: str
+    data: str | None = None
+    segment: int | None = None
 
 
 _WIRE_DTYPES: Final = {"complex128": "<c16", "complex64": "<c8", "float64": "<f8"}
@@ -111,9 +119,11 @@ def encode_array(array: np.ndarray) -> ArrayData:
 
 
 def decode_array(data: ArrayData) -> np.ndarray:
-    """The array an `ArrayData` holds; ValueError if it is malformed."""
+    """The array an `ArrayData` holds inline; ValueError if it is malformed."""
     if data.dtype not in _WIRE_DTYPES:
         raise ValueError(f"unsupported dtype {data.dtype!r}; expected one of {list(_WIRE_DTYPES)}")
+    if data.data is None:
+        raise ValueError("the array has no inline 'data'")
     raw = base64.b64decode(data.data, validate=True)
     array = np.frombuffer(raw, dtype=_WIRE_DTYPES[data.dtype])
     size = int(np.prod(data.shape, dtype=np.int64))
@@ -194,6 +204,23 @@ class ApplyParams(_Message):
     gates: list[GateData]
 
 
+class ReadParams(_Message):
+    state: int
+    segment: int | None = None
+    """A shared-memory segment (from shm/attach) to write the amplitudes into."""
+
+
+class AttachParams(_Message):
+    """A file (in /dev/shm) the client created, of at least `size` bytes, to map."""
+
+    path: str
+    size: int
+
+
+class SegmentRef(_Message):
+    segment: int
+
+
 class ProbabilitiesParams(_Message):
     state: int
     qubits: list[int] | None = None
@@ -268,10 +295,12 @@ METHOD_TYPES: Final[dict[str, tuple[type | None, type | None]]] = {
     Method.EXECUTE: (ExecuteParams, ExecuteResult),
     Method.STATE_NEW: (NewStateParams, StateRef),
     Method.STATE_APPLY: (ApplyParams, None),
-    Method.STATE_READ: (StateRef, ArrayData),
+    Method.STATE_READ: (ReadParams, ArrayData),
     Method.STATE_PROBABILITIES: (ProbabilitiesParams, ArrayData),
     Method.STATE_SAMPLE: (SampleParams, SampleResult),
     Method.STATE_FREE: (StateRef, None),
+    Method.SHM_ATTACH: (AttachParams, SegmentRef),
+    Method.SHM_DETACH: (SegmentRef, None),
     Method.CANCEL_REQUEST: (CancelParams, None),
 }
 """Each method's params and result types (None: no params / a null result)."""

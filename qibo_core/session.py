@@ -6,6 +6,7 @@ directly with the same Structs. So validation is written once, for every backend
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from .gates import Gate
 from .protocol import (
     PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, Capabilities, ExecuteParams,
     ExecuteResult, InitializeParams, InitializeResult, Method, NewStateParams,
-    ProbabilitiesParams, SampleParams, SampleResult, ServerInfo, StateRef, encode_array,
+    STATE_ENCODINGS, AttachParams, ProbabilitiesParams, ReadParams, SampleParams, SampleResult,
+    SegmentRef, ServerInfo, StateRef, encode_array,
 )
 
 MAX_SHOTS = 2**40
@@ -72,6 +74,8 @@ class Session:
         self.initialized = False
         self._states: dict[int, _HeldState] = {}
         self._next_id = 1
+        self._segments: dict[int, mmap.mmap] = {}
+        self._next_segment = 1
         self._handlers: dict[str, Callable[[Any], Any]] = {
             Method.INITIALIZE: self.initialize,
             Method.SHUTDOWN: self.shutdown,
@@ -82,6 +86,8 @@ class Session:
             Method.STATE_PROBABILITIES: self.probabilities,
             Method.STATE_SAMPLE: self.sample,
             Method.STATE_FREE: self.free,
+            Method.SHM_ATTACH: self.attach,
+            Method.SHM_DETACH: self.detach,
         }
         self._array_handlers: dict[str, Callable[[Any], Any]] = {
             Method.STATE_READ: self.read_array,
@@ -138,10 +144,13 @@ class Session:
             capabilities=Capabilities(
                 gates=self.backend.gates, native_gates=sorted(self.backend.native_gates),
                 max_qubits=self.backend.max_qubits, precisions=list(self.backend.precisions),
-                state_encodings=["base64"], threads=self.backend.threads))
+                state_encodings=list(STATE_ENCODINGS), threads=self.backend.threads))
 
     def shutdown(self, params: None) -> None:
         self._states.clear()
+        for segment in self._segments.values():
+            segment.close()
+        self._segments.clear()
 
     # ---- execution ---------------------------------------------------------------------
 
@@ -196,11 +205,47 @@ class Session:
 
     # ---- reading states ----------------------------------------------------------------
 
-    def read(self, params: StateRef) -> ArrayData:
-        return encode_array(self.read_array(params))
+    def read(self, params: ReadParams) -> ArrayData:
+        array = self.read_array(params)
+        if params.segment is None:
+            return encode_array(array)
+        segment = self._segment(params.segment)
+        if array.nbytes > len(segment):
+            raise InvalidParams(f"the state takes {array.nbytes} bytes; segment "
+                                f"{params.segment} holds {len(segment)}")
+        np.copyto(np.frombuffer(segment, array.dtype, array.size), array.reshape(-1))
+        return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=params.segment)
 
-    def read_array(self, params: StateRef) -> np.ndarray:
+    def read_array(self, params: ReadParams) -> np.ndarray:
         return self.backend.to_array(self._state(params.state).native)
+
+    # ---- shared memory -----------------------------------------------------------------
+
+    def attach(self, params: AttachParams) -> SegmentRef:
+        try:
+            fd = os.open(params.path, os.O_RDWR)
+        except OSError as exc:
+            raise InvalidParams(f"cannot open shared memory {params.path!r}: {exc.strerror} "
+                                "(is the backend on another host?); use base64") from None
+        try:
+            if os.fstat(fd).st_size < params.size:
+                raise InvalidParams(f"{params.path!r} is smaller than {params.size} bytes")
+            segment = mmap.mmap(fd, params.size)
+        finally:
+            os.close(fd)
+        segment_id, self._next_segment = self._next_segment, self._next_segment + 1
+        self._segments[segment_id] = segment
+        return SegmentRef(segment_id)
+
+    def detach(self, params: SegmentRef) -> None:
+        self._segment(params.segment)
+        self._segments.pop(params.segment).close()
+
+    def _segment(self, segment_id: int) -> mmap.mmap:
+        segment = self._segments.get(segment_id)
+        if segment is None:
+            raise InvalidParams(f"no shared-memory segment {segment_id} is attached")
+        return segment
 
     def probabilities(self, params: ProbabilitiesParams) -> ArrayData:
         return encode_array(self.probabilities_array(params))
