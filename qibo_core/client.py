@@ -1,20 +1,25 @@
 """ProcessChannel: JSON-RPC with a spawned backend process, and that process's whole lifecycle.
 
-Requests may be pipelined from any number of threads: each gets an id and a Future, and a
-reader thread matches responses to them. Stderr is drained on a thread of its own into a bounded
-tail (an unread stderr pipe blocks the child at 64 KiB), shown when the backend dies. Closing is
-a ladder: shutdown request, exit notification, wait, terminate, wait, kill, always reap.
+Requests may be pipelined from any number of threads: each gets an id and a Future. There is no
+reader thread to hand responses over (a hand-over between threads costs tens of microseconds):
+a waiting caller reads stdout itself, as the leader, and sets the futures of every response it
+meets; other waiting callers sleep until their future is set or the leader steps down. Stderr is
+drained on a thread of its own into a bounded tail (an unread stderr pipe blocks the child at
+64 KiB), shown when the backend dies. Closing is a ladder: shutdown request, exit notification,
+wait, terminate, wait, kill, always reap.
 """
 
 from __future__ import annotations
 
 import collections
+import fcntl
 import itertools
 import logging
 import os
 import signal
 import subprocess
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import IO, Any, TypeVar
@@ -27,6 +32,7 @@ from .errors import (
 )
 from .protocol import ArrayData, CancelParams, IncomingResponse, Method, Request, decode_array
 from .protocol import encoder as _encoder
+from .transport import TIMEOUT, LineReader
 
 T = TypeVar("T")
 logger = logging.getLogger("qibo_core.client")
@@ -36,7 +42,7 @@ SHUTDOWN_TIMEOUT = 2.0
 TERMINATE_TIMEOUT = 2.0
 """Seconds to wait after SIGTERM before SIGKILL."""
 STDERR_TAIL_LINES = 50
-PIPE_BUFFER = 2**16
+PIPE_BUFFER = 2**20
 
 _FLUSHED_NOTIFICATIONS = frozenset({Method.EXIT, Method.CANCEL_REQUEST})
 _response_decoder = msgspec.json.Decoder(IncomingResponse)
@@ -52,6 +58,18 @@ def _describe_exit(returncode: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-returncode}"
     return f"exited with code {returncode}"
+
+
+def _widen(fd: int) -> None:
+    """Grow a pipe's buffer to 1 MiB, so a large message crosses in few wake-ups (Linux)."""
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BUFFER)
+    except OSError:
+        pass  # above /proc/sys/fs/pipe-max-size, or not Linux: the default buffer still works
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _quote(line: bytes, limit: int = 200) -> str:
@@ -81,16 +99,18 @@ class ProcessChannel:
                 start_new_session=True)
         except OSError as exc:
             raise ConnectionFailed(f"could not start backend {name!r} ({argv[0]}): {exc}") from exc
-        assert self.process.stdin is not None
+        assert self.process.stdin is not None and self.process.stdout is not None
+        for pipe in (self.process.stdin, self.process.stdout):
+            _widen(pipe.fileno())
         self._stdin: IO[bytes] = self.process.stdin
-        self._reader = self._thread(self._read_stdout, "stdout")
-        self._drainer = self._thread(self._drain_stderr, "stderr")
-
-    def _thread(self, target: Any, stream: str) -> threading.Thread:
-        thread = threading.Thread(target=target, daemon=True,
-                                  name=f"qibo-backend-{self.name} {stream} (pid {self.pid})")
-        thread.start()
-        return thread
+        self._stdout = LineReader(self.process.stdout.fileno())
+        self._reading = threading.Lock()
+        """Held by the caller that is reading stdout (the leader)."""
+        self._turn = threading.Condition()
+        """Notified when a future is set or the leader steps down."""
+        self._drainer = threading.Thread(target=self._drain_stderr, daemon=True,
+                                         name=f"qibo-backend-{name} stderr (pid {self.pid})")
+        self._drainer.start()
 
     @property
     def pid(self) -> int:
@@ -114,8 +134,9 @@ class ProcessChannel:
         """Send a request and wait for its result, decoded as `result_type`."""
         future: Future[bytes] = Future()
         request_id = self._send(Request(method=method, params=params), future)
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            raw = future.result(timeout)
+            raw = self._wait(future, deadline)
         except FutureTimeout:
             self._abandon(request_id)
             raise RequestTimeout(f"backend {self.name!r} did not answer {method!r} within "
@@ -145,8 +166,9 @@ class ProcessChannel:
                 return message.id if future is not None else 0  # type: ignore[return-value]
             except (OSError, ValueError):
                 pass  # the child is gone: report how it ended, outside the lock
-        self._reader.join(TERMINATE_TIMEOUT)
-        raise self._failure or self._crashed()
+        if self._failure is None:
+            self._fail(self._crashed())
+        raise self._failure  # type: ignore[misc]
 
     def _write(self, message: Request) -> None:
         self._stdin.write(_encoder.encode(message) + b"\n")
@@ -182,20 +204,41 @@ class ProcessChannel:
             raise ProtocolError(f"backend {self.name!r} answered {method!r} with an invalid result:"
                                 f" {exc}: {_quote(raw)}") from None
 
-    # ---- reader threads ----------------------------------------------------------------
+    # ---- reading responses -------------------------------------------------------------
 
-    def _read_stdout(self) -> None:
-        stdout = self.process.stdout
-        assert stdout is not None
-        for line in stdout:
+    def _wait(self, future: Future[bytes], deadline: float | None) -> bytes:
+        """The result of `future`, reading stdout as the leader whenever nobody else does."""
+        while not future.done():
+            if self._reading.acquire(blocking=False):
+                try:
+                    self._lead(future, deadline)
+                finally:
+                    self._reading.release()
+                    with self._turn:
+                        self._turn.notify_all()
+            else:
+                with self._turn:
+                    if not future.done() and self._reading.locked():
+                        self._turn.wait(_remaining(deadline))
+            if not future.done() and _remaining(deadline) == 0:
+                raise FutureTimeout
+        return future.result()
+
+    def _lead(self, future: Future[bytes], deadline: float | None) -> None:
+        """Read and dispatch responses until `future` is set, stdout ends or time is up."""
+        while not future.done():
+            line = self._stdout.read_line(_remaining(deadline))
+            if line is TIMEOUT:
+                return
+            if line is None:
+                self._fail(self._crashed())
+                return
             try:
-                self._dispatch(line)
+                self._dispatch(line)  # type: ignore[arg-type]
             except ProtocolError as exc:
                 self._fail(exc)
                 self.process.kill()
-                break
-        if self._failure is None:
-            self._fail(self._crashed())
+                return
 
     def _dispatch(self, line: bytes) -> None:
         try:
@@ -222,6 +265,8 @@ class ProcessChannel:
             future.set_exception(ProtocolError(
                 f"backend {self.name!r} sent a response with neither result nor error: "
                 f"{_quote(line)}"))
+        with self._turn:
+            self._turn.notify_all()
 
     def _drain_stderr(self) -> None:
         stderr = self.process.stderr
@@ -249,6 +294,8 @@ class ProcessChannel:
             pending, self._pending = self._pending, {}
         for future in pending.values():
             future.set_exception(failure)
+        with self._turn:
+            self._turn.notify_all()
 
     # ---- closing -----------------------------------------------------------------------
 
@@ -269,7 +316,6 @@ class ProcessChannel:
         except OSError:
             pass  # a broken pipe while flushing: the child is gone already
         self._reap()
-        self._reader.join()
         self._drainer.join()
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:

@@ -7,6 +7,7 @@ gates (CNOT, CRX, TOFFOLI...) reuse their base gate's matrix and only add built-
 
 from __future__ import annotations
 
+import cmath
 import copy
 import math
 from typing import ClassVar
@@ -53,6 +54,8 @@ def _u3(theta: float, phi: float, lam: float) -> np.ndarray:
 
 
 def _check_qubit(q: object) -> int:
+    if type(q) is int and q >= 0:
+        return q
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)):
         raise CircuitError(f"qubit indices must be integers, got {q!r}")
     if q < 0:
@@ -61,6 +64,8 @@ def _check_qubit(q: object) -> int:
 
 
 def _check_param(name: str, value: object) -> float:
+    if type(value) is float and math.isfinite(value):
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise CircuitError(f"parameter {name} must be a real number, got {value!r}")
     if not math.isfinite(value):
@@ -103,10 +108,17 @@ class Gate:
         nqubits = self.ncontrols + self.ntargets if self.ntargets else len(args)
         if len(args) < nqubits or len(args) > nqubits + len(self.param_names):
             raise CircuitError(self._usage(f"got {len(args)} positional arguments"))
-        self.qubits = tuple(_check_qubit(q) for q in args[:nqubits])
-        if not self.qubits:
+        self.qubits = qubits = tuple(_check_qubit(q) for q in args[:nqubits])
+        if not qubits:
             raise CircuitError(self._usage("got no qubits"))
-        _check_distinct(self.qubits, self.name)
+        if len(qubits) > 1:
+            _check_distinct(qubits, self.name)
+        self.extra_controls = ()
+        self.is_dagger = False
+        names = self.param_names
+        if not params and len(args) == nqubits + len(names):  # the common case, kept fast
+            self.params = {p: _check_param(p, v) for p, v in zip(names, args[nqubits:])}
+            return
         given = dict(zip(self.param_names, args[nqubits:], strict=False))
         for key, value in params.items():
             if key not in self.param_names:
@@ -118,8 +130,6 @@ class Gate:
         if missing:
             raise CircuitError(self._usage(f"missing parameter {missing[0]!r}"))
         self.params = {p: _check_param(p, given[p]) for p in self.param_names}
-        self.extra_controls = ()
-        self.is_dagger = False
 
     def _usage(self, problem: str) -> str:
         qubits = "q, ..." if not self.ntargets else ", ".join(
@@ -151,7 +161,7 @@ class Gate:
 
     def matrix(self) -> np.ndarray:
         """The complex128 matrix applied to the targets (qubit order as in `targets`)."""
-        m = np.asarray(self.base_matrix(), dtype=np.complex128)
+        m = self.base_matrix()
         return m.conj().T if self.is_dagger else m
 
     def dagger(self) -> Gate:
@@ -243,7 +253,8 @@ class RX(Gate):
     param_names = ("theta",)
 
     def base_matrix(self) -> np.ndarray:
-        return _rotation(_X, self.params["theta"])
+        c, s = math.cos(self.params["theta"] / 2), math.sin(self.params["theta"] / 2)
+        return np.array([[c, -1j * s], [-1j * s, c]])
 
 
 class RY(Gate):
@@ -252,7 +263,8 @@ class RY(Gate):
     param_names = ("theta",)
 
     def base_matrix(self) -> np.ndarray:
-        return _rotation(_Y, self.params["theta"])
+        c, s = math.cos(self.params["theta"] / 2), math.sin(self.params["theta"] / 2)
+        return np.array([[c, -s], [s, c]], dtype=complex)
 
 
 class RZ(Gate):
@@ -261,7 +273,8 @@ class RZ(Gate):
     param_names = ("theta",)
 
     def base_matrix(self) -> np.ndarray:
-        return _rotation(_Z, self.params["theta"])
+        phase = cmath.exp(-0.5j * self.params["theta"])
+        return np.array([[phase, 0], [0, phase.conjugate()]])
 
 
 class U1(Gate):
@@ -496,6 +509,9 @@ def from_data(data: GateData) -> Gate:
         gate: Gate = Unitary(matrix, *data.qubits)
     elif data.matrix is not None:
         raise CircuitError(f"{data.name} takes no 'matrix'; only Unitary does")
+    elif len(data.params) == len(cls.param_names) and all(p in data.params
+                                                          for p in cls.param_names):
+        gate = cls(*data.qubits, *[data.params[p] for p in cls.param_names])
     else:
         gate = cls(*data.qubits, **data.params)
     if data.controls:

@@ -19,6 +19,7 @@ from .backend import Backend
 from .client import ProcessChannel
 from .discovery import find_backend
 from .gates import Gate
+from .protocol import GateData
 from .protocol import (
     PROTOCOL_VERSION, ApplyParams, ArrayData, ClientInfo, ExecuteParams, ExecuteResult, InitializeOptions,
     InitializeParams, InitializeResult, Method, NewStateParams, Precision, ProbabilitiesParams,
@@ -35,6 +36,9 @@ T = TypeVar("T")
 
 HANDSHAKE_TIMEOUT = 30.0
 """Seconds a spawned backend has to answer `initialize`."""
+STREAM_BATCH = 1024
+"""Streamed gates wait in the handle and leave as one message of at most this many, or
+earlier, just before any other message: the backend sees them in order, and fuses them."""
 
 
 class Channel(Protocol):
@@ -95,6 +99,9 @@ class Handle:
                  threads: int | None = None) -> None:
         self._channel = channel
         self._unreferenced: collections.deque[int] = collections.deque()
+        self._outbox: list[GateData] = []
+        self._outbox_state = 0
+        self._outbox_lock = threading.Lock()
         self.precision = precision
         try:
             self.info: InitializeResult = channel.request(
@@ -149,19 +156,39 @@ class Handle:
         return f"<Handle {self._channel!r}>"
 
     def _request(self, method: str, params: Any, result_type: type[T]) -> T:
-        self._free_unreferenced()
+        self._send_pending()
         return self._channel.request(method, params, result_type)
 
     def _request_array(self, method: str, params: Any) -> np.ndarray:
-        self._free_unreferenced()
+        self._send_pending()
         return self._channel.request_array(method, params)
+
+    def _stream(self, state_id: int, gates: tuple[Gate, ...]) -> None:
+        with self._outbox_lock:
+            if self._outbox and self._outbox_state != state_id:
+                self._send_outbox()
+            self._outbox_state = state_id
+            self._outbox += [g.to_data() for g in gates]
+            if len(self._outbox) >= STREAM_BATCH:
+                self._send_outbox()
+
+    def _send_outbox(self) -> None:
+        if self._outbox:
+            gates, self._outbox = self._outbox, []
+            self._channel.notify(Method.STATE_APPLY, ApplyParams(self._outbox_state, gates))
+
+    def _send_pending(self) -> None:
+        """Streamed gates, then frees of collected states: before any other message."""
+        with self._outbox_lock:
+            self._send_outbox()
+        self._free_unreferenced()
 
     def _read(self, state_id: int, nqubits: int) -> np.ndarray:
         """A state's amplitudes: through a shared-memory segment when one can be had."""
         nbytes = 2**nqubits * np.dtype(self.precision).itemsize
         segment = None
         if self._segments is not None and nbytes >= MIN_BYTES:
-            self._free_unreferenced()
+            self._send_pending()
             segment = self._segments.acquire(nbytes)
         if segment is None:
             return self._request_array(Method.STATE_READ, ReadParams(state_id))
@@ -172,10 +199,6 @@ class Handle:
             self._segments.release(segment)  # type: ignore[union-attr]
             raise
         return self._segments.view(segment, data)  # type: ignore[union-attr]
-
-    def _notify(self, method: str, params: Any) -> None:
-        self._free_unreferenced()
-        self._channel.notify(method, params)
 
     def _forget(self, state_id: int) -> None:
         # Called by the garbage collector, maybe inside a send: only queue the free.
@@ -201,7 +224,7 @@ class State:
 
     def apply(self, *gates: Gate) -> State:
         """Stream gates into the state without waiting; an error surfaces at the next read."""
-        self.handle._notify(Method.STATE_APPLY, ApplyParams(self.id, [g.to_data() for g in gates]))
+        self.handle._stream(self.id, gates)
         return self
 
     def read(self) -> np.ndarray:

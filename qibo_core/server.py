@@ -1,21 +1,21 @@
 """serve(backend): the loop inside a backend process.
 
-One message per line on stdin, one response per request on stdout, in order. Stdin is read on a
-thread of its own, so `$/cancelRequest` and parent death are seen while a request runs. Stdout
-is kept for protocol messages: fd 1 is pointed at stderr before the backend is loaded, so a
-stray print (or C code writing to fd 1) cannot corrupt the stream.
+One message per line on stdin, one response per request on stdout, in order. A thread watches
+the parent process and exits when it is gone, even in the middle of a request. Stdout is kept for
+protocol messages: fd 1 is pointed at stderr before the backend is loaded, so a stray print (or
+C code writing to fd 1) cannot corrupt the stream.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import queue
+import collections
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import msgspec
@@ -30,6 +30,7 @@ from .protocol import (
     encoder,
 )
 from .session import Session
+from .transport import LineReader, Oversized
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20
 PARENT_POLL_SECONDS = 1.0
@@ -39,13 +40,6 @@ _params_decoders: dict[str, msgspec.json.Decoder[Any]] = {
     method: msgspec.json.Decoder(params) for method, (params, _) in METHOD_TYPES.items() if params
 }
 _NO_PARAMS = (b"null", b"{}", b"[]")
-
-
-class _Oversized:
-    """Stands in the queue for a line longer than the maximum message size."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
 
 
 def log(message: str) -> None:
@@ -93,44 +87,68 @@ def _protect_stdout() -> IO[bytes]:
 
 
 class Server:
-    """Reads requests, runs them on a Session one at a time, writes the responses."""
+    """Reads requests, runs them on a Session one at a time, writes the responses.
+
+    Everything happens on the main thread, so a request costs no hand-over between threads.
+    While a request runs, the session calls `checkpoint` between gates: input that arrived
+    meanwhile is taken in, so a `$/cancelRequest` stops the request there.
+    """
 
     def __init__(self, session: Session, out: IO[bytes], *,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.session = session
+        session.checkpoint = self.checkpoint
         self._out = out
         self._max = max_message_bytes
-        self._inbox: queue.SimpleQueue[bytes | _Oversized | None] = queue.SimpleQueue()
+        self._input: LineReader | None = None
+        self._backlog: collections.deque[bytes | Oversized] = collections.deque()
         self._cancelled: set[int | str] = set()
+        self._running: int | str | None = None
         self._shutdown = False
 
     def run(self, stdin: int) -> int:
         """Serve until `exit` or end of input on file descriptor `stdin`; the exit code LSP
         prescribes."""
-        threading.Thread(target=self._read, args=(stdin,), name="stdin", daemon=True).start()
+        self._input = LineReader(stdin, self._max)
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="parent",
                          daemon=True).start()
-        while (item := self._inbox.get()) is not None:
-            if isinstance(item, _Oversized):
+        while (line := self._next_line()) is not None:
+            if isinstance(line, Oversized):
                 self._send(_error(None, InvalidRequest(
-                    f"message of {item.size} bytes or more exceeds the maximum of {self._max} "
+                    f"message of {line.size} bytes exceeds the maximum of {self._max} "
                     "(--max-message-bytes)")))
                 continue
             try:
-                response = self.handle(item)
+                response = self.handle(line)
             except _Exit:
                 return 0 if self._shutdown else 1
             if response is not None:
                 self._send(response)
         return 0
 
-    def _read(self, fd: int) -> None:
-        for line in _read_lines(fd, self._max):
-            if isinstance(line, bytes) and b"$/cancelRequest" in line:
+    def _next_line(self) -> bytes | Oversized | None:
+        if self._backlog:
+            return self._backlog.popleft()
+        assert self._input is not None
+        while True:
+            line = self._input.read_line()
+            if not (isinstance(line, bytes) and _is_cancel(line)):
+                return line  # type: ignore[return-value]
+            self._cancel(line)
+
+    def checkpoint(self) -> None:
+        """Take in the input that arrived while a request runs; RequestCancelled if the
+        running request was cancelled."""
+        if self._input is None:
+            return  # not running: handle() called directly
+        while isinstance(line := self._input.read_line(timeout=0), (bytes, Oversized)):
+            if isinstance(line, bytes) and _is_cancel(line):
                 self._cancel(line)
             else:
-                self._inbox.put(line)
-        self._inbox.put(None)
+                self._backlog.append(line)
+        if self._running is not None and self._running in self._cancelled:
+            self._cancelled.discard(self._running)
+            raise RequestCancelled(f"request {self._running} was cancelled")
 
     def _cancel(self, line: bytes) -> None:
         try:
@@ -188,7 +206,11 @@ class Server:
         if not is_request:
             self.session.notify(message.method, params)
             return None
-        result = self.session.call(message.method, params)
+        self._running = request_id
+        try:
+            result = self.session.call(message.method, params)
+        finally:
+            self._running = None
         if message.method == Method.SHUTDOWN:
             self._shutdown = True
         return Response(id=request_id, result=result)
@@ -235,33 +257,8 @@ def _salvage_id(line: bytes) -> int | str | None:
     return candidate if valid else None
 
 
-def _read_lines(fd: int, limit: int) -> Iterator[bytes | _Oversized]:
-    """The lines of `fd` (without newlines); longer ones than `limit` are dropped as they arrive.
-
-    Read with os.read, not a buffered reader: a daemon thread blocked inside a buffered reader
-    holds its lock, and interpreter shutdown aborts on that lock.
-    """
-    pending = bytearray()
-    dropped = 0  # bytes of an oversized line discarded so far
-    while chunk := os.read(fd, 1 << 20):
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            size = dropped + len(pending) + end - start
-            if dropped or size > limit:
-                yield _Oversized(size)
-            else:
-                yield bytes(pending + chunk[start:end])
-            pending.clear()
-            dropped, start = 0, end + 1
-        if dropped or len(pending) + len(chunk) - start > limit:
-            dropped += len(pending) + len(chunk) - start
-            pending.clear()
-        else:
-            pending += chunk[start:]
-    if dropped:
-        yield _Oversized(dropped)
-    elif pending:
-        yield bytes(pending)
+def _is_cancel(line: bytes) -> bool:
+    return b"$/cancelRequest" in line
 
 
 def _exit_when_orphaned(parent: int) -> None:

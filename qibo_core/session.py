@@ -20,7 +20,8 @@ from .backend import Backend
 from .circuit import Circuit
 from .errors import (
     BackendError, CircuitError, GateFailed, InvalidParams, InvalidRequest, MethodNotFound,
-    ServerNotInitialized, StateTooLarge, UnknownState, UnsupportedProtocolVersion,
+    RequestCancelled, ServerNotInitialized, StateTooLarge, UnknownState,
+    UnsupportedProtocolVersion,
 )
 from .gates import Gate
 from .protocol import (
@@ -44,6 +45,11 @@ class _HeldState:
     failure: GateFailed | None = None
     dropped: int = 0
     """Gates skipped after a failure, until the failure is reported."""
+
+
+def _chunk(nqubits: int) -> int:
+    """Gates applied between checkpoints: a few milliseconds of work on any state size."""
+    return min(4096, max(16, 2 ** max(0, 24 - nqubits)))
 
 
 def available_memory() -> int:
@@ -71,6 +77,8 @@ class Session:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self.checkpoint: Callable[[], None] = lambda: None
+        """Called between chunks of gates; the server's raises RequestCancelled."""
         self.initialized = False
         self._states: dict[int, _HeldState] = {}
         self._next_id = 1
@@ -164,7 +172,8 @@ class Session:
         if params.nshots and not qubits:
             raise InvalidParams("nshots > 0 but the circuit measures no qubit: add an M gate")
         self._check_fits(circuit.nqubits)
-        native = self.backend.apply(self.backend.zero_state(circuit.nqubits), circuit.gates)
+        native = self._apply(self.backend.zero_state(circuit.nqubits), circuit.gates,
+                             circuit.nqubits)
         state_id = self._hold(native, circuit.nqubits)
         frequencies = None
         if params.nshots:
@@ -179,8 +188,23 @@ class Session:
     def apply(self, params: ApplyParams) -> None:
         held = self._state(params.state)
         gates = self._gates(params.gates, held.nqubits)
-        held.native = self.backend.apply(held.native, gates)
-        held.streamed += len(gates)
+        size = _chunk(held.nqubits)
+        for start in range(0, len(gates), size):
+            try:
+                self.checkpoint()
+            except RequestCancelled as exc:
+                raise RequestCancelled(f"{exc.message} after {start} of {len(gates)} gates; the "
+                                       f"state holds the first {start}") from None
+            held.native = self.backend.apply(held.native, gates[start:start + size])
+            held.streamed += len(gates[start:start + size])
+
+    def _apply(self, native: Any, gates: Sequence[Gate], nqubits: int) -> Any:
+        """Apply gates a chunk at a time, with a checkpoint before each chunk."""
+        size = _chunk(nqubits)
+        for start in range(0, len(gates), size):
+            self.checkpoint()
+            native = self.backend.apply(native, gates[start:start + size])
+        return native
 
     def _stream(self, params: ApplyParams) -> None:
         held = self._states.get(params.state)
@@ -189,19 +213,20 @@ class Session:
         if held.failure is not None:
             held.dropped += len(params.gates)
             return
-        for offset, data in enumerate(params.gates):
+        valid: list[Gate] = []
+        for data in params.gates:
             try:
-                gate = self._gate(data, held.nqubits)
-                held.native = self.backend.apply(held.native, [gate])
+                valid.append(self._gate(data, held.nqubits))
             except BackendError as exc:
+                index = held.streamed + len(valid)
                 held.failure = GateFailed(
-                    f"streamed gate {held.streamed} ({data.name} on {data.qubits}) of state "
+                    f"streamed gate {index} ({data.name} on {data.qubits}) of state "
                     f"{params.state} failed: {exc.message}",
-                    {"state": params.state, "index": held.streamed,
-                     "gate": msgspec.to_builtins(data)})
-                held.dropped = len(params.gates) - offset - 1
-                return
-            held.streamed += 1
+                    {"state": params.state, "index": index, "gate": msgspec.to_builtins(data)})
+                held.dropped = len(params.gates) - len(valid) - 1
+                break
+        held.native = self._apply(held.native, valid, held.nqubits)  # one call: fused
+        held.streamed += len(valid)
 
     # ---- reading states ----------------------------------------------------------------
 

@@ -42,13 +42,23 @@ class Row:
 
 def measure(run: Callable[[], object], repeats: int) -> list[float]:
     """Wall-clock seconds of each run, after one warm-up run."""
-    run()
-    times = []
+    return measure_pair(run, None, repeats)[0]
+
+
+def measure_pair(run: Callable[[], object], anchor: Callable[[], object] | None,
+                 repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds of each run of `run` and of `anchor`, alternated so that the machine's drift
+    (it is shared) falls on both alike."""
+    runs = [run] if anchor is None else [run, anchor]
+    times: list[list[float]] = [[] for _ in runs]
+    for f in runs:
+        f()  # warm-up
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
+        for f, t in zip(runs, times, strict=True):
+            start = time.perf_counter()
+            f()
+            t.append(time.perf_counter() - start)
+    return times[0], times[-1]
 
 
 def row(target: str, case: str, times: list[float], anchor: str = "",
@@ -59,9 +69,9 @@ def row(target: str, case: str, times: list[float], anchor: str = "",
 
 
 def in_process(backend: NumpyBackend | QulacsBackend, circuit: Circuit) -> np.ndarray:
-    """The simulation alone: no handle, no session, the state copied out."""
+    """The simulation alone: no handle, no session; Qulacs' state copied out by get_vector()."""
     state = backend.apply(backend.zero_state(circuit.nqubits), circuit.gates)
-    return np.array(backend.to_array(state))
+    return backend.to_array(state)
 
 
 def rpc_overhead(n: int, repeats: int) -> list[Row]:
@@ -69,13 +79,13 @@ def rpc_overhead(n: int, repeats: int) -> list[Row]:
     local = QulacsBackend()
     with connect("qulacs") as spawned:
         for name, circuit in (("QFT", qft(n)), ("layered", layered(n))):
-            anchor = measure(lambda c=circuit: in_process(local, c), repeats)
-            times = measure(lambda c=circuit: spawned.execute(c).state(), repeats)
+            times, anchor = measure_pair(lambda c=circuit: spawned.execute(c).state(),
+                                         lambda c=circuit: in_process(local, c), repeats)
             rows.append(row("1 rpc overhead", f"{name} {n}q spawned qulacs", times,
                             "qulacs in process", anchor))
         small = qft(10)
-        anchor = measure(lambda: in_process(local, small), repeats * 10)
-        times = measure(lambda: spawned.execute(small).state(), repeats * 10)
+        times, anchor = measure_pair(lambda: spawned.execute(small).state(),
+                                     lambda: in_process(local, small), repeats * 20)
     overhead_us = (statistics.median(times) - statistics.median(anchor)) * 1e6
     rows.append(row("1 rpc overhead", "QFT 10q spawned qulacs", times, "qulacs in process",
                     anchor, note=f"{overhead_us:.0f} us per execute+read"))
@@ -112,11 +122,10 @@ def state_transfer(n: int, repeats: int) -> list[Row]:
     """Reading a state with real amplitudes (no zero pages), against memcpy of the same size."""
     source = np.full(2**n, 2**-n / 2, dtype=np.complex128)
     target = np.ones_like(source)
-    anchor = measure(lambda: np.copyto(target, source), repeats)
     rows = []
     with connect("numpy") as handle:
         state = handle.new_state(n).apply(*[gates.H(q) for q in range(n)])
-        times = measure(state.read, repeats)
+        times, anchor = measure_pair(state.read, lambda: np.copyto(target, source), repeats)
         handle._segments = None  # the portable path, for comparison
         inline = measure(state.read, max(1, repeats // 2))
     size = source.nbytes / 2**20
@@ -129,9 +138,10 @@ def state_transfer(n: int, repeats: int) -> list[Row]:
 
 def numpy_speed(n: int, repeats: int) -> list[Row]:
     rows = []
+    numpy, qulacs = NumpyBackend(), QulacsBackend()
     for name, circuit in (("QFT", qft(n)), ("layered", layered(n))):
-        anchor = measure(lambda c=circuit: in_process(QulacsBackend(), c), repeats)
-        times = measure(lambda c=circuit: in_process(NumpyBackend(), c), repeats)
+        times, anchor = measure_pair(lambda c=circuit: in_process(numpy, c),
+                                     lambda c=circuit: in_process(qulacs, c), repeats)
         rows.append(row("4 numpy speed", f"{name} {n}q numpy backend", times,
                         "qulacs in process", anchor))
     return rows
@@ -161,7 +171,7 @@ def main() -> None:
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON")
     args = parser.parse_args()
     quick = args.quick
-    repeats = 3 if quick else 5
+    repeats = 3 if quick else 7
     targets = [
         lambda: rpc_overhead(12 if quick else 20, repeats),
         lambda: streaming(2_000 if quick else 100_000, repeats),
