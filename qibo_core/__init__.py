@@ -7,19 +7,37 @@
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from . import gates
 from .backend import Backend
 from .circuit import Circuit
-from .discovery import BackendExecutable, list_backends
 from .errors import (
     BackendCrashed, BackendError, BackendNotFound, CircuitError, ConnectionFailed, GateFailed,
     InternalError, InvalidParams, InvalidRequest, MethodNotFound, ParseError, ProtocolError,
     QiboCoreError, RequestCancelled, RequestTimeout, ServerNotInitialized, StateTooLarge,
     UnknownState, UnsupportedProtocolVersion,
 )
-from .handle import Handle, State, connect
 from .protocol import PROTOCOL_VERSION
-from .result import Result
+
+if TYPE_CHECKING:
+    from .discovery import BackendExecutable, list_backends
+    from .handle import Handle, State, connect
+    from .result import Result
+
+# The client side loads on first use: a backend process (which imports this package for its
+# server) starts faster without subprocess, threads and shared-memory machinery.
+_CLIENT_NAMES = {"BackendExecutable": "discovery", "list_backends": "discovery",
+                 "Handle": "handle", "State": "handle", "connect": "handle", "Result": "result"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        import importlib
+        value = getattr(importlib.import_module(f".{_CLIENT_NAMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Backend",

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -136,15 +138,30 @@ def state_transfer(n: int, repeats: int) -> list[Row]:
     return rows
 
 
-def numpy_speed(n: int, repeats: int) -> list[Row]:
+def numpy_speed(n: int, repeats: int, qibo_python: str | None) -> list[Row]:
     rows = []
     numpy, qulacs = NumpyBackend(), QulacsBackend()
-    for name, circuit in (("QFT", qft(n)), ("layered", layered(n))):
+    cases = {"QFT": qft(n), "layered": layered(n)}
+    qibo_times = qibo_numpy_times(qibo_python, cases, repeats) if qibo_python else {}
+    for name, circuit in cases.items():
         times, anchor = measure_pair(lambda c=circuit: in_process(numpy, c),
                                      lambda c=circuit: in_process(qulacs, c), repeats)
         rows.append(row("4 numpy speed", f"{name} {n}q numpy backend", times,
                         "qulacs in process", anchor))
+        if name in qibo_times:
+            rows.append(row("4 numpy speed", f"{name} {n}q qibo's numpy backend",
+                            qibo_times[name], "our numpy backend", times))
     return rows
+
+
+def qibo_numpy_times(python: str, cases: dict[str, Circuit], repeats: int) -> dict[str, list[float]]:
+    """Seconds per run on qibo's NumPy backend, measured by `python` (qibo's environment)."""
+    request = {"repeats": repeats, "cases": [
+        {"name": name, "circuit": msgspec.to_builtins(c.to_data())} for name, c in cases.items()]}
+    script = Path(__file__).parent / "qibo_timing.py"
+    run = subprocess.run([python, str(script)], input=json.dumps(request), capture_output=True,
+                         text=True, check=True)
+    return json.loads(run.stdout.splitlines()[-1])
 
 
 def spawn(repeats: int) -> list[Row]:
@@ -169,6 +186,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (CI)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON")
+    parser.add_argument("--qibo-python", metavar="PYTHON",
+                        help="an interpreter with qibo installed, to time qibo's NumPy backend "
+                             "(qibo is never a dependency of ours)")
     args = parser.parse_args()
     quick = args.quick
     repeats = 3 if quick else 7
@@ -176,7 +196,7 @@ def main() -> None:
         lambda: rpc_overhead(12 if quick else 20, repeats),
         lambda: streaming(2_000 if quick else 100_000, repeats),
         lambda: state_transfer(14 if quick else 24, repeats),
-        lambda: numpy_speed(12 if quick else 20, repeats),
+        lambda: numpy_speed(12 if quick else 20, repeats, args.qibo_python),
         lambda: spawn(repeats),
     ]
     results: list[Row] = []
