@@ -117,7 +117,8 @@ class Gate:
         self.is_dagger = False
         names = self.param_names
         if not params and len(args) == nqubits + len(names):  # the common case, kept fast
-            self.params = {p: _check_param(p, v) for p, v in zip(names, args[nqubits:])}
+            self.params = {p: _check_param(p, v)
+                           for p, v in zip(names, args[nqubits:], strict=True)}
             return
         given = dict(zip(self.param_names, args[nqubits:], strict=False))
         for key, value in params.items():

@@ -19,11 +19,10 @@ from .backend import Backend
 from .client import ProcessChannel
 from .discovery import find_backend
 from .gates import Gate
-from .protocol import GateData
 from .protocol import (
-    PROTOCOL_VERSION, ApplyParams, ArrayData, ClientInfo, ExecuteParams, ExecuteResult, InitializeOptions,
-    InitializeParams, InitializeResult, Method, NewStateParams, Precision, ProbabilitiesParams,
-    ReadParams, SampleParams, SampleResult, StateRef,
+    PROTOCOL_VERSION, ApplyParams, ArrayData, ClientInfo, ExecuteParams, ExecuteResult, GateData,
+    InitializeOptions, InitializeParams, InitializeResult, Method, NewStateParams, Precision,
+    ProbabilitiesParams, ReadParams, SampleParams, SampleResult, StateRef,
 )
 from .result import Result
 from .session import Session

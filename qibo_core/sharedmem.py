@@ -26,7 +26,7 @@ from .errors import BackendError
 from .protocol import ArrayData, AttachParams, Method, SegmentRef
 
 SHM_DIR = "/dev/shm"
-MIN_BYTES = 2**20
+MIN_BYTES = 2**16
 """Smaller arrays go inline as base64: a round trip to attach would cost more."""
 KEEP_FREE = 2
 """Free segments kept for reuse; more are unmapped, on both sides."""

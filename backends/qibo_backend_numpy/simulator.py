@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class NumpyBackend(Backend):
     def threads(self) -> int:
         return self.options.threads or _DEFAULT_THREADS
 
-    def _run(self, tasks: list[Callable[[], object]]) -> None:
+    def _run(self, tasks: Sequence[Callable[[], object]]) -> None:
         if len(tasks) == 1:
             tasks[0]()
             return
@@ -96,7 +97,7 @@ class NumpyBackend(Backend):
         return state.data
 
 
-Runner = Callable[[list[Callable[[], object]]], None]
+Runner = Callable[[Sequence[Callable[[], object]]], None]
 
 
 def apply_operation(state: NumpyState, op: Operation, run: Runner, threads: int = 1) -> None:
@@ -156,7 +157,7 @@ def apply_fused_diagonal(state: NumpyState, op: Diagonal, run: Runner, threads: 
     tasks = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         f = factors if factor_shape[0] == 1 else factors[a:b]
-        tasks.append(lambda a=a, b=b, f=f: np.multiply(tensor[a:b], f, out=tensor[a:b]))
+        tasks.append(partial(np.multiply, tensor[a:b], f, out=tensor[a:b]))
     run(tasks)
 
 
@@ -195,7 +196,7 @@ def apply_adjacent(state: NumpyState, matrix: np.ndarray, targets: Sequence[int]
         # The lowest qubits: one (left x 2^k) @ (2^k x 2^k) product, split by rows.
         rows = np.array_split(np.arange(left), pieces)
         src2, out2, m_t = source.reshape(left, 2**k), out.reshape(left, 2**k), matrix.T
-        run([lambda r=r: np.matmul(src2[r[0]:r[-1] + 1], m_t, out=out2[r[0]:r[-1] + 1])
+        run([partial(np.matmul, src2[r[0]:r[-1] + 1], m_t, out=out2[r[0]:r[-1] + 1])
              for r in rows if len(r)])
     elif right < 2**k:
         # Few amplitudes to the right (an unfused gate near the end): many tiny products.
@@ -208,7 +209,7 @@ def apply_adjacent(state: NumpyState, matrix: np.ndarray, targets: Sequence[int]
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             index[axis] = slice(a, b)
             piece = tuple(index)
-            tasks.append(lambda p=piece: np.matmul(matrix, source[p], out=out[p]))
+            tasks.append(partial(np.matmul, matrix, source[piece], out=out[piece]))
         run(tasks)
 
 
