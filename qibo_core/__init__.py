@@ -15,8 +15,8 @@ from .circuit import Circuit
 from .errors import (
     BackendCrashed, BackendError, BackendNotFound, CircuitError, ConnectionFailed, GateFailed,
     InternalError, InvalidParams, InvalidRequest, MethodNotFound, ParseError, ProtocolError,
-    QiboCoreError, RequestCancelled, RequestTimeout, ServerNotInitialized, StateTooLarge,
-    UnknownState, UnsupportedProtocolVersion,
+    QiboCoreError, RequestCancelled, RequestTimeout, ServerNotInitialized, StateLost,
+    StateTooLarge, UnknownState, UnsupportedProtocolVersion,
 )
 from .protocol import PROTOCOL_VERSION
 
@@ -63,6 +63,7 @@ __all__ = [
     "Result",
     "ServerNotInitialized",
     "State",
+    "StateLost",
     "StateTooLarge",
     "UnknownState",
     "UnsupportedProtocolVersion",

@@ -80,16 +80,18 @@ class Circuit:
             try:
                 circuit.add(_gates.from_data(gate))
             except CircuitError as exc:
-                raise CircuitError(f"gate {index} ({gate.name}): {exc}") from None
+                name = gate.name if len(gate.name) <= 40 else gate.name[:40] + "..."
+                raise CircuitError(f"gate {index} ({name}): {exc}") from None
         for m in data.measurements:
             circuit.add(_measurement_from_data(m))
         return circuit
 
     def execute(self, backend: str | Backend | Handle = "numpy", *, nshots: int = 0,
-                seed: int | None = None) -> Result:
-        """Run on a backend: a name (a shared spawned process), a Backend object, or a Handle."""
-        from .handle import resolve
-        return resolve(backend).execute(self, nshots=nshots, seed=seed)
+                seed: int | None = None, timeout: float | None = None) -> Result:
+        """Run on a backend: a name (a shared spawned process, restarted if it crashed), a
+        Backend object, or a Handle."""
+        from .handle import execute
+        return execute(self, backend, nshots=nshots, seed=seed, timeout=timeout)
 
     def __len__(self) -> int:
         return len(self.gates)

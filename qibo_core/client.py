@@ -41,6 +41,9 @@ SHUTDOWN_TIMEOUT = 2.0
 """Seconds for each polite step of closing: the shutdown reply, then the exit after `exit`."""
 TERMINATE_TIMEOUT = 2.0
 """Seconds to wait after SIGTERM before SIGKILL."""
+CANCEL_GRACE = 2.0
+"""Seconds a backend has to answer a `$/cancelRequest` sent after a timeout before it is
+terminated as hung."""
 STDERR_TAIL_LINES = 50
 PIPE_BUFFER = 2**20
 
@@ -138,13 +141,45 @@ class ProcessChannel:
         try:
             raw = self._wait(future, deadline)
         except FutureTimeout:
-            self._abandon(request_id)
-            raise RequestTimeout(f"backend {self.name!r} did not answer {method!r} within "
-                                 f"{timeout} s") from None
+            raise self._timed_out(method, request_id, future, timeout) from None
         except KeyboardInterrupt:
             self._abandon(request_id)
             raise
         return self._decode_result(method, raw, result_type)
+
+    def cancel(self) -> None:
+        """Ask the backend to cancel every request in flight; their callers get
+        RequestCancelled (or their result, if it came first)."""
+        with self._lock:
+            for request_id in list(self._pending):
+                self._write_cancel(request_id)
+
+    def _timed_out(self, method: str, request_id: int, future: Future[bytes],
+                   timeout: float | None) -> RequestTimeout:
+        """Cancel a request that ran out of time; a backend that ignores the cancellation too
+        is hung, and is terminated."""
+        with self._lock:
+            self._write_cancel(request_id)
+        try:
+            self._wait(future, time.monotonic() + CANCEL_GRACE)
+        except FutureTimeout:
+            error = RequestTimeout(
+                f"backend {self.name!r} did not answer {method!r} within {timeout} s, nor the "
+                f"cancellation within {CANCEL_GRACE} s: it is hung and was terminated")
+            self._fail(error)
+            self._reap(polite=False)
+            return error
+        except (BackendError, ConnectionFailed):
+            pass  # RequestCancelled, as asked
+        return RequestTimeout(f"backend {self.name!r} did not answer {method!r} within "
+                              f"{timeout} s; the request was cancelled")
+
+    def _write_cancel(self, request_id: int) -> None:
+        if self._failure is None and not self._closing:
+            try:
+                self._write(Request(method=Method.CANCEL_REQUEST, params=CancelParams(request_id)))
+            except (OSError, ValueError):
+                pass  # gone: the reader reports it
 
     def request_array(self, method: str, params: Any) -> Any:
         return decode_array(self.request(method, params, ArrayData))
@@ -187,12 +222,7 @@ class ProcessChannel:
             if self._pending.pop(request_id, None) is None:
                 return
             self._abandoned.add(request_id)
-            if self._failure is None and not self._closing:
-                try:
-                    self._write(Request(method=Method.CANCEL_REQUEST,
-                                        params=CancelParams(request_id)))
-                except (OSError, ValueError):
-                    pass
+            self._write_cancel(request_id)
 
     def _decode_result(self, method: str, raw: bytes, result_type: type[T]) -> T:
         decoder = _result_decoders.get(result_type)
@@ -321,12 +351,15 @@ class ProcessChannel:
             if stream is not None:
                 stream.close()
 
-    def _reap(self) -> None:
-        try:
-            self.process.wait(SHUTDOWN_TIMEOUT)
-            return
-        except subprocess.TimeoutExpired:
-            logger.warning("backend %s (pid %d) did not exit; terminating", self.name, self.pid)
+    def _reap(self, *, polite: bool = True) -> None:
+        """Wait for the process to exit (unless `polite` is False), then terminate, then kill."""
+        if polite:
+            try:
+                self.process.wait(SHUTDOWN_TIMEOUT)
+                return
+            except subprocess.TimeoutExpired:
+                logger.warning("backend %s (pid %d) did not exit; terminating", self.name,
+                               self.pid)
         self.process.terminate()
         try:
             self.process.wait(TERMINATE_TIMEOUT)

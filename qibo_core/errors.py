@@ -5,6 +5,7 @@
     ├── BackendNotFound         no qibo-backend-<name> executable
     ├── ConnectionFailed        the backend process is unusable
     │   ├── BackendCrashed      it exited; carries the exit status and its last stderr lines
+    │   │   └── StateLost       ...taking a state with it; State.replay() rebuilds it
     │   ├── ProtocolError       it sent something that is not protocol
     │   └── RequestTimeout      it did not answer in time
     └── BackendError            it answered a request with a JSON-RPC error (code, message, data)
@@ -52,6 +53,18 @@ class BackendCrashed(ConnectionFailed):
         if self.stderr_tail:
             message += "\nlast lines of its stderr:\n  " + "\n  ".join(self.stderr_tail)
         super().__init__(message)
+
+
+class StateLost(BackendCrashed):
+    """A state died with its backend; `State.replay()` rebuilds it from the gates sent."""
+
+    @classmethod
+    def after(cls, crash: BackendCrashed, state: Any) -> StateLost:
+        message = str(crash).split("\nlast lines", 1)[0]
+        return cls(f"{message}; state {state.id} ({state.nqubits} qubits, "
+                   f"{len(state.history)} gates streamed) is lost with it: state.replay() "
+                   "rebuilds it on a fresh backend", returncode=crash.returncode,
+                   stderr_tail=crash.stderr_tail)
 
 
 class ProtocolError(ConnectionFailed):

@@ -494,7 +494,8 @@ def from_data(data: GateData) -> Gate:
     """The gate a wire message describes, validated exactly as if built in Python."""
     cls = GATES.get(data.name)
     if cls is None:
-        raise CircuitError(f"unknown gate {data.name!r}; known gates: {', '.join(sorted(GATES))}")
+        name = data.name if len(data.name) <= 40 else data.name[:40] + "..."
+        raise CircuitError(f"unknown gate {name!r}; known gates: {', '.join(sorted(GATES))}")
     if cls is Unitary:
         if data.matrix is None:
             raise CircuitError("Unitary needs a 'matrix' (rows of [re, im] pairs)")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import atexit
 import collections
+import logging
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
@@ -18,6 +21,7 @@ from . import __version__
 from .backend import Backend
 from .client import ProcessChannel
 from .discovery import find_backend
+from .errors import BackendCrashed, StateLost
 from .gates import Gate
 from .protocol import (
     PROTOCOL_VERSION, ApplyParams, ArrayData, ClientInfo, ExecuteParams, ExecuteResult, GateData,
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from .circuit import Circuit
 
 T = TypeVar("T")
+logger = logging.getLogger("qibo_core.handle")
 
 HANDSHAKE_TIMEOUT = 30.0
 """Seconds a spawned backend has to answer `initialize`."""
@@ -92,11 +97,19 @@ class LocalChannel:
 
 
 class Handle:
-    """A backend to run circuits on. Use as a context manager, or call `close()`."""
+    """A backend to run circuits on. Use as a context manager, or call `close()`.
+
+    `timeout` (seconds, default none) bounds every request; one that runs out is cancelled, and
+    a backend that ignores the cancellation too is terminated. `origin` is the backend name a
+    spawned handle came from, used to start a fresh one after a crash.
+    """
 
     def __init__(self, channel: Channel, *, precision: str = Precision.COMPLEX128,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, timeout: float | None = None,
+                 origin: str | None = None) -> None:
         self._channel = channel
+        self.timeout = timeout
+        self.origin = origin
         self._unreferenced: collections.deque[int] = collections.deque()
         self._outbox: list[GateData] = []
         self._outbox_state = 0
@@ -127,12 +140,20 @@ class Handle:
     def channel(self) -> Channel:
         return self._channel
 
-    def execute(self, circuit: Circuit, *, nshots: int = 0, seed: int | None = None) -> Result:
+    def execute(self, circuit: Circuit, *, nshots: int = 0, seed: int | None = None,
+                timeout: float | None = None) -> Result:
         """Run `circuit` from |0...0>; sample `nshots` shots of its measurements."""
         reply = self._request(Method.EXECUTE, ExecuteParams(circuit.to_data(), nshots, seed),
-                              ExecuteResult)
+                              ExecuteResult, timeout)
         state = State(self, reply.state, circuit.nqubits)
         return Result(state, reply.frequencies, circuit.registers, nshots)
+
+    def cancel(self) -> None:
+        """Cancel every request in flight on this handle (from another thread): each caller
+        gets RequestCancelled. A backend in this process cannot be interrupted."""
+        cancel = getattr(self._channel, "cancel", None)
+        if cancel is not None:
+            cancel()
 
     def new_state(self, nqubits: int) -> State:
         """A state |0...0> held by the backend, to stream gates into."""
@@ -154,9 +175,10 @@ class Handle:
     def __repr__(self) -> str:
         return f"<Handle {self._channel!r}>"
 
-    def _request(self, method: str, params: Any, result_type: type[T]) -> T:
+    def _request(self, method: str, params: Any, result_type: type[T],
+                 timeout: float | None = None) -> T:
         self._send_pending()
-        return self._channel.request(method, params, result_type)
+        return self._channel.request(method, params, result_type, timeout or self.timeout)
 
     def _request_array(self, method: str, params: Any) -> np.ndarray:
         self._send_pending()
@@ -193,7 +215,7 @@ class Handle:
             return self._request_array(Method.STATE_READ, ReadParams(state_id))
         try:
             data = self._channel.request(Method.STATE_READ, ReadParams(state_id, segment.id),
-                                         ArrayData)
+                                         ArrayData, self.timeout)
         except BaseException:
             self._segments.release(segment)  # type: ignore[union-attr]
             raise
@@ -213,52 +235,73 @@ class Handle:
 
 
 class State:
-    """A state held by a backend. Freed with `free()`, or when garbage collected."""
+    """A state held by a backend. Freed with `free()`, or when garbage collected.
+
+    The gates streamed into it are kept here too: if the backend dies, `replay()` rebuilds the
+    state on a fresh one.
+    """
 
     def __init__(self, handle: Handle, state_id: int, nqubits: int) -> None:
         self.handle = handle
         self.id = state_id
         self.nqubits = nqubits
+        self.history: list[Gate] = []
         self._finalizer = weakref.finalize(self, handle._forget, state_id)
 
     def apply(self, *gates: Gate) -> State:
         """Stream gates into the state without waiting; an error surfaces at the next read."""
-        self.handle._stream(self.id, gates)
+        self.history += gates
+        self._call(self.handle._stream, self.id, gates)
         return self
 
     def read(self) -> np.ndarray:
         """The amplitudes, qubit 0 the most significant bit."""
-        return self.handle._read(self.id, self.nqubits)
+        return self._call(self.handle._read, self.id, self.nqubits)
 
     def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
         """Outcome probabilities of `qubits` (default: all), the first the most significant."""
-        return self.handle._request_array(Method.STATE_PROBABILITIES,
-                                          ProbabilitiesParams(self.id, qubits))
+        return self._call(self.handle._request_array, Method.STATE_PROBABILITIES,
+                          ProbabilitiesParams(self.id, qubits))
 
     def sample(self, nshots: int, *, qubits: list[int] | None = None,
                seed: int | None = None) -> dict[str, int]:
         """Counts of each outcome bitstring of `qubits` (default: all) over `nshots` shots."""
-        return self.handle._request(Method.STATE_SAMPLE,
-                                    SampleParams(self.id, nshots, qubits, seed),
-                                    SampleResult).frequencies
+        return self._call(self.handle._request, Method.STATE_SAMPLE,
+                          SampleParams(self.id, nshots, qubits, seed), SampleResult).frequencies
 
     def free(self) -> None:
         """Release the backend's memory for this state now."""
-        if self._finalizer.detach() is not None:
+        if self._finalizer.detach() is not None and self.handle.alive:
             self.handle._request(Method.STATE_FREE, StateRef(self.id), type(None))
+
+    def replay(self, handle: Handle | None = None) -> State:
+        """A new state with every gate streamed into this one, on `handle` (default: the shared
+        backend of the same name, restarted if it died)."""
+        if handle is None:
+            if self.handle.origin is None:
+                raise ValueError("an in-process state has no backend to restart: pass a handle")
+            handle = resolve(self.handle.origin)
+        return handle.new_state(self.nqubits).apply(*self.history)
+
+    def _call(self, method: Callable[..., T], *args: Any) -> T:
+        try:
+            return method(*args)
+        except BackendCrashed as exc:
+            raise StateLost.after(exc, self) from exc
 
     def __repr__(self) -> str:
         return f"<State {self.id} of {self.nqubits} qubits on {self.handle.name}>"
 
 
 def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
-            threads: int | None = None) -> Handle:
+            threads: int | None = None, timeout: float | None = None) -> Handle:
     """A handle on `backend`: a name spawns qibo-backend-<name>; a Backend object runs here."""
     if isinstance(backend, Backend):
-        channel: Channel = LocalChannel(backend)
-    else:
-        channel = ProcessChannel([find_backend(backend)], name=backend)
-    return Handle(channel, precision=precision, threads=threads)
+        return Handle(LocalChannel(backend), precision=precision, threads=threads,
+                      timeout=timeout)
+    channel = ProcessChannel([find_backend(backend)], name=backend)
+    return Handle(channel, precision=precision, threads=threads, timeout=timeout,
+                  origin=backend)
 
 
 _shared: dict[str, Handle] = {}
@@ -276,6 +319,38 @@ def resolve(backend: str | Backend | Handle) -> Handle:
         if handle is None or not handle.alive:
             handle = _shared[backend] = connect(backend)
         return handle
+
+
+def execute(circuit: Circuit, backend: str | Backend | Handle, *, nshots: int = 0,
+            seed: int | None = None, timeout: float | None = None) -> Result:
+    """`Circuit.execute`: by name, a backend that crashed is restarted and the circuit run
+    again (it is idempotent), at most RESTARTS times in RESTART_WINDOW seconds."""
+    while True:
+        handle = resolve(backend)
+        try:
+            return handle.execute(circuit, nshots=nshots, seed=seed, timeout=timeout)
+        except BackendCrashed as exc:
+            if not isinstance(backend, str) or not _may_restart(backend):
+                raise
+            logger.warning("backend %s crashed (%s); restarting it and running again", backend,
+                           str(exc).splitlines()[0])
+
+
+RESTARTS = 5
+RESTART_WINDOW = 180.0
+"""At most RESTARTS automatic restarts in RESTART_WINDOW seconds, as editors do for language
+servers: a backend that keeps crashing on a circuit is left dead and its error raised."""
+_restarts: dict[str, list[float]] = {}
+
+
+def _may_restart(name: str) -> bool:
+    now = time.monotonic()
+    recent = [t for t in _restarts.get(name, []) if now - t < RESTART_WINDOW]
+    _restarts[name] = recent
+    if len(recent) >= RESTARTS:
+        return False
+    recent.append(now)
+    return True
 
 
 @atexit.register

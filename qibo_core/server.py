@@ -166,7 +166,7 @@ class Server:
             message = _request_decoder.decode(line)
         except msgspec.ValidationError as exc:
             return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             nan = b"NaN" in line or b"Infinity" in line
             hint = " (NaN and Infinity are not JSON numbers)" if nan else ""
             return _error(None, ParseError(f"invalid JSON: {exc}{hint}"))
@@ -175,17 +175,16 @@ class Server:
         try:
             return self._dispatch(message, request_id, is_request)
         except BackendError as exc:
-            if is_request:
-                return _error(request_id, exc)
-            log(f"notification {message.method!r} failed: {exc}")
+            error = exc
         except _Exit:
             raise
         except Exception as exc:  # the one place that catches everything: keep serving
             traceback.print_exc(file=sys.stderr)
             error = InternalError(f"{message.method} failed: {type(exc).__name__}: {exc}",
                                   {"exception": type(exc).__name__})
-            if is_request:
-                return _error(request_id, error)
+        if is_request:
+            return _error(request_id, error)
+        log(f"notification {message.method!r} failed: {error}")
         return None
 
     def _dispatch(self, message: IncomingRequest, request_id: Any,
@@ -240,21 +239,24 @@ def _decode_params(message: IncomingRequest) -> Any:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise InvalidParams(f"invalid params for {message.method!r}: {exc}") from None
+    except RecursionError:
+        raise InvalidParams(f"params for {message.method!r} are nested too deeply") from None
 
 
 def _error(request_id: Any, exc: BackendError) -> Response:
     return Response(id=request_id, error=exc.to_error_object())
 
 
+class _IdOnly(msgspec.Struct):
+    id: int | str | None = None
+
+
 def _salvage_id(line: bytes) -> int | str | None:
     """The id of an invalid request, when one can be read, so the client can match the error."""
     try:
-        value = msgspec.json.decode(line)
-    except msgspec.DecodeError:
+        return msgspec.json.decode(line, type=_IdOnly).id
+    except (msgspec.DecodeError, RecursionError):
         return None
-    candidate = value.get("id") if isinstance(value, dict) else None
-    valid = isinstance(candidate, (int, str)) and not isinstance(candidate, bool)
-    return candidate if valid else None
 
 
 def _is_cancel(line: bytes) -> bool:

@@ -315,9 +315,10 @@ class Session:
             raise InvalidParams(f"nqubits must be positive, got {nqubits}")
         limit = self.backend.max_qubits
         if nqubits > limit:
+            size = (_bytes(2.0**nqubits * self.backend.dtype.itemsize) if nqubits < 1000
+                    else "more than any machine has")
             raise StateTooLarge(f"{nqubits} qubits exceed this backend's maximum of {limit}; a "
-                                f"{self.backend.dtype.name} state would need "
-                                f"{_bytes(2.0**nqubits * self.backend.dtype.itemsize)}",
+                                f"{self.backend.dtype.name} state would need {size}",
                                 {"nqubits": nqubits, "maxQubits": limit})
         need = self.backend.state_bytes(nqubits)
         if need < SMALL_STATE_BYTES:

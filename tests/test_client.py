@@ -21,6 +21,7 @@ from qibo_core import (
 )
 from qibo_core.client import ProcessChannel
 from qibo_core.errors import ERRORS_BY_CODE
+from qibo_core import handle as handle_module
 from qibo_core.handle import close_shared, resolve
 from qibo_core.protocol import ErrorCode, Method, StateRef
 
@@ -106,15 +107,36 @@ def test_execute_by_name_reuses_one_process() -> None:
         os.kill(pid, 0)
 
 
-def test_a_crashed_shared_backend_is_replaced() -> None:
+def test_a_crashed_shared_backend_is_restarted_and_the_circuit_run_again() -> None:
     close_shared()
     handle = resolve("numpy")
+    before = bell().execute(backend="numpy", nshots=100, seed=3).frequencies()
     handle.channel.kill()  # type: ignore[attr-defined]
-    with pytest.raises(BackendCrashed, match="killed by SIGKILL"):
-        bell().execute(backend="numpy")
-    assert not handle.alive
-    assert bell().execute(backend="numpy", nshots=5).frequencies()
-    assert resolve("numpy") is not handle
+    after = bell().execute(backend="numpy", nshots=100, seed=3).frequencies()
+    assert after == before  # idempotent: the same seed, the same counts
+    assert not handle.alive and resolve("numpy") is not handle
+    close_shared()
+
+
+def test_restarts_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend that crashes on every execute is restarted 5 times, then left dead."""
+    script = tmp_path / "qibo-backend-crashy"
+    body = textwrap.dedent(HANDSHAKE) + "os._exit(7)\n"
+    script.write_text(f"#!{sys.executable}\n{body}")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(handle_module, "_restarts", {})
+    spawned = []
+    real_connect = handle_module.connect
+
+    def counting_connect(*args: object, **kwargs: object) -> Handle:
+        spawned.append(args)
+        return real_connect(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(handle_module, "connect", counting_connect)
+    with pytest.raises(BackendCrashed, match="exited with code 7"):
+        bell().execute(backend="crashy")
+    assert len(spawned) == 1 + handle_module.RESTARTS
     close_shared()
 
 
