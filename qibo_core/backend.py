@@ -8,13 +8,17 @@ states by id, for the server and for in-process handles alike.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .gates import GATES, Gate
 from .protocol import InitializeOptions, Precision
+
+
+def no_checkpoint() -> None:
+    """The checkpoint of a request nobody can cancel."""
 
 
 class Backend(ABC):
@@ -57,8 +61,14 @@ class Backend(ABC):
         """A new state |0...0>."""
 
     @abstractmethod
-    def apply(self, state: Any, gates: Sequence[Gate]) -> Any:
-        """Apply `gates` in order; return the state (the same object, or a new one)."""
+    def apply(self, state: Any, gates: Sequence[Gate],
+              checkpoint: Callable[[], None] = no_checkpoint) -> Any:
+        """Apply `gates` in order; return the state (the same object, or a new one).
+
+        Call `checkpoint()` every few milliseconds of work, between gates: it raises
+        RequestCancelled when the client cancelled the request, and lets the server notice
+        other input meanwhile. The state may be left part-way; the session discards it.
+        """
 
     @abstractmethod
     def to_array(self, state: Any) -> np.ndarray:

@@ -34,6 +34,7 @@ from .transport import LineReader, Oversized
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20
 PARENT_POLL_SECONDS = 1.0
+CHECKPOINT_SECONDS = 0.005
 
 _request_decoder = msgspec.json.Decoder(IncomingRequest)
 _params_decoders: dict[str, msgspec.json.Decoder[Any]] = {
@@ -104,6 +105,7 @@ class Server:
         self._backlog: collections.deque[bytes | Oversized] = collections.deque()
         self._cancelled: set[int | str] = set()
         self._running: int | str | None = None
+        self._next_look = 0.0
         self._shutdown = False
 
     def run(self, stdin: int) -> int:
@@ -138,9 +140,12 @@ class Server:
 
     def checkpoint(self) -> None:
         """Take in the input that arrived while a request runs; RequestCancelled if the
-        running request was cancelled."""
-        if self._input is None:
-            return  # not running: handle() called directly
+        running request was cancelled. Cheap when called often: it looks at most every
+        CHECKPOINT_SECONDS."""
+        now = time.monotonic()
+        if self._input is None or now < self._next_look:
+            return
+        self._next_look = now + CHECKPOINT_SECONDS
         while isinstance(line := self._input.read_line(timeout=0), (bytes, Oversized)):
             if isinstance(line, bytes) and _is_cancel(line):
                 self._cancel(line)
@@ -268,5 +273,8 @@ def _exit_when_orphaned(parent: int) -> None:
     while True:
         time.sleep(PARENT_POLL_SECONDS)
         if os.getppid() != parent:
-            log("the parent process is gone; exiting")
+            try:
+                os.write(2, b"qibo-core: the parent process is gone; exiting\n")
+            except OSError:
+                pass  # stderr went with the parent: nobody is left to tell
             os._exit(1)

@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from . import gates as _gates
-from .backend import Backend
+from .backend import Backend, no_checkpoint
 from .circuit import Circuit
 from .errors import (
     BackendError, CircuitError, GateFailed, InvalidParams, InvalidRequest, MethodNotFound,
@@ -47,11 +47,6 @@ class _HeldState:
     """Gates skipped after a failure, until the failure is reported."""
 
 
-def _chunk(nqubits: int) -> int:
-    """Gates applied between checkpoints: a few milliseconds of work on any state size."""
-    return min(4096, max(16, 2 ** max(0, 24 - nqubits)))
-
-
 def available_memory() -> int:
     """Bytes of memory that a new allocation may take (MemAvailable on Linux)."""
     try:
@@ -77,8 +72,8 @@ class Session:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.checkpoint: Callable[[], None] = lambda: None
-        """Called between chunks of gates; the server's raises RequestCancelled."""
+        self.checkpoint: Callable[[], None] = no_checkpoint
+        """Handed to the backend to call between gates; the server's raises RequestCancelled."""
         self.initialized = False
         self._states: dict[int, _HeldState] = {}
         self._next_id = 1
@@ -172,8 +167,8 @@ class Session:
         if params.nshots and not qubits:
             raise InvalidParams("nshots > 0 but the circuit measures no qubit: add an M gate")
         self._check_fits(circuit.nqubits)
-        native = self._apply(self.backend.zero_state(circuit.nqubits), circuit.gates,
-                             circuit.nqubits)
+        native = self.backend.apply(self.backend.zero_state(circuit.nqubits), circuit.gates,
+                                    self.checkpoint)
         state_id = self._hold(native, circuit.nqubits)
         frequencies = None
         if params.nshots:
@@ -188,23 +183,13 @@ class Session:
     def apply(self, params: ApplyParams) -> None:
         held = self._state(params.state)
         gates = self._gates(params.gates, held.nqubits)
-        size = _chunk(held.nqubits)
-        for start in range(0, len(gates), size):
-            try:
-                self.checkpoint()
-            except RequestCancelled as exc:
-                raise RequestCancelled(f"{exc.message} after {start} of {len(gates)} gates; the "
-                                       f"state holds the first {start}") from None
-            held.native = self.backend.apply(held.native, gates[start:start + size])
-            held.streamed += len(gates[start:start + size])
-
-    def _apply(self, native: Any, gates: Sequence[Gate], nqubits: int) -> Any:
-        """Apply gates a chunk at a time, with a checkpoint before each chunk."""
-        size = _chunk(nqubits)
-        for start in range(0, len(gates), size):
-            self.checkpoint()
-            native = self.backend.apply(native, gates[start:start + size])
-        return native
+        try:
+            held.native = self.backend.apply(held.native, gates, self.checkpoint)
+        except RequestCancelled as exc:
+            del self._states[params.state]
+            raise RequestCancelled(f"{exc.message}; state {params.state} was part-way through "
+                                   "its gates and has been freed") from None
+        held.streamed += len(gates)
 
     def _stream(self, params: ApplyParams) -> None:
         held = self._states.get(params.state)
@@ -225,7 +210,7 @@ class Session:
                     {"state": params.state, "index": index, "gate": msgspec.to_builtins(data)})
                 held.dropped = len(params.gates) - len(valid) - 1
                 break
-        held.native = self._apply(held.native, valid, held.nqubits)  # one call: fused
+        held.native = self.backend.apply(held.native, valid, self.checkpoint)  # one call: fused
         held.streamed += len(valid)
 
     # ---- reading states ----------------------------------------------------------------

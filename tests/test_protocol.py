@@ -252,9 +252,11 @@ def test_help_and_version(executable: str) -> None:
 
 def test_stdout_pollution_goes_to_stderr() -> None:
     pipe = Pipe([sys.executable, str(Path(__file__).parent / "backends" / "noisy.py")])
-    pipe.initialize()
-    reply = pipe.call("execute", {"circuit": BELL, "nshots": 10})
+    try:
+        pipe.initialize()
+        reply = pipe.call("execute", {"circuit": BELL, "nshots": 10})
+    finally:
+        assert pipe.close() == 0
     assert sum(reply["result"]["frequencies"].values()) == 10
-    assert pipe.close() == 0
     stderr = pipe.stderr_text
     assert "print() from the simulator" in stderr and "os.write(1) from the simulator" in stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qibo_core.backend import Backend
+from qibo_core.backend import Backend, no_checkpoint
 from qibo_core.gates import Gate
 from qibo_core.protocol import InitializeOptions, Precision
 
@@ -61,16 +61,22 @@ class QulacsBackend(Backend):
     def zero_state(self, nqubits: int) -> Any:
         return self.qulacs.QuantumState(nqubits)
 
-    def apply(self, state: Any, gates: Sequence[Gate]) -> Any:
+    def apply(self, state: Any, gates: Sequence[Gate],
+              checkpoint: Callable[[], None] = no_checkpoint) -> Any:
         n = state.get_qubit_count()
         if len(gates) == 1:
             self._gate(gates[0], n).update_quantum_state(state)
             return state
-        circuit = self.qulacs.QuantumCircuit(n)
-        for gate in gates:
-            if gate.name != "I" or gate.controls:
-                circuit.add_gate(self._gate(gate, n))
-        circuit.update_quantum_state(state)
+        # Qulacs holds the GIL while it runs a circuit: run chunks of a few milliseconds, so
+        # that cancellation and the parent watch get their turn in between.
+        size = min(4096, max(16, 2 ** max(0, 24 - n)))
+        for start in range(0, len(gates), size):
+            checkpoint()
+            circuit = self.qulacs.QuantumCircuit(n)
+            for gate in gates[start:start + size]:
+                if gate.name != "I" or gate.controls:
+                    circuit.add_gate(self._gate(gate, n))
+            circuit.update_quantum_state(state)
         return state
 
     def _gate(self, gate: Gate, n: int) -> Any:

@@ -3,16 +3,17 @@
 import os
 
 from qibo_backend_numpy.simulator import NumpyBackend
+from qibo_core.backend import no_checkpoint
 from qibo_core.server import serve
 
 
 class NoisyBackend(NumpyBackend):
     name = "noisy"
 
-    def apply(self, state, gates):  # type: ignore[no-untyped-def]
+    def apply(self, state, gates, checkpoint=no_checkpoint):  # type: ignore[no-untyped-def]
         print("print() from the simulator")
         os.write(1, b"os.write(1) from the simulator\n")
-        return super().apply(state, gates)
+        return super().apply(state, gates, checkpoint)
 
 
 serve(NoisyBackend())
