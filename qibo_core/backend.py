@@ -52,6 +52,9 @@ class Backend(ABC):
         """Every gate this backend accepts: by default the whole gate set."""
         return sorted(GATES)
 
+    def close(self) -> None:
+        """Release what the backend holds beyond its states (threads, pools). Safe twice."""
+
     def state_bytes(self, nqubits: int) -> int:
         """The memory a state of `nqubits` takes: checked before one is allocated."""
         return 2**nqubits * self.dtype.itemsize

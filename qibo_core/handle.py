@@ -21,10 +21,10 @@ from . import __version__
 from .backend import Backend
 from .client import ProcessChannel
 from .discovery import find_backend
-from .errors import BackendCrashed, StateLost
+from .errors import BackendCrashed, StateLost, UnsupportedProtocolVersion
 from .gates import Gate
 from .protocol import (
-    PROTOCOL_VERSION, ApplyParams, ArrayData, ClientInfo, ExecuteParams, ExecuteResult, GateData,
+    PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, ClientInfo, ExecuteParams, ExecuteResult, GateData,
     InitializeOptions, InitializeParams, InitializeResult, Method, NewStateParams, Precision,
     ProbabilitiesParams, ReadParams, SampleParams, SampleResult, StateRef,
 )
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 logger = logging.getLogger("qibo_core.handle")
 
-HANDSHAKE_TIMEOUT = 30.0
-"""Seconds a spawned backend has to answer `initialize`."""
+HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a spawned backend has to answer `initialize` (it only has to start up)."""
 STREAM_BATCH = 1024
 """Streamed gates wait in the handle and leave as one message of at most this many, or
 earlier, just before any other message: the backend sees them in order, and fuses them."""
@@ -91,6 +91,7 @@ class LocalChannel:
 
     def close(self) -> None:
         self._closed = True
+        self._session.backend.close()
 
     def __repr__(self) -> str:
         return f"<LocalChannel {self.name} {'closed' if self._closed else 'open'}>"
@@ -124,6 +125,13 @@ class Handle:
         except BaseException:
             channel.close()
             raise
+        if self.info.protocol_version not in SUPPORTED_VERSIONS:
+            channel.close()
+            raise UnsupportedProtocolVersion(
+                f"backend {channel.name!r} answered with protocol version "
+                f"{self.info.protocol_version}; this client speaks {list(SUPPORTED_VERSIONS)}",
+                {"supported": list(SUPPORTED_VERSIONS),
+                 "received": self.info.protocol_version})
         self._segments: SegmentPool | None = None
         if channel.shares_memory and "shm" in self.info.capabilities.state_encodings:
             self._segments = SegmentPool(channel.request, channel.notify)

@@ -59,9 +59,11 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
         name, version = name or backend.name, version or backend.version
     args = _parse_args(name or "backend", version or "unknown", argv)
     protocol_out = _protect_stdout()
-    server = Server(Session(backend if isinstance(backend, Backend) else backend()),
-                    protocol_out, max_message_bytes=args.max_message_bytes)
-    sys.exit(server.run(sys.stdin.fileno()))
+    session = Session(backend if isinstance(backend, Backend) else backend())
+    server = Server(session, protocol_out, max_message_bytes=args.max_message_bytes)
+    code = server.run(sys.stdin.fileno())
+    session.backend.close()
+    sys.exit(code)
 
 
 def _parse_args(name: str, version: str, argv: Sequence[str] | None) -> argparse.Namespace:

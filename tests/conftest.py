@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -65,13 +67,18 @@ def temporary_entries() -> set[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_leaked_files() -> Iterator[None]:
-    """After the whole suite, no temporary file or shared-memory segment was left behind."""
+def no_leaked_files_or_threads() -> Iterator[None]:
+    """After the whole suite, no temporary file, shared-memory segment or thread of ours is
+    left behind."""
     before = temporary_entries()
     yield
     close_shared()
+    gc.collect()
     leaked = temporary_entries() - before
     assert not leaked, f"temporary files left behind: {sorted(leaked)}"
+    ours = [t.name for t in threading.enumerate()
+            if t.name.startswith(("qibo-backend-", "numpy-kernel")) and t.is_alive()]
+    assert not ours, f"threads left running: {ours}"
 
 
 @pytest.fixture(scope="module", autouse=True)

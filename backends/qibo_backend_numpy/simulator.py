@@ -68,6 +68,11 @@ class NumpyBackend(Backend):
     def threads(self) -> int:
         return self.options.threads or _DEFAULT_THREADS
 
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
     def _run(self, tasks: Sequence[Callable[[], object]]) -> None:
         if len(tasks) == 1:
             tasks[0]()
