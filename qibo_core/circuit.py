@@ -86,6 +86,17 @@ class Circuit:
             circuit.add(_measurement_from_data(m))
         return circuit
 
+    @classmethod
+    def from_qasm(cls, text: str) -> Circuit:
+        """The circuit an OpenQASM 2.0 program describes (errors name the line)."""
+        from .qasm import from_qasm
+        return from_qasm(text)
+
+    def to_qasm(self) -> str:
+        """This circuit as an OpenQASM 2.0 program."""
+        from .qasm import to_qasm
+        return to_qasm(self)
+
     def execute(self, backend: str | Backend | Handle = "numpy", *, nshots: int = 0,
                 seed: int | None = None, timeout: float | None = None) -> Result:
         """Run on a backend: a name (a shared spawned process, restarted if it crashed), a
