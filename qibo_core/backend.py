@@ -52,7 +52,7 @@ class Backend(ABC):
         """Every gate this backend accepts: by default the whole gate set."""
         return sorted(GATES)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release what the backend holds beyond its states (threads, pools). Safe twice."""
 
     def state_bytes(self, nqubits: int) -> int:

@@ -24,9 +24,10 @@ from .discovery import find_backend
 from .errors import BackendCrashed, StateLost, UnsupportedProtocolVersion
 from .gates import Gate
 from .protocol import (
-    PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, ClientInfo, ExecuteParams, ExecuteResult, GateData,
-    InitializeOptions, InitializeParams, InitializeResult, Method, NewStateParams, Precision,
-    ProbabilitiesParams, ReadParams, SampleParams, SampleResult, StateRef,
+    PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, ClientInfo, ExecuteParams,
+    ExecuteResult, GateData, InitializeOptions, InitializeParams, InitializeResult, Method,
+    NewStateParams, Precision, ProbabilitiesParams, ReadParams, SampleParams, SampleResult,
+    StateRef,
 )
 from .result import Result
 from .session import Session

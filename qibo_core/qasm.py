@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import gates
@@ -278,7 +278,8 @@ class _Parser:
                 try:
                     inner_qubits = [where[a.text] for a in args]
                 except KeyError as exc:
-                    raise self.error(f"gate {name!r} uses an undeclared qubit {exc}", line) from None
+                    raise self.error(f"gate {name!r} uses an undeclared qubit {exc}",
+                                     line) from None
                 self.expand(callee, inner, inner_qubits, line)
             return
         cls = _GATES.get(name)
