@@ -45,6 +45,8 @@ CANCEL_GRACE = 2.0
 """Seconds a backend has to answer a `$/cancelRequest` sent after a timeout before it is
 terminated as hung."""
 STDERR_TAIL_LINES = 50
+TRACE_VARIABLE = "QIBO_CORE_TRACE"
+"""Set to a file path to record every message exchanged with backends (`qibo-core trace`)."""
 PIPE_BUFFER = 2**20
 
 _FLUSHED_NOTIFICATIONS = frozenset({Method.EXIT, Method.CANCEL_REQUEST})
@@ -61,6 +63,32 @@ def _describe_exit(returncode: int | None) -> str:
         except ValueError:
             return f"was killed by signal {-returncode}"
     return f"exited with code {returncode}"
+
+
+class Trace:
+    """Every line exchanged with backends, appended to the file QIBO_CORE_TRACE names."""
+
+    LIMIT = 2**16
+    """Longer lines (states in base64) are cut, saying how long they were."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives with the channel
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> Trace | None:
+        path = os.environ.get(TRACE_VARIABLE)
+        return cls(path) if path else None
+
+    def record(self, direction: str, name: str, pid: int, line: bytes) -> None:
+        if len(line) > self.LIMIT:
+            line = line[:self.LIMIT] + f"... ({len(line)} bytes)".encode()
+        stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+        with self._lock:
+            self._file.write(f"{stamp} {name}[{pid}] {direction} ".encode() + line + b"\n")
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _widen(fd: int) -> None:
@@ -111,6 +139,7 @@ class ProcessChannel:
         """Held by the caller that is reading stdout (the leader)."""
         self._turn = threading.Condition()
         """Notified when a future is set or the leader steps down."""
+        self._trace = Trace.from_environment()
         self._drainer = threading.Thread(target=self._drain_stderr, daemon=True,
                                          name=f"qibo-backend-{name} stderr (pid {self.pid})")
         self._drainer.start()
@@ -206,7 +235,10 @@ class ProcessChannel:
         raise self._failure  # type: ignore[misc]
 
     def _write(self, message: Request) -> None:
-        self._stdin.write(_encoder.encode(message) + b"\n")
+        line = _encoder.encode(message)
+        if self._trace is not None:
+            self._trace.record(">", self.name, self.pid, line)
+        self._stdin.write(line + b"\n")
         if message.id is not msgspec.UNSET or message.method in _FLUSHED_NOTIFICATIONS:
             self._stdin.flush()
 
@@ -271,6 +303,8 @@ class ProcessChannel:
                 return
 
     def _dispatch(self, line: bytes) -> None:
+        if self._trace is not None:
+            self._trace.record("<", self.name, self.pid, line)
         try:
             message = _response_decoder.decode(line)
         except msgspec.DecodeError as exc:
@@ -347,6 +381,8 @@ class ProcessChannel:
             pass  # a broken pipe while flushing: the child is gone already
         self._reap()
         self._drainer.join()
+        if self._trace is not None:
+            self._trace.close()
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()

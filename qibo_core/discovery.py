@@ -45,18 +45,31 @@ def search_path() -> list[str]:
 def list_backends() -> list[BackendExecutable]:
     """Every installed backend, by name."""
     found: dict[str, list[str]] = {}
+    for name, path in _candidates():
+        if _is_executable(path):
+            found.setdefault(name, []).append(path)
+    return [BackendExecutable(name, paths[0], tuple(paths[1:]))
+            for name, paths in sorted(found.items())]
+
+
+def not_executable() -> list[str]:
+    """Files named like a backend that cannot be run (a missing chmod +x, a directory)."""
+    return [path for _, path in _candidates() if not _is_executable(path)]
+
+
+def _candidates() -> list[tuple[str, str]]:
+    """(name, path) of every qibo-backend-<name> entry on the search path, in order."""
+    candidates = []
     for folder in search_path():
         try:
             entries = sorted(os.listdir(folder))
         except OSError:
             continue
         for entry in entries:
-            path = os.path.join(folder, entry)
             name = entry[len(PREFIX):]
-            if entry.startswith(PREFIX) and _NAME.fullmatch(name) and _is_executable(path):
-                found.setdefault(name, []).append(path)
-    return [BackendExecutable(name, paths[0], tuple(paths[1:]))
-            for name, paths in sorted(found.items())]
+            if entry.startswith(PREFIX) and _NAME.fullmatch(name):
+                candidates.append((name, os.path.join(folder, entry)))
+    return candidates
 
 
 def find_backend(name: str) -> str:

@@ -1,0 +1,187 @@
+"""The `qibo-core` command: list backends, run a circuit, trace a session."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from .circuit import Circuit
+from .client import TRACE_VARIABLE, ProcessChannel
+from .discovery import BackendExecutable, list_backends, not_executable
+from .errors import QiboCoreError, UnsupportedProtocolVersion
+from .gates import M
+from .handle import Handle, connect
+from .protocol import CircuitData
+
+HISTOGRAM_WIDTH = 40
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="qibo-core", description="Quantum circuits on simulators in their own processes.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    backends = commands.add_parser(
+        "backends", help="list installed backends, with a handshake with each",
+        description="Every qibo-backend-<name> found, started and asked for its capabilities "
+                    "(in parallel), with warnings for shadowed duplicates, files that cannot be "
+                    "run and backends that speak another protocol version.")
+    backends.add_argument("--json", action="store_true", help="print JSON for scripts")
+    backends.set_defaults(run=_backends)
+
+    run = commands.add_parser(
+        "run", help="run a circuit file on a backend",
+        description="Run an OpenQASM 2.0 program, or a circuit in qibo-core's JSON format, and "
+                    "print the measured frequencies.")
+    run.add_argument("circuit", type=Path, help="a .qasm file or a JSON circuit")
+    run.add_argument("--backend", default="numpy", help="backend name (default: numpy)")
+    run.add_argument("--shots", type=int, default=1000, help="shots to sample (default: 1000)")
+    run.add_argument("--seed", type=int, help="seed for the sampling")
+    run.add_argument("--state", type=int, nargs="?", const=8, metavar="K",
+                     help="also print the K largest amplitudes (default K: 8)")
+    run.add_argument("--json", action="store_true", help="print JSON for scripts")
+    run.set_defaults(run=_run)
+
+    trace = commands.add_parser(
+        "trace", help="record the JSON exchange of any command's backend sessions",
+        description=f"Run COMMAND with {TRACE_VARIABLE} set: every message sent to and "
+                    "received from a backend is appended to the output file.")
+    trace.add_argument("--output", "-o", type=Path, default=Path("qibo-core-trace.log"),
+                       help="where to record (default: qibo-core-trace.log)")
+    trace.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    trace.set_defaults(run=_trace)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (QiboCoreError, OSError) as exc:
+        print(f"qibo-core: error: {exc}", file=sys.stderr)
+        return 1
+
+
+# ---- backends ------------------------------------------------------------------------------
+
+def _backends(args: argparse.Namespace) -> int:
+    found = list_backends()
+    with ThreadPoolExecutor(max(1, len(found))) as pool:
+        reports = list(pool.map(_probe, found))
+    if args.json:
+        print(json.dumps(reports, indent=2))
+        return 0
+    header = ("NAME", "VERSION", "PROTOCOL", "GATES", "NATIVE", "MAX QUBITS", "PRECISIONS",
+              "ENCODINGS", "PATH")
+    rows = [header] + [(r["name"], r.get("version", "-"), str(r.get("protocol", "-")),
+                        str(r.get("gates", "-")), str(r.get("native", "-")),
+                        str(r.get("maxQubits", "-")), ",".join(r.get("precisions", [])) or "-",
+                        ",".join(r.get("encodings", [])) or "-", r["path"]) for r in reports]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)),
+                         row[-1]]))
+    for report in reports:
+        for shadowed in report["shadowed"]:
+            print(f"warning: {shadowed} is shadowed by {report['path']}")
+        if "error" in report:
+            print(f"warning: {report['name']}: {report['error']}")
+    for path in not_executable():
+        print(f"warning: {path} is not executable")
+    return 0
+
+
+def _probe(backend: BackendExecutable) -> dict[str, Any]:
+    report: dict[str, Any] = {"name": backend.name, "path": backend.path,
+                              "shadowed": list(backend.shadowed)}
+    try:
+        handle = Handle(ProcessChannel([backend.path], name=backend.name))
+    except UnsupportedProtocolVersion as exc:
+        report["error"] = f"incompatible protocol version: {exc}"
+        return report
+    except QiboCoreError as exc:
+        report["error"] = f"failed the handshake: {str(exc).splitlines()[0]}"
+        return report
+    with handle:
+        info = handle.info
+        capabilities = info.capabilities
+        report.update(version=info.server_info.version, protocol=info.protocol_version,
+                      gates=len(capabilities.gates), native=len(capabilities.native_gates),
+                      maxQubits=capabilities.max_qubits, precisions=capabilities.precisions,
+                      encodings=capabilities.state_encodings, threads=capabilities.threads)
+    return report
+
+
+# ---- run -----------------------------------------------------------------------------------
+
+def _run(args: argparse.Namespace) -> int:
+    circuit = _load(args.circuit)
+    if args.shots and not circuit.measurements:
+        circuit.add(M(*range(circuit.nqubits)))
+        if not args.json:
+            print("note: the circuit measures nothing; measuring every qubit")
+    with connect(args.backend) as handle:
+        result = handle.execute(circuit, nshots=args.shots, seed=args.seed)
+        frequencies: dict[str, int] = {}
+        if args.shots:
+            frequencies = dict(sorted(result.frequencies().items()))  # type: ignore[arg-type]
+        top = _largest(result.state(), args.state) if args.state else []
+    if args.json:
+        print(json.dumps({"backend": args.backend, "nqubits": circuit.nqubits,
+                          "nshots": args.shots, "seed": args.seed, "frequencies": frequencies,
+                          "state": [[k, a.real, a.imag] for k, a in top] if args.state else None}))
+        return 0
+    if frequencies:
+        _print_histogram(frequencies, args.shots)
+    if top:
+        print(f"\n{'state':<{circuit.nqubits + 2}}  {'amplitude':<24}  probability")
+        for index, amplitude in top:
+            text = f"{amplitude.real:+.8f}{amplitude.imag:+.8f}j"
+            print(f"|{index:0{circuit.nqubits}b}>  {text:<24}  {abs(amplitude) ** 2:.6f}")
+    return 0
+
+
+def _load(path: Path) -> Circuit:
+    text = path.read_text()
+    if text.lstrip().startswith("OPENQASM"):
+        return Circuit.from_qasm(text)
+    try:
+        return Circuit.from_data(msgspec.json.decode(text, type=CircuitData))
+    except msgspec.DecodeError as exc:
+        raise QiboCoreError(f"{path}: neither OpenQASM 2.0 nor a JSON circuit ({exc})") from None
+
+
+def _largest(state: np.ndarray, k: int) -> list[tuple[int, complex]]:
+    order = np.argsort(-np.abs(state), kind="stable")[:k]
+    return [(int(i), complex(state[i])) for i in order]
+
+
+def _print_histogram(frequencies: dict[str, int], shots: int) -> None:
+    width = max(7, len(next(iter(frequencies))))
+    peak = max(frequencies.values())
+    print(f"{'outcome':<{width}}  {'count':>8}  {'share':>7}")
+    for outcome, count in frequencies.items():
+        bar = "█" * max(1, round(HISTOGRAM_WIDTH * count / peak))
+        print(f"{outcome:<{width}}  {count:>8}  {count / shots:>7.2%}  {bar}")
+
+
+# ---- trace ---------------------------------------------------------------------------------
+
+def _trace(args: argparse.Namespace) -> int:
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        raise QiboCoreError("trace needs a command: qibo-core trace -- python my_script.py")
+    environment = dict(os.environ, **{TRACE_VARIABLE: str(args.output.resolve())})
+    code = subprocess.call(command, env=environment)
+    print(f"qibo-core: the exchange is in {args.output}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

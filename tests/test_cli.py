@@ -1,0 +1,122 @@
+"""The qibo-core command, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+QIBO_CORE = os.path.join(sysconfig.get_path("scripts"), "qibo-core")
+GHZ = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[3];
+creg c[3];
+h q[0];
+cx q[0], q[1];
+cx q[1], q[2];
+measure q -> c;
+"""
+
+
+def qibo_core(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([QIBO_CORE, *args], capture_output=True, text=True, timeout=120,
+                          env=env)
+
+
+@pytest.fixture
+def ghz(tmp_path: Path) -> Path:
+    path = tmp_path / "ghz.qasm"
+    path.write_text(GHZ)
+    return path
+
+
+def test_backends_lists_both_with_their_capabilities() -> None:
+    run = qibo_core("backends")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "VERSION", "PROTOCOL"]
+    numpy = next(line.split() for line in lines if line.startswith("numpy "))
+    assert numpy[1:3] == ["0.1.0", "1"] and numpy[-1].endswith("qibo-backend-numpy")
+    report = {r["name"]: r for r in json.loads(qibo_core("backends", "--json").stdout)}
+    assert report["qulacs"]["native"] > 0 and "shm" in report["qulacs"]["encodings"]
+
+
+def test_backends_warns_about_shadowed_broken_and_incompatible(tmp_path: Path) -> None:
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+    numpy = Path(sysconfig.get_path("scripts")) / "qibo-backend-numpy"
+    (tmp_path / "second" / "qibo-backend-numpy").symlink_to(numpy)
+    (tmp_path / "first" / "qibo-backend-noperm").write_text("#!/bin/sh\n")
+    crashing = tmp_path / "first" / "qibo-backend-crashing"
+    crashing.write_text("#!/bin/sh\necho 'missing licence file' >&2\nexit 3\n")
+    crashing.chmod(0o755)
+    path = os.pathsep.join([str(tmp_path / "first"), str(tmp_path / "second"),
+                            os.environ["PATH"]])
+    run = qibo_core("backends", env=dict(os.environ, PATH=path))
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert f"warning: {tmp_path / 'second' / 'qibo-backend-numpy'} is shadowed by" in out
+    assert f"warning: {tmp_path / 'first' / 'qibo-backend-noperm'} is not executable" in out
+    assert "warning: crashing: failed the handshake: backend 'crashing'" in out
+    assert "exited with code 3" in out
+
+
+def test_run_prints_a_sorted_histogram(ghz: Path) -> None:
+    run = qibo_core("run", str(ghz), "--backend", "qulacs", "--shots", "2000", "--seed", "5")
+    assert run.returncode == 0, run.stderr
+    rows = [line.split() for line in run.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == ["000", "111"]
+    assert sum(int(r[1]) for r in rows) == 2000 and all("█" in r[3] for r in rows)
+
+
+def test_run_json_and_state(ghz: Path) -> None:
+    run = qibo_core("run", str(ghz), "--json", "--seed", "1", "--state", "2")
+    result = json.loads(run.stdout)
+    assert sum(result["frequencies"].values()) == 1000
+    assert [s[0] for s in result["state"]] == [0, 7]
+    assert result["state"][0][1] == pytest.approx(2 ** -0.5)
+
+
+def test_run_a_json_circuit_without_measurements(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text('{"nqubits": 2, "gates": [{"name": "X", "qubits": [1]}]}')
+    run = qibo_core("run", str(path), "--shots", "10")
+    assert "measuring every qubit" in run.stdout and run.stdout.splitlines()[-1].startswith("01")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "missing.qasm"], "No such file"),
+    (["run", "{circuit}", "--backend", "nope"], "qibo-backend-nope not found"),
+    (["run", "{bad}"], "line 3: unknown gate 'foo'"),
+])
+def test_errors_are_one_clear_line(tmp_path: Path, ghz: Path, args: list[str],
+                                   message: str) -> None:
+    bad = tmp_path / "bad.qasm"
+    bad.write_text("OPENQASM 2.0;\nqreg q[1];\nfoo q[0];\n")
+    args = [a.format(circuit=ghz, bad=bad) for a in args]
+    run = qibo_core(*args)
+    assert run.returncode == 1
+    assert run.stderr.startswith("qibo-core: error:") and message in run.stderr
+
+
+def test_trace_records_the_exchange(tmp_path: Path) -> None:
+    log = tmp_path / "trace.log"
+    script = "from qibo_core import Circuit, gates; c = Circuit(1); c.add(gates.H(0)); " \
+             "c.execute(backend='numpy').state()"
+    run = qibo_core("trace", "--output", str(log), "--", sys.executable, "-c", script)
+    assert run.returncode == 0, run.stderr
+    lines = log.read_text().splitlines()
+    assert any(' > {"jsonrpc":"2.0","id":1,"method":"initialize"' in line for line in lines)
+    assert any(" < " in line and '"serverInfo"' in line for line in lines)
+    assert any('"method":"execute"' in line for line in lines)
+
+
+def test_help_on_every_command() -> None:
+    for args in ([], ["backends"], ["run"], ["trace"]):
+        run = qibo_core(*args, "--help")
+        assert run.returncode == 0 and "usage: qibo-core" in run.stdout
