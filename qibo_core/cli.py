@@ -51,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--json", action="store_true", help="print JSON for scripts")
     run.set_defaults(run=_run)
 
+    check = commands.add_parser(
+        "check", help="the conformance kit: test any backend executable",
+        description="Drive EXECUTABLE through the protocol (handshake, every method, error "
+                    "cases, shutdown) and check every gate it advertises, random circuits and "
+                    "sampling against the NumPy backend. Exit code 1 if anything fails.")
+    check.add_argument("executable", nargs="+", help="the program (and its arguments)")
+    check.set_defaults(run=_check)
+
     trace = commands.add_parser(
         "trace", help="record the JSON exchange of any command's backend sessions",
         description=f"Run COMMAND with {TRACE_VARIABLE} set: every message sent to and "
@@ -169,6 +177,15 @@ def _print_histogram(frequencies: dict[str, int], shots: int) -> None:
     for outcome, count in frequencies.items():
         bar = "█" * max(1, round(HISTOGRAM_WIDTH * count / peak))
         print(f"{outcome:<{width}}  {count:>8}  {count / shots:>7.2%}  {bar}")
+
+
+# ---- check ---------------------------------------------------------------------------------
+
+def _check(args: argparse.Namespace) -> int:
+    from .conformance import check
+    report = check(args.executable)
+    print(report.text())
+    return 0 if report.passed else 1
 
 
 # ---- trace ---------------------------------------------------------------------------------
