@@ -21,7 +21,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -362,7 +362,7 @@ def _agreement_checks(handle: Handle,
         circuit = scrambled(4, rng)
         circuit.add(gates.M(2, 0, 3))
         exact = reference.execute(circuit).probabilities([2, 0, 3])
-        first = handle.execute(circuit, nshots=20000, seed=11).frequencies()
+        first = cast("dict[str, int]", handle.execute(circuit, nshots=20000, seed=11).frequencies())
         if not chi_square_passes(first, exact, 20000):
             raise CheckFailed(f"frequencies {dict(first)} do not fit the probabilities {exact}")
         if handle.execute(circuit, nshots=20000, seed=11).frequencies() != first:
