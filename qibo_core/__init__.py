@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 # The client side loads on first use: a backend process (which imports this package for its
 # server) starts faster without subprocess, threads and shared-memory machinery.
 _CLIENT_NAMES = {"BackendExecutable": "discovery", "list_backends": "discovery",
-                 "Handle": "handle", "State": "handle", "connect": "handle", "Result": "result"}
+                 "Handle": "handle", "State": "handle", "connect": "handle", "Result": "result",
+                 "MetaBackend": "qibo_backend"}  # what qibo.set_backend("qibo_core") loads
 
 
 def __getattr__(name: str) -> Any:
