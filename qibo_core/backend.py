@@ -8,8 +8,8 @@ states by id, for the server and for in-process handles alike.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -17,8 +17,14 @@ from .gates import GATES, Gate
 from .protocol import InitializeOptions, Precision
 
 
-def no_checkpoint() -> None:
-    """The checkpoint of a request nobody can cancel."""
+class Checkpoint(Protocol):
+    """What a backend calls between gates: `done` of `total` gates applied so far."""
+
+    def __call__(self, done: int = 0, total: int = 0) -> None: ...
+
+
+def no_checkpoint(done: int = 0, total: int = 0) -> None:
+    """The checkpoint of a request nobody can cancel or watch."""
 
 
 class Backend(ABC):
@@ -65,12 +71,13 @@ class Backend(ABC):
 
     @abstractmethod
     def apply(self, state: Any, gates: Sequence[Gate],
-              checkpoint: Callable[[], None] = no_checkpoint) -> Any:
+              checkpoint: Checkpoint = no_checkpoint) -> Any:
         """Apply `gates` in order; return the state (the same object, or a new one).
 
-        Call `checkpoint()` every few milliseconds of work, between gates: it raises
-        RequestCancelled when the client cancelled the request, and lets the server notice
-        other input meanwhile. The state may be left part-way; the session discards it.
+        Call `checkpoint(done, total)` between gates, every few milliseconds of work: it raises
+        RequestCancelled when the client cancelled the request (the state may be left
+        part-way; the session discards it), lets the server notice other input meanwhile, and
+        reports progress to a client that asked for it.
         """
 
     @abstractmethod

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--state", type=int, nargs="?", const=8, metavar="K",
                      help="also print the K largest amplitudes (default K: 8)")
     run.add_argument("--json", action="store_true", help="print JSON for scripts")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show a progress bar on stderr (default: when stderr is a terminal)")
     run.set_defaults(run=_run)
 
     check = commands.add_parser(
@@ -134,8 +136,12 @@ def _run(args: argparse.Namespace) -> int:
         circuit.add(M(*range(circuit.nqubits)))
         if not args.json:
             print("note: the circuit measures nothing; measuring every qubit")
+    show = sys.stderr.isatty() if args.progress is None else args.progress
     with connect(args.backend) as handle:
-        result = handle.execute(circuit, nshots=args.shots, seed=args.seed)
+        result = handle.execute(circuit, nshots=args.shots, seed=args.seed,
+                                progress=_progress_bar if show else None)
+        if show:
+            print(file=sys.stderr)
         frequencies: dict[str, int] = {}
         if args.shots:
             frequencies = dict(sorted(result.frequencies().items()))  # type: ignore[arg-type]
@@ -153,6 +159,13 @@ def _run(args: argparse.Namespace) -> int:
             text = f"{amplitude.real:+.8f}{amplitude.imag:+.8f}j"
             print(f"|{index:0{circuit.nqubits}b}>  {text:<24}  {abs(amplitude) ** 2:.6f}")
     return 0
+
+
+def _progress_bar(done: int, total: int) -> None:
+    filled = HISTOGRAM_WIDTH * done // max(total, 1)
+    bar = "█" * filled + "·" * (HISTOGRAM_WIDTH - filled)
+    print(f"\r{bar} {done / max(total, 1):6.1%} of {total} gates", end="", file=sys.stderr,
+          flush=True)
 
 
 def _load(path: Path) -> Circuit:

@@ -22,6 +22,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 import msgspec
@@ -30,7 +31,9 @@ from .errors import (
     BackendCrashed, BackendError, ConnectionFailed, ProtocolError, RequestTimeout,
     error_from_object,
 )
-from .protocol import ArrayData, CancelParams, IncomingResponse, Method, Request, decode_array
+from .protocol import (
+    ArrayData, CancelParams, IncomingResponse, Method, ProgressParams, Request, decode_array,
+)
 from .protocol import encoder as _encoder
 from .transport import TIMEOUT, LineReader
 
@@ -51,6 +54,7 @@ PIPE_BUFFER = 2**20
 
 _FLUSHED_NOTIFICATIONS = frozenset({Method.EXIT, Method.CANCEL_REQUEST})
 _response_decoder = msgspec.json.Decoder(IncomingResponse)
+_progress_decoder = msgspec.json.Decoder(ProgressParams)
 _result_decoders: dict[Any, msgspec.json.Decoder] = {}
 
 
@@ -140,6 +144,7 @@ class ProcessChannel:
         self._turn = threading.Condition()
         """Notified when a future is set or the leader steps down."""
         self._trace = Trace.from_environment()
+        self._watchers: dict[int | str, Callable[[int, int], None]] = {}
         self._drainer = threading.Thread(target=self._drain_stderr, daemon=True,
                                          name=f"qibo-backend-{name} stderr (pid {self.pid})")
         self._drainer.start()
@@ -311,7 +316,7 @@ class ProcessChannel:
             raise ProtocolError(f"backend {self.name!r} sent a line that is not a JSON-RPC "
                                 f"message ({exc}): {_quote(line)}") from None
         if message.method is not msgspec.UNSET:
-            logger.debug("backend %s notification %s", self.name, message.method)
+            self._notified(message.method, message.params)
             return
         with self._lock:
             future = self._pending.pop(message.id, None)  # type: ignore[arg-type]
@@ -331,6 +336,26 @@ class ProcessChannel:
                 f"{_quote(line)}"))
         with self._turn:
             self._turn.notify_all()
+
+    def watch(self, token: int | str, callback: Callable[[int, int], None] | None) -> None:
+        """Call `callback(done, total)` for each `$/progress` carrying `token` (None: stop)."""
+        if callback is None:
+            self._watchers.pop(token, None)
+        else:
+            self._watchers[token] = callback
+
+    def _notified(self, method: str, params: msgspec.Raw) -> None:
+        if method != Method.PROGRESS:
+            logger.debug("backend %s sent notification %s", self.name, method)
+            return
+        try:
+            progress = _progress_decoder.decode(params)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"backend {self.name!r} sent an invalid $/progress: "
+                                f"{exc}") from None
+        callback = self._watchers.get(progress.token)
+        if callback is not None:
+            callback(progress.value.done, progress.value.total)
 
     def _drain_stderr(self) -> None:
         stderr = self.process.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import itertools
 import logging
 import threading
 import time
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from .circuit import Circuit
 
 T = TypeVar("T")
+_tokens = itertools.count(1)
 logger = logging.getLogger("qibo_core.handle")
 
 HANDSHAKE_TIMEOUT = 10.0
@@ -150,10 +152,23 @@ class Handle:
         return self._channel
 
     def execute(self, circuit: Circuit, *, nshots: int = 0, seed: int | None = None,
-                timeout: float | None = None) -> Result:
-        """Run `circuit` from |0...0>; sample `nshots` shots of its measurements."""
-        reply = self._request(Method.EXECUTE, ExecuteParams(circuit.to_data(), nshots, seed),
-                              ExecuteResult, timeout)
+                timeout: float | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Result:
+        """Run `circuit` from |0...0>; sample `nshots` shots of its measurements.
+
+        `progress(done, total)` is called now and then while a spawned backend works (from
+        whichever thread reads its replies), if the backend reports progress."""
+        watch = getattr(self._channel, "watch", None) if progress else None
+        token = f"execute-{next(_tokens)}" if watch else None
+        if watch:
+            watch(token, progress)
+        try:
+            reply = self._request(Method.EXECUTE,
+                                  ExecuteParams(circuit.to_data(), nshots, seed, token),
+                                  ExecuteResult, timeout)
+        finally:
+            if watch:
+                watch(token, None)
         state = State(self, reply.state, circuit.nqubits)
         return Result(state, reply.frequencies, circuit.registers, nshots)
 

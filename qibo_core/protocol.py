@@ -36,6 +36,7 @@ class Method:
     SHM_ATTACH: Final = "shm/attach"
     SHM_DETACH: Final = "shm/detach"
     CANCEL_REQUEST: Final = "$/cancelRequest"
+    PROGRESS: Final = "$/progress"
 
 
 class ErrorCode(enum.IntEnum):
@@ -179,6 +180,8 @@ class ExecuteParams(_Message):
     circuit: CircuitData
     nshots: int = 0
     seed: int | None = None
+    work_done_token: int | str | None = None
+    """When set, the backend reports progress with `$/progress` notifications carrying it."""
 
 
 class ExecuteResult(_Message):
@@ -240,6 +243,18 @@ class SampleResult(_Message):
 
 class CancelParams(_Message):
     id: int | str
+
+
+class ProgressValue(_Message):
+    done: int
+    total: int
+
+
+class ProgressParams(_Message):
+    """Sent by the backend while a request with a workDoneToken runs: `done` of `total` gates."""
+
+    token: int | str
+    value: ProgressValue
 
 
 # ---- envelopes: UNSET fields are left out of the JSON ----------------------------------------

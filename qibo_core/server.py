@@ -26,8 +26,8 @@ from .errors import (
     RequestCancelled,
 )
 from .protocol import (
-    JSONRPC, METHOD_TYPES, PROTOCOL_VERSION, CancelParams, IncomingRequest, Method, Response,
-    encoder,
+    JSONRPC, METHOD_TYPES, PROTOCOL_VERSION, CancelParams, IncomingRequest, Method,
+    ProgressParams, ProgressValue, Request, Response, encoder,
 )
 from .session import Session
 from .transport import LineReader, Oversized
@@ -35,6 +35,8 @@ from .transport import LineReader, Oversized
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20
 PARENT_POLL_SECONDS = 1.0
 CHECKPOINT_SECONDS = 0.005
+PROGRESS_SECONDS = 0.2
+"""At most one `$/progress` notification per request this often."""
 
 _request_decoder = msgspec.json.Decoder(IncomingRequest)
 _params_decoders: dict[str, msgspec.json.Decoder[Any]] = {
@@ -107,7 +109,9 @@ class Server:
         self._backlog: collections.deque[bytes | Oversized] = collections.deque()
         self._cancelled: set[int | str] = set()
         self._running: int | str | None = None
+        self._progress_token: int | str | None = None
         self._next_look = 0.0
+        self._next_progress = 0.0
         self._shutdown = False
 
     def run(self, stdin: int) -> int:
@@ -140,14 +144,18 @@ class Server:
                 return line  # type: ignore[return-value]
             self._cancel(line)
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, done: int = 0, total: int = 0) -> None:
         """Take in the input that arrived while a request runs; RequestCancelled if the
-        running request was cancelled. Cheap when called often: it looks at most every
-        CHECKPOINT_SECONDS."""
+        running request was cancelled; report progress if it asked for it. Cheap when called
+        often: it looks at most every CHECKPOINT_SECONDS."""
         now = time.monotonic()
         if self._input is None or now < self._next_look:
             return
         self._next_look = now + CHECKPOINT_SECONDS
+        if self._progress_token is not None and total and now >= self._next_progress:
+            self._next_progress = now + PROGRESS_SECONDS
+            self._send(Request(method=Method.PROGRESS, params=ProgressParams(
+                self._progress_token, ProgressValue(done, total))))
         while isinstance(line := self._input.read_line(timeout=0), (bytes, Oversized)):
             if isinstance(line, bytes) and _is_cancel(line):
                 self._cancel(line)
@@ -213,15 +221,17 @@ class Server:
             self.session.notify(message.method, params)
             return None
         self._running = request_id
+        self._progress_token = getattr(params, "work_done_token", None)
+        self._next_progress = time.monotonic() + PROGRESS_SECONDS
         try:
             result = self.session.call(message.method, params)
         finally:
-            self._running = None
+            self._running = self._progress_token = None
         if message.method == Method.SHUTDOWN:
             self._shutdown = True
         return Response(id=request_id, result=result)
 
-    def _send(self, response: Response) -> None:
+    def _send(self, response: Response | Request) -> None:
         try:
             self._out.write(encoder.encode(response) + b"\n")
             self._out.flush()

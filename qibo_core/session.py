@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from . import gates as _gates
-from .backend import Backend, no_checkpoint
+from .backend import Backend, Checkpoint, no_checkpoint
 from .circuit import Circuit
 from .errors import (
     BackendError, CircuitError, GateFailed, InvalidParams, InvalidRequest, MethodNotFound,
@@ -72,7 +72,7 @@ class Session:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.checkpoint: Callable[[], None] = no_checkpoint
+        self.checkpoint: Checkpoint = no_checkpoint
         """Handed to the backend to call between gates; the server's raises RequestCancelled."""
         self.initialized = False
         self._states: dict[int, _HeldState] = {}

@@ -120,3 +120,17 @@ def test_help_on_every_command() -> None:
     for args in ([], ["backends"], ["run"], ["trace"]):
         run = qibo_core(*args, "--help")
         assert run.returncode == 0 and "usage: qibo-core" in run.stdout
+
+
+def test_run_shows_progress_for_long_circuits(tmp_path: Path) -> None:
+    from qibo_core import Circuit, gates
+    circuit = Circuit(21)
+    for layer in range(40):
+        circuit.add(gates.RX(q, 0.1 * layer + q) for q in range(21))
+        circuit.add(gates.CNOT(q, q + 1) for q in range(0, 20, 2))
+    path = tmp_path / "long.json"
+    import msgspec
+    path.write_bytes(msgspec.json.encode(circuit.to_data()))
+    run = qibo_core("run", str(path), "--backend", "qulacs", "--shots", "10", "--progress")
+    assert run.returncode == 0, run.stderr
+    assert f"of {len(circuit.gates)} gates" in run.stderr and "█" in run.stderr

@@ -409,3 +409,18 @@ def test_huge_lines(target: Pipe) -> None:
     assert_answered(target)
     target.send(b'{"a": ' * 200_000 + b"1" + b"}" * 200_000)
     assert_answered(target)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_long_executes_report_progress(backend: str) -> None:
+    circuit = Circuit(21)
+    for layer in range(15):
+        circuit.add(gates.RX(q, 0.1 * layer + q) for q in range(21))
+        circuit.add(gates.CNOT(q, q + 1) for q in range(0, 20, 2))
+    seen: list[tuple[int, int]] = []
+    with connect(backend) as handle:
+        handle.execute(circuit, progress=lambda done, total: seen.append((done, total)))
+        assert handle.execute(bell(), nshots=10).frequencies()  # the watch ended cleanly
+    assert len(seen) >= 2, seen
+    assert {total for _, total in seen} == {len(circuit.gates)}
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

@@ -40,20 +40,22 @@ class Diagonal:
     factors: np.ndarray
 
 
-def unfused(gates: Sequence[Gate]) -> Iterator[Operation]:
-    for gate in gates:
-        yield Operation(gate.targets, gate.controls, gate.matrix())
+def unfused(gates: Sequence[Gate]) -> Iterator[tuple[Operation, int]]:
+    """Each gate as an operation, with the number of gates it completes."""
+    for done, gate in enumerate(gates, 1):
+        yield Operation(gate.targets, gate.controls, gate.matrix()), done
 
 
-def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[Operation | Diagonal]:
-    """The same unitary as `gates`, in as few sweeps as the rules above allow.
+def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Diagonal, int]]:
+    """The same unitary as `gates`, in as few sweeps as the rules above allow; each operation
+    comes with the number of gates read so far (for progress reports).
 
     Consecutive diagonal gates (CZ, CU1, RZZ...) multiply into one Diagonal on the union of
     their qubits, up to DIAGONAL_QUBITS of them.
     """
     waiting: dict[int, np.ndarray] = {}
     diagonal: Diagonal | None = None
-    for gate in gates:
+    for done, gate in enumerate(gates):
         matrix = gate.matrix()
         if len(gate.targets) == 1 and not gate.controls:
             q = gate.targets[0]
@@ -61,26 +63,26 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[Operation | Diagonal]
             continue
         groups = sorted({(nqubits - 1 - q) // GROUP for q in gate.all_qubits if q in waiting})
         if groups and diagonal is not None:
-            yield diagonal  # it came before the waiting gates now released
+            yield diagonal, done  # it came before the waiting gates now released
             diagonal = None
         for group in groups:
-            yield _release(group, waiting, nqubits)
+            yield _release(group, waiting, nqubits), done
         if _is_diagonal(matrix):
             factors = _controlled_diagonal(np.diagonal(matrix), len(gate.controls))
             qubits = gate.controls + gate.targets
             if diagonal is not None and len(set(diagonal.qubits) | set(qubits)) > DIAGONAL_QUBITS:
-                yield diagonal
+                yield diagonal, done
                 diagonal = None
             diagonal = _multiply(diagonal, qubits, factors)
             continue
         if diagonal is not None:
-            yield diagonal
+            yield diagonal, done
             diagonal = None
-        yield Operation(gate.targets, gate.controls, matrix)
+        yield Operation(gate.targets, gate.controls, matrix), done + 1
     if diagonal is not None:
-        yield diagonal
+        yield diagonal, len(gates)
     for group in sorted({(nqubits - 1 - q) // GROUP for q in waiting}):
-        yield _release(group, waiting, nqubits)
+        yield _release(group, waiting, nqubits), len(gates)
 
 
 def _is_diagonal(matrix: np.ndarray) -> bool:

@@ -19,7 +19,7 @@ from functools import partial
 
 import numpy as np
 
-from qibo_core.backend import Backend, no_checkpoint
+from qibo_core.backend import Backend, Checkpoint, no_checkpoint
 from qibo_core.gates import Gate
 
 from . import __version__
@@ -89,11 +89,11 @@ class NumpyBackend(Backend):
         return NumpyState(nqubits, self.dtype)
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
-              checkpoint: Callable[[], None] = no_checkpoint) -> NumpyState:
+              checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
         operations = fused(gates, state.nqubits) if self.fusion else unfused(gates)
         threads = self.threads
-        for op in operations:
-            checkpoint()
+        for op, done in operations:
+            checkpoint(done, len(gates))
             if isinstance(op, Diagonal):
                 apply_fused_diagonal(state, op, self._run, threads)
             else:

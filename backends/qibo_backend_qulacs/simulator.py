@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qibo_core.backend import Backend, no_checkpoint
+from qibo_core.backend import Backend, Checkpoint, no_checkpoint
 from qibo_core.gates import Gate
 from qibo_core.protocol import InitializeOptions, Precision
 
@@ -62,7 +62,7 @@ class QulacsBackend(Backend):
         return self.qulacs.QuantumState(nqubits)
 
     def apply(self, state: Any, gates: Sequence[Gate],
-              checkpoint: Callable[[], None] = no_checkpoint) -> Any:
+              checkpoint: Checkpoint = no_checkpoint) -> Any:
         n = state.get_qubit_count()
         if len(gates) == 1:
             self._gate(gates[0], n).update_quantum_state(state)
@@ -71,7 +71,7 @@ class QulacsBackend(Backend):
         # that cancellation and the parent watch get their turn in between.
         size = min(4096, max(16, 2 ** max(0, 24 - n)))
         for start in range(0, len(gates), size):
-            checkpoint()
+            checkpoint(start, len(gates))
             circuit = self.qulacs.QuantumCircuit(n)
             for gate in gates[start:start + size]:
                 if gate.name != "I" or gate.controls:

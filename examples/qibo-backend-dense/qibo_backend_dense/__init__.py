@@ -7,12 +7,12 @@ how little a backend needs. It uses only qibo-core's public API: `Backend` and `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from qibo_core import Backend
-from qibo_core.backend import no_checkpoint
+from qibo_core.backend import Checkpoint, no_checkpoint
 from qibo_core.gates import Gate
 from qibo_core.server import serve
 
@@ -30,10 +30,10 @@ class DenseBackend(Backend):
         return state
 
     def apply(self, state: np.ndarray, gates: Sequence[Gate],
-              checkpoint: Callable[[], None] = no_checkpoint) -> np.ndarray:
+              checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
         n = state.size.bit_length() - 1
-        for gate in gates:
-            checkpoint()  # lets the client cancel between gates
+        for done, gate in enumerate(gates):
+            checkpoint(done, len(gates))  # lets the client cancel, and see progress
             state = operator(gate, n).astype(state.dtype) @ state
         return state
 
