@@ -17,7 +17,7 @@ import numpy as np
 from .circuit import Circuit
 from .client import TRACE_VARIABLE, ProcessChannel
 from .discovery import BackendExecutable, list_backends, not_executable
-from .errors import QiboCoreError, UnsupportedProtocolVersion
+from .errors import ProtocolError, QiboCoreError, UnsupportedProtocolVersion
 from .gates import M
 from .handle import Handle, connect
 from .protocol import CircuitData
@@ -112,8 +112,8 @@ def _probe(backend: BackendExecutable) -> dict[str, Any]:
                               "shadowed": list(backend.shadowed)}
     try:
         handle = Handle(ProcessChannel([backend.path], name=backend.name))
-    except UnsupportedProtocolVersion as exc:
-        report["error"] = f"incompatible protocol version: {exc}"
+    except (UnsupportedProtocolVersion, ProtocolError) as exc:
+        report["error"] = f"incompatible: {str(exc).splitlines()[0][:200]}"
         return report
     except QiboCoreError as exc:
         report["error"] = f"failed the handshake: {str(exc).splitlines()[0]}"

@@ -22,7 +22,7 @@ from . import __version__
 from .backend import Backend
 from .client import ProcessChannel
 from .discovery import find_backend
-from .errors import BackendCrashed, StateLost, UnsupportedProtocolVersion
+from .errors import BackendCrashed, ProtocolError, StateLost
 from .gates import Gate
 from .protocol import (
     PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, ClientInfo, ExecuteParams,
@@ -130,11 +130,10 @@ class Handle:
             raise
         if self.info.protocol_version not in SUPPORTED_VERSIONS:
             channel.close()
-            raise UnsupportedProtocolVersion(
-                f"backend {channel.name!r} answered with protocol version "
-                f"{self.info.protocol_version}; this client speaks {list(SUPPORTED_VERSIONS)}",
-                {"supported": list(SUPPORTED_VERSIONS),
-                 "received": self.info.protocol_version})
+            raise ProtocolError(
+                f"backend {channel.name!r} answered 'initialize' with protocol version "
+                f"{self.info.protocol_version}; this client speaks {list(SUPPORTED_VERSIONS)}: "
+                f"{self.info!r}")
         self._segments: SegmentPool | None = None
         if channel.shares_memory and "shm" in self.info.capabilities.state_encodings:
             self._segments = SegmentPool(channel.request, channel.notify)

@@ -46,3 +46,8 @@ def test_the_command_reports_and_sets_the_exit_code() -> None:
     bad = subprocess.run([QIBO_CORE, "check", sys.executable, str(BROKEN / "wrong_rx.py")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "FAIL  gate RX" in bad.stdout
+
+
+def test_the_pytest_fixture(conformance) -> None:  # type: ignore[no-untyped-def]
+    report = conformance([find_backend("numpy")])
+    assert report.passed, report.text()

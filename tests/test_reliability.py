@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from qibo_core import (
-    BackendCrashed, Circuit, Handle, RequestCancelled, RequestTimeout, StateLost,
-    UnsupportedProtocolVersion, connect, gates,
+    BackendCrashed, Circuit, Handle, ProtocolError, RequestCancelled, RequestTimeout, StateLost,
+    connect, gates,
 )
 from qibo_core.client import ProcessChannel
 from qibo_core.discovery import find_backend
@@ -152,7 +152,7 @@ def test_a_backend_speaking_an_old_protocol_version_is_refused() -> None:
     program = textwrap.dedent(HANDSHAKE).replace('"protocolVersion": 1', '"protocolVersion": 0')
     channel = ProcessChannel([sys.executable, "-c", program + "sys.stdin.readline()\n"],
                              name="old")
-    with pytest.raises(UnsupportedProtocolVersion, match="answered with protocol version 0"):
+    with pytest.raises(ProtocolError, match="answered 'initialize' with protocol version 0"):
         Handle(channel)
     assert channel.process.poll() is not None  # closed and reaped
 
