@@ -13,8 +13,9 @@ from . import gates
 from .backend import Backend
 from .circuit import Circuit
 from .errors import (
-    BackendCrashed, BackendError, BackendNotFound, CircuitError, ConnectionFailed, GateFailed,
-    InternalError, InvalidParams, InvalidRequest, MethodNotFound, ParseError, ProtocolError,
+    BackendCrashed, BackendError, BackendNotFound, CircuitError, ConfigError, ConnectionFailed,
+    GateFailed, InternalError, InvalidParams, InvalidRequest, MethodNotFound, ParseError,
+    ProtocolError,
     QiboCoreError, RequestCancelled, RequestTimeout, ServerNotInitialized, StateLost,
     StateTooLarge, UnknownState, UnsupportedProtocolVersion,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "BackendNotFound",
     "Circuit",
     "CircuitError",
+    "ConfigError",
     "ConnectionFailed",
     "GateFailed",
     "Handle",

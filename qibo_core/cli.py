@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ import numpy as np
 
 from .circuit import Circuit
 from .client import TRACE_VARIABLE, ProcessChannel
-from .discovery import BackendExecutable, list_backends, not_executable
+from .discovery import BackendExecutable, configured_backends, list_backends, not_executable
 from .errors import ProtocolError, QiboCoreError, UnsupportedProtocolVersion
 from .gates import M
 from .handle import Handle, connect
@@ -81,9 +82,11 @@ def main(argv: list[str] | None = None) -> int:
 # ---- backends ------------------------------------------------------------------------------
 
 def _backends(args: argparse.Namespace) -> int:
-    found = list_backends()
+    configured = configured_backends()
+    found = [BackendExecutable(name, shlex.join(command)) for name, command in configured.items()]
+    found += [b for b in list_backends() if b.name not in configured]
     with ThreadPoolExecutor(max(1, len(found))) as pool:
-        reports = list(pool.map(_probe, found))
+        reports = list(pool.map(lambda b: _probe(b, configured.get(b.name, [b.path])), found))
     if args.json:
         print(json.dumps(reports, indent=2))
         return 0
@@ -107,11 +110,11 @@ def _backends(args: argparse.Namespace) -> int:
     return 0
 
 
-def _probe(backend: BackendExecutable) -> dict[str, Any]:
+def _probe(backend: BackendExecutable, command: list[str]) -> dict[str, Any]:
     report: dict[str, Any] = {"name": backend.name, "path": backend.path,
                               "shadowed": list(backend.shadowed)}
     try:
-        handle = Handle(ProcessChannel([backend.path], name=backend.name))
+        handle = Handle(ProcessChannel(command, name=backend.name))
     except (UnsupportedProtocolVersion, ProtocolError) as exc:
         report["error"] = f"incompatible: {str(exc).splitlines()[0][:200]}"
         return report

@@ -3,6 +3,7 @@
     QiboCoreError
     ├── CircuitError            a gate or circuit is invalid (also a ValueError)
     ├── BackendNotFound         no qibo-backend-<name> executable
+    ├── ConfigError             the backends configuration file is invalid
     ├── ConnectionFailed        the backend process is unusable
     │   ├── BackendCrashed      it exited; carries the exit status and its last stderr lines
     │   │   └── StateLost       ...taking a state with it; State.replay() rebuilds it
@@ -37,6 +38,10 @@ class CircuitError(QiboCoreError, ValueError):
 
 class BackendNotFound(QiboCoreError):
     """No qibo-backend-<name> executable was found."""
+
+
+class ConfigError(QiboCoreError):
+    """The backends configuration file cannot be read or is malformed."""
 
 
 class ConnectionFailed(QiboCoreError):

@@ -21,7 +21,7 @@ import numpy as np
 from . import __version__
 from .backend import Backend
 from .client import ProcessChannel
-from .discovery import find_backend
+from .discovery import backend_command
 from .errors import BackendCrashed, ProtocolError, StateLost
 from .gates import Gate
 from .protocol import (
@@ -317,12 +317,15 @@ class State:
 
 
 def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
-            threads: int | None = None, timeout: float | None = None) -> Handle:
-    """A handle on `backend`: a name spawns qibo-backend-<name>; a Backend object runs here."""
+            threads: int | None = None, timeout: float | None = None,
+            command: list[str] | None = None) -> Handle:
+    """A handle on `backend`: a name spawns its configured command or qibo-backend-<name>
+    (or `command`: anything whose stdin/stdout speak the protocol, such as
+    ["ssh", "host", "qibo-backend-qulacs"]); a Backend object runs here."""
     if isinstance(backend, Backend):
         return Handle(LocalChannel(backend), precision=precision, threads=threads,
                       timeout=timeout)
-    channel = ProcessChannel([find_backend(backend)], name=backend)
+    channel = ProcessChannel(command or backend_command(backend), name=backend)
     return Handle(channel, precision=precision, threads=threads, timeout=timeout,
                   origin=backend)
 

@@ -134,3 +134,12 @@ def test_run_shows_progress_for_long_circuits(tmp_path: Path) -> None:
     run = qibo_core("run", str(path), "--backend", "qulacs", "--shots", "10", "--progress")
     assert run.returncode == 0, run.stderr
     assert f"of {len(circuit.gates)} gates" in run.stderr and "█" in run.stderr
+
+
+def test_backends_lists_configured_commands(tmp_path: Path) -> None:
+    numpy = Path(sysconfig.get_path("scripts")) / "qibo-backend-numpy"
+    config = tmp_path / "backends.json"
+    config.write_text(json.dumps({"backends": {"far": {"command": ["sh", "-c", f"exec {numpy}"]}}}))
+    run = qibo_core("backends", env=dict(os.environ, QIBO_CORE_CONFIG=str(config)))
+    far = next(line for line in run.stdout.splitlines() if line.startswith("far "))
+    assert far.split()[1:3] == ["0.1.0", "1"] and far.endswith(f"sh -c 'exec {numpy}'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import signal
 import sys
@@ -16,10 +17,11 @@ import pytest
 import qibo_core
 from qibo_backend_numpy import NumpyBackend
 from qibo_core import (
-    BackendCrashed, BackendNotFound, Circuit, ConnectionFailed, GateFailed, Handle,
+    BackendCrashed, BackendNotFound, Circuit, ConfigError, ConnectionFailed, GateFailed, Handle,
     InvalidParams, ProtocolError, StateTooLarge, UnknownState, connect, gates, list_backends,
 )
 from qibo_core.client import ProcessChannel
+from qibo_core.discovery import find_backend
 from qibo_core.errors import ERRORS_BY_CODE
 from qibo_core import handle as handle_module
 from qibo_core.handle import close_shared, resolve
@@ -290,3 +292,38 @@ def test_backend_ignoring_shutdown_is_terminated() -> None:
     process = handle.channel.process  # type: ignore[attr-defined]
     handle.close()
     assert process.returncode == -signal.SIGKILL
+
+
+# ---- configured commands (tunnels) -------------------------------------------------------
+
+def test_any_command_speaking_the_protocol_is_a_backend() -> None:
+    tunnel = ["sh", "-c", f"exec {find_backend('numpy')}"]  # stands for ["ssh", "host", ...]
+    with connect("numpy", command=tunnel) as handle:
+        assert handle.execute(bell(), nshots=10, seed=1).frequencies()
+
+
+def test_configured_backends_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "backends.json"
+    config.write_text(json.dumps({"backends": {"far-qulacs": {
+        "command": ["sh", "-c", f"exec {find_backend('qulacs')}"]}}}))
+    monkeypatch.setenv("QIBO_CORE_CONFIG", str(config))
+    result = bell().execute(backend="far-qulacs", nshots=100, seed=2)
+    assert set(result.frequencies()) <= {"00", "11"}
+    assert resolve("far-qulacs").name == "qulacs"
+    close_shared()
+    with pytest.raises(BackendNotFound, match="configured: far-qulacs"):
+        connect("near-qulacs")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "expected"),
+    ('{"backends": {"x": {}}}', "KeyError"),
+    ('{"backends": {"x": {"command": "ssh host"}}}', "must be a list of strings"),
+])
+def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                text: str, message: str) -> None:
+    config = tmp_path / "backends.json"
+    config.write_text(text)
+    monkeypatch.setenv("QIBO_CORE_CONFIG", str(config))
+    with pytest.raises(ConfigError, match=message):
+        connect("x")
