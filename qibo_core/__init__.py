@@ -22,6 +22,7 @@ from .errors import (
 from .protocol import PROTOCOL_VERSION
 
 if TYPE_CHECKING:
+    from .batch import execute_many
     from .discovery import BackendExecutable, list_backends
     from .handle import Handle, State, connect
     from .result import Result
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 # server) starts faster without subprocess, threads and shared-memory machinery.
 _CLIENT_NAMES = {"BackendExecutable": "discovery", "list_backends": "discovery",
                  "Handle": "handle", "State": "handle", "connect": "handle", "Result": "result",
+                 "execute_many": "batch",
                  "MetaBackend": "qibo_backend"}  # what qibo.set_backend("qibo_core") loads
 
 
@@ -72,6 +74,7 @@ __all__ = [
     "UnsupportedProtocolVersion",
     "__version__",
     "connect",
+    "execute_many",
     "gates",
     "list_backends",
 ]

@@ -334,8 +334,11 @@ _shared: dict[str, Handle] = {}
 _shared_lock = threading.Lock()
 
 
-def resolve(backend: str | Backend | Handle) -> Handle:
-    """The handle `Circuit.execute` uses: by name, one spawned process reused until it dies."""
+def resolve(backend: str | Backend | Handle, spawn: str | None = None) -> Handle:
+    """The handle `Circuit.execute` uses: by name, one spawned process reused until it dies.
+
+    `spawn` names the backend to start when `backend` is only a key for a shared process (the
+    workers of `execute_many` are "numpy#0", "numpy#1"...)."""
     if isinstance(backend, Handle):
         return backend
     if isinstance(backend, Backend):
@@ -343,7 +346,7 @@ def resolve(backend: str | Backend | Handle) -> Handle:
     with _shared_lock:
         handle = _shared.get(backend)
         if handle is None or not handle.alive:
-            handle = _shared[backend] = connect(backend)
+            handle = _shared[backend] = connect(spawn or backend)
         return handle
 
 

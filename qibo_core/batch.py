@@ -1,0 +1,88 @@
+"""execute_many: many circuits over a pool of spawned backend processes.
+
+Each worker is a shared backend process (`<name>#<k>`, reused by later batches and closed at
+exit), fed by a thread of ours; results come back in input order. Circuit i is sampled with a
+seed derived from `seed` and i alone, so a batch gives exactly what running the circuits one by
+one with those seeds gives, whatever the number of workers. A worker that dies is replaced and
+its circuit run again (at most RETRIES times per circuit), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .circuit import Circuit
+from .errors import BackendCrashed
+from .handle import resolve
+from .result import Result
+
+RETRIES = 3
+logger = logging.getLogger("qibo_core.batch")
+
+
+def circuit_seeds(seed: int | None, count: int) -> list[int]:
+    """The seed of each circuit of a batch: independent streams from one seed."""
+    children = np.random.SeedSequence(seed).spawn(count)
+    return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in children]
+
+
+def execute_many(circuits: Sequence[Circuit], backend: str = "numpy", *, workers: int = 2,
+                 nshots: int = 0, seed: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> list[Result]:
+    """Run every circuit on `workers` processes of `backend`; the results in input order.
+
+    `progress(done, total)` is called from the worker threads as circuits finish.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    seeds = circuit_seeds(seed, len(circuits))
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(circuits)):
+        todo.put(index)
+    results: list[Result | None] = [None] * len(circuits)
+    failures: list[BaseException] = []
+    finished = itertools.count(1)
+    lock = threading.Lock()
+
+    def work(slot: int) -> None:
+        name = f"{backend}#{slot}"
+        while not failures:
+            try:
+                index = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[index] = _run(name, backend, circuits[index], nshots, seeds[index])
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                failures.append(exc)
+                return
+            if progress is not None:
+                with lock:
+                    progress(next(finished), len(circuits))
+
+    threads = [threading.Thread(target=work, args=(k,), name=f"execute_many {backend}#{k}")
+               for k in range(min(workers, max(1, len(circuits))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return results  # type: ignore[return-value]
+
+
+def _run(worker: str, backend: str, circuit: Circuit, nshots: int, seed: int) -> Result:
+    """One circuit on one worker, on a fresh process if the worker dies (capped)."""
+    for _ in range(RETRIES):
+        try:
+            return resolve(worker, backend).execute(circuit, nshots=nshots, seed=seed)
+        except BackendCrashed as exc:
+            logger.warning("worker %s died (%s); running its circuit again on a fresh one",
+                           worker, str(exc).splitlines()[0])
+    return resolve(worker, backend).execute(circuit, nshots=nshots, seed=seed)  # the last try

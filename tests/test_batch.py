@@ -1,0 +1,75 @@
+"""execute_many: the same results as one by one, in order, whatever the workers, losing nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+from qibo_core import Circuit, execute_many, gates
+from qibo_core.batch import circuit_seeds
+from qibo_core.handle import close_shared, resolve
+
+
+def circuits(count: int, nqubits: int = 4) -> list[Circuit]:
+    rng = np.random.default_rng(0)
+    batch = []
+    for _ in range(count):
+        c = Circuit(nqubits)
+        c.add(gates.RY(q, rng.uniform(0, np.pi)) for q in range(nqubits))
+        c.add(gates.CNOT(q, q + 1) for q in range(nqubits - 1))
+        c.add(gates.M(*range(nqubits)))
+        batch.append(c)
+    return batch
+
+
+@pytest.fixture(autouse=True)
+def fresh_workers() -> None:
+    close_shared()
+    yield
+    close_shared()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "qulacs"])
+def test_the_same_results_as_one_by_one_in_order(backend: str) -> None:
+    batch = circuits(12)
+    seeds = circuit_seeds(42, len(batch))
+    serial = [c.execute(backend=backend, nshots=200, seed=s)
+              for c, s in zip(batch, seeds, strict=True)]
+    for workers in (1, 3):
+        results = execute_many(batch, backend, workers=workers, nshots=200, seed=42)
+        assert [r.frequencies() for r in results] == [r.frequencies() for r in serial]
+        for result, expected in zip(results, serial, strict=True):
+            np.testing.assert_allclose(result.state(), expected.state(), atol=1e-12)
+
+
+def test_progress_and_worker_reuse() -> None:
+    seen: list[tuple[int, int]] = []
+    execute_many(circuits(6), workers=2, progress=lambda d, t: seen.append((d, t)))
+    assert sorted(seen) == [(d, 6) for d in range(1, 7)]
+    first = resolve("numpy#0")
+    execute_many(circuits(2), workers=2)
+    assert resolve("numpy#0") is first  # the worker processes are reused
+
+
+def test_a_dying_worker_loses_nothing() -> None:
+    batch = circuits(30, nqubits=12)
+    expected = [r.frequencies() for r in execute_many(batch, workers=2, nshots=100, seed=7)]
+    killed = threading.Event()
+
+    def kill_once(done: int, total: int) -> None:
+        if done == 5 and not killed.is_set():
+            killed.set()
+            os.kill(resolve("numpy#1").channel.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+
+    results = execute_many(batch, workers=2, nshots=100, seed=7, progress=kill_once)
+    assert killed.is_set()
+    assert [r.frequencies() for r in results] == expected
+
+
+def test_seeds_are_independent_of_the_batch_size() -> None:
+    assert circuit_seeds(5, 3) == circuit_seeds(5, 10)[:3]
+    assert len(set(circuit_seeds(5, 100))) == 100
