@@ -115,7 +115,7 @@ def _quote(line: bytes, limit: int = 200) -> str:
 class ProcessChannel:
     """A spawned backend process and the JSON-RPC endpoint that talks to it."""
 
-    shares_memory = True  # a child process: same host
+    shares_memory = True  # segments are offered; a backend elsewhere (ssh) refuses them
 
     def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None) -> None:
         self.name = name
