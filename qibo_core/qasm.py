@@ -59,8 +59,8 @@ class _Token:
 class _Definition:
     params: list[str]
     qubits: list[str]
-    body: list[tuple[str, list[list[_Token]], list[_Token], int]] = field(default_factory=list)
-    """Each call: name, parameter expressions (as tokens), argument names, line."""
+    body: list[tuple[str, list[list[_Token]], list[str]]] = field(default_factory=list)
+    """Each call: gate name, parameter expressions (as tokens), argument names."""
 
 
 def _tokens(text: str) -> list[_Token]:
@@ -165,14 +165,12 @@ class _Parser:
         qubits = self.names(None, "{")
         definition = _Definition(params, qubits)
         while not self.peek("}"):
-            line = self.token.line
             if self.peek("barrier"):
                 self.barrier()
                 continue
             callee = self.take(kind="id").text
             exprs = self.expression_tokens() if self.peek("(") else []
-            args = self.names(None, ";")
-            definition.body.append((callee, exprs, [_Token("id", a, line) for a in args], line))
+            definition.body.append((callee, exprs, self.names(None, ";")))
         self.take("}")
         self.definitions[name] = definition
 
@@ -273,10 +271,10 @@ class _Parser:
                                  f"{len(definition.qubits)} qubits", line)
             env = dict(zip(definition.params, values, strict=True))
             where = dict(zip(definition.qubits, qubits, strict=True))
-            for callee, exprs, args, _ in definition.body:
+            for callee, exprs, args in definition.body:
                 inner = [_Expression(e, env, self.error).value() for e in exprs]
                 try:
-                    inner_qubits = [where[a.text] for a in args]
+                    inner_qubits = [where[a] for a in args]
                 except KeyError as exc:
                     raise self.error(f"gate {name!r} uses an undeclared qubit {exc}",
                                      line) from None

@@ -95,6 +95,10 @@ def test_a_program_with_definitions_expressions_and_registers(reference: Handle)
     ("OPENQASM 2.0;\nqreg q[2];\nqreg r[3];\ncx q, r;", "line 4: registers of different sizes"),
     ("OPENQASM 2.0;\nqreg q[1];\n@", "line 3: unexpected character '@'"),
     ("OPENQASM 2.0;\ncreg c[1];", "declares no qreg"),
+    ("OPENQASM 2.0;\nqreg q[2];\ngate g a { h b; }\ng q[0];",
+     "line 4: gate 'g' uses an undeclared qubit 'b'"),
+    ("OPENQASM 2.0;\nqreg q[2];\ngate g(t) a { rx(t) a; }\ng q[0];",
+     "line 4: gate 'g' takes 1 parameters and 1 qubits"),
 ])
 def test_errors_name_the_line(program: str, message: str) -> None:
     with pytest.raises(CircuitError, match=re.escape(message)):
