@@ -17,6 +17,17 @@ from .gates import GATES, Gate
 from .protocol import InitializeOptions, Precision
 
 
+def marginal_probabilities(amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """Probabilities of the outcomes of `qubits` (in that order, the first most significant)."""
+    n = amplitudes.size.bit_length() - 1
+    probs = (np.abs(amplitudes) ** 2).reshape((2,) * n)
+    others = tuple(q for q in range(n) if q not in qubits)
+    marginal = probs.sum(axis=others) if others else probs
+    kept = sorted(qubits)
+    ordered = np.transpose(marginal, [kept.index(q) for q in qubits])
+    return ordered.reshape(-1).astype(np.float64)
+
+
 class Checkpoint(Protocol):
     """What a backend calls between gates: `done` of `total` gates applied so far."""
 
@@ -86,14 +97,7 @@ class Backend(ABC):
 
     def probabilities(self, state: Any, qubits: Sequence[int]) -> np.ndarray:
         """Probabilities of the outcomes of `qubits` (in that order, the first most significant)."""
-        amplitudes = self.to_array(state)
-        n = amplitudes.size.bit_length() - 1
-        probs = (np.abs(amplitudes) ** 2).reshape((2,) * n)
-        others = tuple(q for q in range(n) if q not in qubits)
-        marginal = probs.sum(axis=others) if others else probs
-        kept = sorted(qubits)
-        ordered = np.transpose(marginal, [kept.index(q) for q in qubits])
-        return ordered.reshape(-1).astype(np.float64)
+        return marginal_probabilities(self.to_array(state), qubits)
 
     def sample(self, state: Any, qubits: Sequence[int], nshots: int,
                seed: int | None) -> np.ndarray:

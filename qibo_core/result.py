@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .backend import marginal_probabilities
 from .errors import QiboCoreError
 
 if TYPE_CHECKING:
@@ -16,22 +17,34 @@ if TYPE_CHECKING:
 class Result:
     """The final state of a circuit (read on demand) and the sampled measurement outcomes."""
 
-    def __init__(self, state: State, frequencies: dict[str, int] | None,
-                 registers: dict[str, tuple[int, ...]], nshots: int) -> None:
+    def __init__(self, state: State | None, frequencies: dict[str, int] | None,
+                 registers: dict[str, tuple[int, ...]], nshots: int,
+                 amplitudes: np.ndarray | None = None) -> None:
         self.final_state = state
         self.nshots = nshots
         self.registers = registers
         self._frequencies = frequencies
-        self._amplitudes: np.ndarray | None = None
+        self._amplitudes = amplitudes
+
+    @classmethod
+    def computed(cls, amplitudes: np.ndarray, frequencies: dict[str, int] | None,
+                 registers: dict[str, tuple[int, ...]], nshots: int) -> Result:
+        """A result that arrived whole (from a Dask worker): no backend behind it."""
+        return cls(None, frequencies, registers, nshots, amplitudes)
 
     def state(self) -> np.ndarray:
         """The final amplitudes (read from the backend once), qubit 0 the most significant."""
         if self._amplitudes is None:
+            assert self.final_state is not None
             self._amplitudes = self.final_state.read()
         return self._amplitudes
 
     def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
         """Outcome probabilities of `qubits` (default: all), computed by the backend."""
+        if self.final_state is None:
+            assert self._amplitudes is not None
+            n = self._amplitudes.size.bit_length() - 1
+            return marginal_probabilities(self._amplitudes, range(n) if qubits is None else qubits)
         return self.final_state.probabilities(qubits)
 
     def frequencies(self, *, binary: bool = True,

@@ -20,16 +20,20 @@ HANDLES = ["numpy-spawned", "numpy-local", "numpy-unfused-local", "qulacs-spawne
 
 
 def children() -> set[int]:
-    """Pids of this process's live children (zombies included: an unreaped child is a leak)."""
+    """Pids of this process's live children (zombies included: an unreaped child is a leak),
+    except multiprocessing's resource tracker, which Dask starts and Python ends at exit."""
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as f:
                     stat = f.read()
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            if (int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid()
+                    and b"multiprocessing.resource_tracker" not in cmdline):
                 found.add(int(entry))
     return found
 

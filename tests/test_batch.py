@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -73,3 +75,45 @@ def test_a_dying_worker_loses_nothing() -> None:
 def test_seeds_are_independent_of_the_batch_size() -> None:
     assert circuit_seeds(5, 3) == circuit_seeds(5, 10)[:3]
     assert len(set(circuit_seeds(5, 100))) == 100
+
+
+def backend_processes() -> set[int]:
+    """Every live qibo-backend process of this checkout's environment, wherever its parent."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if b"qibo-backend-" in cmdline and sys.prefix.encode() in cmdline:
+                found.add(int(entry))
+    return found
+
+
+def test_dask_workers_give_the_serial_results_and_leave_nothing() -> None:
+    distributed = pytest.importorskip("distributed")
+    batch = circuits(10)
+    seeds = circuit_seeds(3, len(batch))
+    serial = [c.execute(backend="qulacs", nshots=100, seed=s)
+              for c, s in zip(batch, seeds, strict=True)]
+    expected_states = [r.state() for r in serial]
+    close_shared()
+    before = backend_processes()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        results = execute_many(batch, "qulacs", nshots=100, seed=3, client=client)
+        hosts = client.run(lambda: __import__("qibo_core.handle").handle._shared.keys())
+    assert [r.frequencies() for r in results] == [r.frequencies() for r in serial]
+    for result, expected in zip(results, expected_states, strict=True):
+        np.testing.assert_allclose(result.state(), expected, atol=1e-12)
+        np.testing.assert_allclose(result.probabilities([1]),
+                                   [np.sum(np.abs(expected.reshape(2, 2, 2, 2)[:, b]) ** 2)
+                                    for b in (0, 1)], atol=1e-12)
+    assert all("qulacs" in list(keys) for keys in hosts.values())  # each worker its own backend
+    deadline = time.monotonic() + 10
+    while backend_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not backend_processes() - before, "a Dask worker's backend outlived it"
