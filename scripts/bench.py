@@ -179,6 +179,55 @@ def spawn(repeats: int) -> list[Row]:
     return rows
 
 
+def scaling(count: int, nqubits: int, repeats: int, ssh: list[str] | None) -> list[Row]:
+    """execute_many over 1 and 2 local workers and over a Dask LocalCluster of 2; round trips
+    and state reads through an ssh tunnel against a local spawn."""
+    from qibo_core import execute_many
+    from qibo_core.handle import close_shared
+
+    batch = [layered(nqubits, layers=2, seed=k) for k in range(count)]
+    for c in batch:
+        c.add(gates.M(*range(nqubits)))
+    one = measure(lambda: execute_many(batch, "qulacs", workers=1, nshots=100, seed=1),
+                  repeats)
+    two = measure(lambda: execute_many(batch, "qulacs", workers=2, nshots=100, seed=1),
+                  repeats)
+    close_shared()
+    rows = [row("6 scaling", f"{count} circuits of {nqubits}q, 1 local worker", one),
+            row("6 scaling", f"{count} circuits of {nqubits}q, 2 local workers", two,
+                "1 local worker", one)]
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        rows.append(row("6 scaling", "Dask LocalCluster: dask is not installed", [0.0]))
+    else:
+        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            dask = measure(lambda: execute_many(batch, "qulacs", nshots=100, seed=1,
+                                                client=client), repeats)
+        rows.append(row("6 scaling", "the same on a Dask LocalCluster of 2", dask,
+                        "2 local workers", two))
+    if ssh:
+        rows += tunnel(ssh, repeats)
+    return rows
+
+
+def tunnel(ssh: list[str], repeats: int) -> list[Row]:
+    from qibo_core.discovery import find_backend
+    from qibo_core.protocol import NewStateParams, StateRef
+    rows = []
+    with connect("numpy") as local, connect("numpy", command=[*ssh, find_backend("numpy")]) as far:
+        for name, handle in (("local spawn", local), ("ssh tunnel", far)):
+            trip = measure(lambda h=handle: h.channel.request(
+                Method.STATE_NEW, NewStateParams(1), StateRef), repeats * 100)
+            state = handle.new_state(20).apply(*[gates.H(q) for q in range(20)])
+            reads = measure(state.read, repeats)
+            rows.append(row("6 scaling", f"round trip, {name}", trip))
+            rows.append(row("6 scaling", f"read 20q (16 MiB), {name}", reads,
+                            note=f"{16 / statistics.median(reads) / 1024:.2f} GiB/s"))
+    return rows
+
+
 def print_table(rows: list[Row]) -> None:
     print(f"\n{rows[0].target}")
     print(f"  {'case':40} {'median ms':>10} {'min':>9} {'max':>9}  {'ratio':>7}  anchor / note")
@@ -193,6 +242,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (CI)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON")
+    parser.add_argument("--ssh", metavar="COMMAND",
+                        help='an ssh command prefix, e.g. "ssh -p 2222 user@host", to time a '
+                             "backend through a tunnel")
     parser.add_argument("--qibo-python", metavar="PYTHON",
                         help="an interpreter with qibo installed, to time qibo's NumPy backend "
                              "(qibo is never a dependency of ours)")
@@ -205,6 +257,8 @@ def main() -> None:
         lambda: state_transfer(14 if quick else 24, repeats),
         lambda: numpy_speed(12 if quick else 20, repeats, args.qibo_python),
         lambda: spawn(repeats),
+        lambda: scaling(20 if quick else 200, 10 if quick else 16, repeats,
+                        args.ssh.split() if args.ssh else None),
     ]
     results: list[Row] = []
     for index, target in enumerate(targets, 1):
