@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ import numpy as np
 from .circuit import Circuit
 from .errors import BackendCrashed
 from .handle import execute, resolve
+from .progress import Bar
 from .protocol import CircuitData
 from .result import Result
 
@@ -37,19 +39,20 @@ def circuit_seeds(seed: int | None, count: int) -> list[int]:
 
 def execute_many(circuits: Sequence[Circuit], backend: str = "numpy", *, workers: int = 2,
                  nshots: int = 0, seed: int | None = None,
-                 progress: Callable[[int, int], None] | None = None,
+                 progress: bool | Callable[[int, int], None] = False,
                  client: Any = None) -> list[Result]:
     """Run every circuit on `workers` processes of `backend`; the results in input order.
 
     With a Dask `client`, the circuits go to its workers instead, each of which runs its own
-    `backend` process; the results (amplitudes included) come back whole. `progress(done,
-    total)` is called as circuits finish.
+    `backend` process; the results (amplitudes included) come back whole. `progress=True`
+    draws a bar on stderr; a callable is called with (done, total) as circuits finish.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    report = Bar("circuits") if progress is True else progress or None
     seeds = circuit_seeds(seed, len(circuits))
     if client is not None:
-        return _on_dask(client, circuits, backend, nshots, seeds, progress)
+        return _on_dask(client, circuits, backend, nshots, seeds, report)
     todo: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index in range(len(circuits)):
         todo.put(index)
@@ -66,19 +69,23 @@ def execute_many(circuits: Sequence[Circuit], backend: str = "numpy", *, workers
             except queue.Empty:
                 return
             try:
-                results[index] = _run(name, backend, circuits[index], nshots, seeds[index])
+                results[index] = _run(name, backend, circuits[index], nshots, seeds[index],
+                                      threads)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 failures.append(exc)
                 return
-            if progress is not None:
+            if report is not None:
                 with lock:
-                    progress(next(finished), len(circuits))
+                    report(next(finished), len(circuits))
 
-    threads = [threading.Thread(target=work, args=(k,), name=f"execute_many {backend}#{k}")
-               for k in range(min(workers, max(1, len(circuits))))]
-    for thread in threads:
+    pool = [threading.Thread(target=work, args=(k,), name=f"execute_many {backend}#{k}")
+            for k in range(min(workers, max(1, len(circuits))))]
+    # Workers share the cores: OpenMP threads of several processes spinning on two cores
+    # slowed a batch down tenfold, so each worker gets its share.
+    threads = max(1, (os.cpu_count() or 1) // len(pool))
+    for thread in pool:
         thread.start()
-    for thread in threads:
+    for thread in pool:
         thread.join()
     if failures:
         raise failures[0]
@@ -86,7 +93,7 @@ def execute_many(circuits: Sequence[Circuit], backend: str = "numpy", *, workers
 
 
 def _on_dask(client: Any, circuits: Sequence[Circuit], backend: str, nshots: int,
-             seeds: list[int], progress: Callable[[int, int], None] | None) -> list[Result]:
+             seeds: list[int], report: Callable[[int, int], None] | None) -> list[Result]:
     from distributed import as_completed
 
     futures = [client.submit(_on_worker, msgspec.to_builtins(c.to_data()), backend, nshots, s,
@@ -98,8 +105,8 @@ def _on_dask(client: Any, circuits: Sequence[Circuit], backend: str, nshots: int
         frequencies, amplitudes = future.result()
         results[index] = Result.computed(amplitudes, frequencies, circuits[index].registers,
                                          nshots)
-        if progress is not None:
-            progress(done, len(circuits))
+        if report is not None:
+            report(done, len(circuits))
     return results  # type: ignore[return-value]
 
 
@@ -113,12 +120,14 @@ def _on_worker(data: Any, backend: str, nshots: int,
     return frequencies, np.array(result.state())
 
 
-def _run(worker: str, backend: str, circuit: Circuit, nshots: int, seed: int) -> Result:
+def _run(worker: str, backend: str, circuit: Circuit, nshots: int, seed: int,
+         threads: int) -> Result:
     """One circuit on one worker, on a fresh process if the worker dies (capped)."""
     for _ in range(RETRIES):
         try:
-            return resolve(worker, backend).execute(circuit, nshots=nshots, seed=seed)
+            return resolve(worker, backend, threads).execute(circuit, nshots=nshots, seed=seed)
         except BackendCrashed as exc:
             logger.warning("worker %s died (%s); running its circuit again on a fresh one",
                            worker, str(exc).splitlines()[0])
-    return resolve(worker, backend).execute(circuit, nshots=nshots, seed=seed)  # the last try
+    return resolve(worker, backend, threads).execute(circuit, nshots=nshots,
+                                                     seed=seed)  # the last try

@@ -21,6 +21,7 @@ from .discovery import BackendExecutable, configured_backends, list_backends, no
 from .errors import ProtocolError, QiboCoreError, UnsupportedProtocolVersion
 from .gates import M
 from .handle import Handle, connect
+from .progress import Bar
 from .protocol import CircuitData
 
 HISTOGRAM_WIDTH = 40
@@ -141,10 +142,10 @@ def _run(args: argparse.Namespace) -> int:
             print("note: the circuit measures nothing; measuring every qubit")
     show = sys.stderr.isatty() if args.progress is None else args.progress
     with connect(args.backend) as handle:
-        result = handle.execute(circuit, nshots=args.shots, seed=args.seed,
-                                progress=_progress_bar if show else None)
-        if show:
-            print(file=sys.stderr)
+        bar = Bar("gates") if show else None
+        result = handle.execute(circuit, nshots=args.shots, seed=args.seed, progress=bar)
+        if bar is not None:
+            bar(1, 1)  # the backend's last report may come before the end: close the line
         frequencies: dict[str, int] = {}
         if args.shots:
             frequencies = dict(sorted(result.frequencies().items()))  # type: ignore[arg-type]
@@ -162,13 +163,6 @@ def _run(args: argparse.Namespace) -> int:
             text = f"{amplitude.real:+.8f}{amplitude.imag:+.8f}j"
             print(f"|{index:0{circuit.nqubits}b}>  {text:<24}  {abs(amplitude) ** 2:.6f}")
     return 0
-
-
-def _progress_bar(done: int, total: int) -> None:
-    filled = HISTOGRAM_WIDTH * done // max(total, 1)
-    bar = "█" * filled + "·" * (HISTOGRAM_WIDTH - filled)
-    print(f"\r{bar} {done / max(total, 1):6.1%} of {total} gates", end="", file=sys.stderr,
-          flush=True)
 
 
 def _load(path: Path) -> Circuit:

@@ -334,7 +334,8 @@ _shared: dict[str, Handle] = {}
 _shared_lock = threading.Lock()
 
 
-def resolve(backend: str | Backend | Handle, spawn: str | None = None) -> Handle:
+def resolve(backend: str | Backend | Handle, spawn: str | None = None,
+            threads: int | None = None) -> Handle:
     """The handle `Circuit.execute` uses: by name, one spawned process reused until it dies.
 
     `spawn` names the backend to start when `backend` is only a key for a shared process (the
@@ -346,7 +347,7 @@ def resolve(backend: str | Backend | Handle, spawn: str | None = None) -> Handle
     with _shared_lock:
         handle = _shared.get(backend)
         if handle is None or not handle.alive:
-            handle = _shared[backend] = connect(spawn or backend)
+            handle = _shared[backend] = connect(spawn or backend, threads=threads)
         return handle
 
 

@@ -117,3 +117,9 @@ def test_dask_workers_give_the_serial_results_and_leave_nothing() -> None:
     while backend_processes() - before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not backend_processes() - before, "a Dask worker's backend outlived it"
+
+
+def test_progress_bar_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    execute_many(circuits(4), workers=2, progress=True)
+    err = capsys.readouterr().err
+    assert "100.0% of 4 circuits" in err and err.endswith("\n")
