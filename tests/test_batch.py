@@ -6,7 +6,6 @@ import os
 import signal
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ import pytest
 from qibo_core import Circuit, execute_many, gates
 from qibo_core.batch import circuit_seeds
 from qibo_core.handle import close_shared, resolve
+
+from helpers import eventually
 
 
 def circuits(count: int, nqubits: int = 4) -> list[Circuit]:
@@ -113,10 +114,8 @@ def test_dask_workers_give_the_serial_results_and_leave_nothing() -> None:
                                    [np.sum(np.abs(expected.reshape(2, 2, 2, 2)[:, b]) ** 2)
                                     for b in (0, 1)], atol=1e-12)
     assert all("qulacs" in list(keys) for keys in hosts.values())  # each worker its own backend
-    deadline = time.monotonic() + 10
-    while backend_processes() - before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not backend_processes() - before, "a Dask worker's backend outlived it"
+    assert eventually(lambda: not backend_processes() - before, 10), \
+        "a Dask worker's backend outlived it"
 
 
 def test_progress_bar_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -20,23 +19,13 @@ from qibo_core import (
     BackendCrashed, BackendNotFound, Circuit, ConfigError, ConnectionFailed, GateFailed, Handle,
     InvalidParams, ProtocolError, StateTooLarge, UnknownState, connect, gates, list_backends,
 )
-from qibo_core.client import ProcessChannel
 from qibo_core.discovery import find_backend
 from qibo_core.errors import ERRORS_BY_CODE
 from qibo_core import handle as handle_module
 from qibo_core.handle import close_shared, resolve
 from qibo_core.protocol import ErrorCode, Method, StateRef
 
-
-def bell() -> Circuit:
-    c = Circuit(2)
-    c.add([gates.H(0), gates.CNOT(0, 1), gates.M(0, 1)])
-    return c
-
-
-def fake_backend(source: str) -> Handle:
-    """A deliberately broken backend: an inline Python program on the same pipes."""
-    return Handle(ProcessChannel([sys.executable, "-c", textwrap.dedent(source)], name="fake"))
+from helpers import bell, fake_backend, fake_program
 
 
 def test_public_names_are_sorted_and_exported() -> None:
@@ -123,7 +112,7 @@ def test_a_crashed_shared_backend_is_restarted_and_the_circuit_run_again() -> No
 def test_restarts_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A backend that crashes on every execute is restarted 5 times, then left dead."""
     script = tmp_path / "qibo-backend-crashy"
-    body = textwrap.dedent(HANDSHAKE) + "os._exit(7)\n"
+    body = fake_program("sys.stdin.readline()\nos._exit(7)\n")
     script.write_text(f"#!{sys.executable}\n{body}")
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
@@ -213,20 +202,9 @@ def test_close_is_idempotent_and_final() -> None:
 
 # ---- broken backends ---------------------------------------------------------------------
 
-HANDSHAKE = """
-    import json, os, sys
-    line = sys.stdin.readline()
-    reply = {"jsonrpc": "2.0", "id": json.loads(line)["id"], "result": {
-        "protocolVersion": 1, "serverInfo": {"name": "fake", "version": "0"},
-        "capabilities": {"gates": [], "nativeGates": [], "maxQubits": 2, "precisions": [],
-                         "stateEncodings": [], "threads": 1}}}
-    print(json.dumps(reply), flush=True)
-    sys.stdin.readline()
-"""
-
-
 def test_crash_mid_request_names_exit_code_and_stderr() -> None:
-    handle = fake_backend(HANDSHAKE + """
+    handle = fake_backend("""
+    sys.stdin.readline()
     print("simulator exploded: out of unobtainium", file=sys.stderr, flush=True)
     os._exit(3)
     """)
@@ -239,14 +217,15 @@ def test_crash_mid_request_names_exit_code_and_stderr() -> None:
 
 
 def test_killed_by_signal() -> None:
-    handle = fake_backend(HANDSHAKE + "    os.kill(os.getpid(), 9)\n")
+    handle = fake_backend("sys.stdin.readline()\nos.kill(os.getpid(), 9)\n")
     with pytest.raises(BackendCrashed, match="killed by SIGKILL"):
         handle.new_state(1)
     handle.close()
 
 
 def test_garbage_on_stdout_is_a_protocol_error() -> None:
-    handle = fake_backend(HANDSHAKE + """
+    handle = fake_backend("""
+    sys.stdin.readline()
     print("Welcome to my simulator!", flush=True)
     sys.stdin.readline()
     """)
@@ -256,7 +235,8 @@ def test_garbage_on_stdout_is_a_protocol_error() -> None:
 
 
 def test_reply_to_unknown_id_is_a_protocol_error() -> None:
-    handle = fake_backend(HANDSHAKE + """
+    handle = fake_backend("""
+    sys.stdin.readline()
     print(json.dumps({"jsonrpc": "2.0", "id": 777, "result": None}), flush=True)
     sys.stdin.readline()
     """)
@@ -267,7 +247,8 @@ def test_reply_to_unknown_id_is_a_protocol_error() -> None:
 
 def test_backend_that_dies_before_the_handshake() -> None:
     with pytest.raises(BackendCrashed, match="exited with code 2"):
-        fake_backend("import sys; print('cannot start: no licence', file=sys.stderr); sys.exit(2)")
+        fake_backend("import sys; print('cannot start: no licence', file=sys.stderr); sys.exit(2)",
+                     handshake=False)
 
 
 def test_old_protocol_version_from_backend_is_reported() -> None:
@@ -280,12 +261,12 @@ def test_old_protocol_version_from_backend_is_reported() -> None:
             "code": -32001, "message": "protocol version 1 is not supported; I speak [0]",
             "data": {"supported": [0], "requested": 1}}}), flush=True)
         sys.stdin.readline()
-        """)
+        """, handshake=False)
 
 
 def test_backend_ignoring_shutdown_is_terminated() -> None:
-    handle = fake_backend(HANDSHAKE + """
-    import signal, time
+    handle = fake_backend("""
+    import signal
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(60)
     """)

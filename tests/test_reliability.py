@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from qibo_core.client import ProcessChannel
 from qibo_core.discovery import find_backend
 from qibo_core.handle import close_shared, resolve
 
+from helpers import alive, bell, eventually, fake_backend, fake_program
 from pipes import Pipe
 
 BACKENDS = ["numpy", "qulacs"]
@@ -42,33 +42,10 @@ def long_circuit() -> Circuit:
     return c
 
 
-def eventually(condition: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.fixture(params=BACKENDS)
 def spawned(request: pytest.FixtureRequest) -> Iterator[Handle]:
     with connect(request.param) as handle:
         yield handle
-
-
-def bell() -> Circuit:
-    c = Circuit(2)
-    c.add([gates.H(0), gates.CNOT(0, 1), gates.M(0, 1)])
-    return c
 
 
 # ---- cancellation and timeouts -----------------------------------------------------------
@@ -118,23 +95,8 @@ def test_keyboard_interrupt_cancels_and_the_backend_stays_usable(spawned: Handle
     assert time.monotonic() - started < 5  # the cancelled execute stopped at a gate boundary
 
 
-HANDSHAKE = """
-    import json, os, sys, time
-    request = json.loads(sys.stdin.readline())
-    print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
-        "protocolVersion": 1, "serverInfo": {"name": "fake", "version": "0"},
-        "capabilities": {"gates": [], "nativeGates": [], "maxQubits": 2, "precisions": [],
-                         "stateEncodings": [], "threads": 1}}}), flush=True)
-"""
-
-
-def fake(source: str) -> Handle:
-    program = textwrap.dedent(HANDSHAKE) + textwrap.dedent(source)
-    return Handle(ProcessChannel([sys.executable, "-c", program], name="fake"))
-
-
 def test_a_hung_backend_is_terminated() -> None:
-    handle = fake("""
+    handle = fake_backend("""
     import signal
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(600)
@@ -149,16 +111,16 @@ def test_a_hung_backend_is_terminated() -> None:
 
 
 def test_a_backend_speaking_an_old_protocol_version_is_refused() -> None:
-    program = textwrap.dedent(HANDSHAKE).replace('"protocolVersion": 1', '"protocolVersion": 0')
-    channel = ProcessChannel([sys.executable, "-c", program + "sys.stdin.readline()\n"],
-                             name="old")
+    program = fake_program("sys.stdin.readline()\n").replace('"protocolVersion": 1',
+                                                               '"protocolVersion": 0')
+    channel = ProcessChannel([sys.executable, "-c", program], name="old")
     with pytest.raises(ProtocolError, match="answered 'initialize' with protocol version 0"):
         Handle(channel)
     assert channel.process.poll() is not None  # closed and reaped
 
 
 def test_replies_out_of_order_reach_the_right_callers() -> None:
-    handle = fake("""
+    handle = fake_backend("""
     first, second = (json.loads(sys.stdin.readline()) for _ in range(2))
     for request in (second, first):  # answer the later request first
         n = request["params"]["nqubits"]
@@ -179,7 +141,7 @@ def test_replies_out_of_order_reach_the_right_callers() -> None:
 
 
 def test_a_stderr_flood_never_blocks_either_side() -> None:
-    handle = fake("""
+    handle = fake_backend("""
     sys.stdin.readline()
     for i in range(100_000):
         print(f"log line {i}: " + "x" * 60, file=sys.stderr)

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qibo_core import BackendCrashed, Circuit, Handle, connect, gates
+from qibo_core import BackendCrashed, Handle, connect, gates
 from qibo_core.discovery import find_backend
+
+from helpers import alive, bell, eventually
 
 SSHD = "/usr/sbin/sshd"
 
@@ -93,27 +95,6 @@ def remote_pid(handle: Handle) -> int:
     raise AssertionError("the remote backend never named its pid")
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def eventually_gone(pid: int, seconds: float = 5) -> bool:
-    deadline = time.monotonic() + seconds
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not alive(pid)
-
-
-def bell() -> Circuit:
-    c = Circuit(2)
-    c.add([gates.H(0), gates.CNOT(0, 1), gates.M(0, 1)])
-    return c
-
-
 @pytest.mark.parametrize("backend", ["numpy", "qulacs"])
 def test_execute_stream_and_read_through_ssh(ssh: list[str], backend: str) -> None:
     with connect(backend, command=remote(ssh, backend)) as handle:
@@ -145,7 +126,7 @@ def test_the_tunnel_dropping(ssh: list[str]) -> None:
         os.kill(handle.channel.pid, signal.SIGKILL)  # type: ignore[attr-defined]
         with pytest.raises(BackendCrashed, match="killed by SIGKILL"):
             handle.execute(bell())
-    assert eventually_gone(pid), "the far side's backend outlived its tunnel"
+    assert eventually(lambda: not alive(pid), 5), "the far side's backend outlived its tunnel"
 
 
 def test_trace_shows_the_tunnelled_exchange(ssh: list[str], tmp_path: Path,

@@ -1,0 +1,57 @@
+"""What several test modules share: a Bell circuit, process checks, deliberately broken backends."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+
+from qibo_core import Circuit, Handle, gates
+from qibo_core.client import ProcessChannel
+
+HANDSHAKE = """
+import json, os, sys, time
+request = json.loads(sys.stdin.readline())
+print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
+    "protocolVersion": 1, "serverInfo": {"name": "fake", "version": "0"},
+    "capabilities": {"gates": [], "nativeGates": [], "maxQubits": 2, "precisions": [],
+                     "stateEncodings": [], "threads": 1}}}), flush=True)
+"""
+"""The start of a fake backend: it answers `initialize`, then runs what follows."""
+
+
+def bell() -> Circuit:
+    c = Circuit(2)
+    c.add([gates.H(0), gates.CNOT(0, 1), gates.M(0, 1)])
+    return c
+
+
+def fake_program(source: str, *, handshake: bool = True) -> str:
+    """An inline Python backend: the handshake (unless told not), then `source`."""
+    return (HANDSHAKE if handshake else "") + textwrap.dedent(source)
+
+
+def fake_backend(source: str, *, handshake: bool = True) -> Handle:
+    """A deliberately broken backend on the same pipes as a real one."""
+    program = fake_program(source, handshake=handshake)
+    return Handle(ProcessChannel([sys.executable, "-c", program], name="fake"))
+
+
+def alive(pid: int) -> bool:
+    """True while the process runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def eventually(condition: Callable[[], bool], seconds: float) -> bool:
+    """Whether `condition` becomes true within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
