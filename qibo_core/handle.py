@@ -59,6 +59,8 @@ class Channel(Protocol):
                 timeout: float | None = None) -> T: ...
     def request_array(self, method: str, params: Any) -> np.ndarray: ...
     def notify(self, method: str, params: Any) -> None: ...
+    def cancel(self) -> None: ...
+    def watch(self, token: int | str, callback: Callable[[int, int], None] | None) -> None: ...
     def close(self) -> None: ...
     @property
     def alive(self) -> bool: ...
@@ -91,6 +93,12 @@ class LocalChannel:
     def notify(self, method: str, params: Any) -> None:
         with self._lock:
             self._session.notify(method, params)
+
+    def cancel(self) -> None:
+        """Nothing to do: a call in this process runs on the caller's own thread."""
+
+    def watch(self, token: int | str, callback: Callable[[int, int], None] | None) -> None:
+        """Nothing to do: a backend in this process reports no progress."""
 
     def close(self) -> None:
         self._closed = True
@@ -157,26 +165,23 @@ class Handle:
 
         `progress(done, total)` is called now and then while a spawned backend works (from
         whichever thread reads its replies), if the backend reports progress."""
-        watch = getattr(self._channel, "watch", None) if progress else None
-        token = f"execute-{next(_tokens)}" if watch else None
-        if watch:
-            watch(token, progress)
+        token = f"execute-{next(_tokens)}" if progress else None
+        if token is not None:
+            self._channel.watch(token, progress)
         try:
             reply = self._request(Method.EXECUTE,
                                   ExecuteParams(circuit.to_data(), nshots, seed, token),
                                   ExecuteResult, timeout)
         finally:
-            if watch:
-                watch(token, None)
+            if token is not None:
+                self._channel.watch(token, None)
         state = State(self, reply.state, circuit.nqubits)
         return Result(state, reply.frequencies, circuit.registers, nshots)
 
     def cancel(self) -> None:
         """Cancel every request in flight on this handle (from another thread): each caller
         gets RequestCancelled. A backend in this process cannot be interrupted."""
-        cancel = getattr(self._channel, "cancel", None)
-        if cancel is not None:
-            cancel()
+        self._channel.cancel()
 
     def new_state(self, nqubits: int) -> State:
         """A state |0...0> held by the backend, to stream gates into."""
