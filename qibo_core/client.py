@@ -52,7 +52,9 @@ TRACE_VARIABLE = "QIBO_CORE_TRACE"
 """Set to a file path to record every message exchanged with backends (`qibo-core trace`)."""
 PIPE_BUFFER = 2**20
 
-_FLUSHED_NOTIFICATIONS = frozenset({Method.EXIT, Method.CANCEL_REQUEST})
+_FLUSHED_NOTIFICATIONS = frozenset({Method.EXIT, Method.CANCEL_REQUEST, Method.STATE_APPLY})
+"""Written at once; other notifications wait for the next request. A batch of streamed gates
+goes now, so that the backend applies it while the client queues the next."""
 _response_decoder = msgspec.json.Decoder(IncomingResponse)
 _progress_decoder = msgspec.json.Decoder(ProgressParams)
 _result_decoders: dict[Any, msgspec.json.Decoder] = {}

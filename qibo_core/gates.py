@@ -10,6 +10,7 @@ from __future__ import annotations
 import cmath
 import copy
 import math
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -30,6 +31,9 @@ GATES: dict[str, type[Gate]] = {}
 
 UNITARY_TOLERANCE = 1e-8
 
+Entries = Sequence[complex]
+"""A matrix's entries in row-major order, as Python numbers."""
+
 _I2 = np.eye(2, dtype=complex)
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
 _Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
@@ -41,16 +45,10 @@ def _rotation(pauli: np.ndarray, theta: float) -> np.ndarray:
     return math.cos(theta / 2) * np.eye(len(pauli)) - 1j * math.sin(theta / 2) * pauli
 
 
-def _phase(theta: float) -> np.ndarray:
-    return np.diag([1, np.exp(1j * theta)])
-
-
-def _u3(theta: float, phi: float, lam: float) -> np.ndarray:
+def _u3(theta: float, phi: float, lam: float) -> Entries:
     c, s = math.cos(theta / 2), math.sin(theta / 2)
-    return np.array([
-        [np.exp(-0.5j * (phi + lam)) * c, -np.exp(-0.5j * (phi - lam)) * s],
-        [np.exp(0.5j * (phi - lam)) * s, np.exp(0.5j * (phi + lam)) * c],
-    ])
+    return (cmath.exp(-0.5j * (phi + lam)) * c, -cmath.exp(-0.5j * (phi - lam)) * s,
+            cmath.exp(0.5j * (phi - lam)) * s, cmath.exp(0.5j * (phi + lam)) * c)
 
 
 def _check_qubit(q: object) -> int:
@@ -96,8 +94,8 @@ class Gate:
 
     qubits: tuple[int, ...]
     params: dict[str, float]
-    extra_controls: tuple[int, ...]
-    is_dagger: bool
+    extra_controls: tuple[int, ...] = ()
+    is_dagger: bool = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -106,20 +104,34 @@ class Gate:
 
     def __init__(self, *args: float, **params: float) -> None:
         nqubits = self.ncontrols + self.ntargets if self.ntargets else len(args)
+        if params or len(args) != nqubits + len(self.param_names) or not nqubits:
+            values = self._bind(args, nqubits, params)
+        else:
+            values = args[nqubits:]
+        self._set(args[:nqubits], dict(zip(self.param_names, values, strict=True)))
+
+    def _set(self, qubits: Sequence[object], params: dict[str, object]) -> None:
+        """Check and keep the qubits and the parameters (already keyed by `param_names`)."""
+        for q in qubits:
+            if type(q) is not int or q < 0:
+                qubits = [_check_qubit(q) for q in qubits]
+                break
+        self.qubits = tuple(qubits)  # type: ignore[arg-type]
+        if len(qubits) > 1:
+            _check_distinct(self.qubits, self.name)
+        for value in params.values():
+            if type(value) is not float or not math.isfinite(value):
+                params = {p: _check_param(p, v) for p, v in params.items()}
+                break
+        self.params = params  # type: ignore[assignment]
+
+    def _bind(self, args: tuple[float, ...], nqubits: int,
+              params: dict[str, float]) -> list[float]:
+        """The parameter values in `param_names` order, from positions and keywords."""
         if len(args) < nqubits or len(args) > nqubits + len(self.param_names):
             raise CircuitError(self._usage(f"got {len(args)} positional arguments"))
-        self.qubits = qubits = tuple(_check_qubit(q) for q in args[:nqubits])
-        if not qubits:
+        if not nqubits:
             raise CircuitError(self._usage("got no qubits"))
-        if len(qubits) > 1:
-            _check_distinct(qubits, self.name)
-        self.extra_controls = ()
-        self.is_dagger = False
-        names = self.param_names
-        if not params and len(args) == nqubits + len(names):  # the common case, kept fast
-            self.params = {p: _check_param(p, v)
-                           for p, v in zip(names, args[nqubits:], strict=True)}
-            return
         given = dict(zip(self.param_names, args[nqubits:], strict=False))
         for key, value in params.items():
             if key not in self.param_names:
@@ -130,12 +142,13 @@ class Gate:
         missing = [p for p in self.param_names if p not in given]
         if missing:
             raise CircuitError(self._usage(f"missing parameter {missing[0]!r}"))
-        self.params = {p: _check_param(p, given[p]) for p in self.param_names}
+        return [given[p] for p in self.param_names]
 
-    def _usage(self, problem: str) -> str:
-        qubits = "q, ..." if not self.ntargets else ", ".join(
-            ["c"] * self.ncontrols + ["q"] * self.ntargets)
-        return f"{self.name}({', '.join([qubits, *self.param_names])}): {problem}"
+    @classmethod
+    def _usage(cls, problem: str) -> str:
+        qubits = "q, ..." if not cls.ntargets else ", ".join(
+            ["c"] * cls.ncontrols + ["q"] * cls.ntargets)
+        return f"{cls.name}({', '.join([qubits, *cls.param_names])}): {problem}"
 
     def __getattr__(self, key: str) -> float:
         # Parameters read as attributes (gate.theta), as in qibo.
@@ -157,13 +170,27 @@ class Gate:
         return self.qubits + self.extra_controls
 
     def base_matrix(self) -> np.ndarray:
-        """The matrix on the targets, before `dagger`."""
-        raise NotImplementedError
+        """The matrix on the targets, before `dagger`. A gate defines this or `base_entries`."""
+        dim = 2 ** len(self.targets)
+        return np.array(self.base_entries(), dtype=complex).reshape(dim, dim)
+
+    def base_entries(self) -> Entries:
+        """The same matrix as Python numbers. Single-qubit gates define this: building it
+        costs a fraction of one NumPy call, and fusion builds one per gate."""
+        return self.base_matrix().ravel().tolist()  # type: ignore[no-any-return]
 
     def matrix(self) -> np.ndarray:
         """The complex128 matrix applied to the targets (qubit order as in `targets`)."""
         m = self.base_matrix()
         return m.conj().T if self.is_dagger else m
+
+    def entries(self) -> Entries:
+        """`matrix()` as Python numbers, row-major."""
+        m = self.base_entries()
+        if self.is_dagger:
+            dim = 2 ** len(self.targets)
+            return [m[j * dim + i].conjugate() for i in range(dim) for j in range(dim)]
+        return m
 
     def dagger(self) -> Gate:
         """The inverse gate."""
@@ -179,8 +206,8 @@ class Gate:
         return other
 
     def to_data(self) -> GateData:
-        return GateData(name=self.name, qubits=list(self.qubits), params=dict(self.params),
-                        controls=list(self.extra_controls), dagger=self.is_dagger)
+        return GateData(self.name, self.qubits, dict(self.params), self.extra_controls,
+                        self.is_dagger)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Gate) and self.to_data() == other.to_data()
@@ -201,9 +228,11 @@ def _fixed(name: str, matrix: ArrayLike, *, ntargets: int = 1, ncontrols: int = 
     """A gate class for a constant matrix."""
     matrix = np.array(matrix, dtype=complex)
     matrix.flags.writeable = False
+    entries = tuple(matrix.ravel().tolist())
     return type(name, (Gate,), {
         "name": name, "ntargets": ntargets, "ncontrols": ncontrols, "hermitian": hermitian,
-        "base_matrix": lambda self: matrix, "__module__": __name__,
+        "base_matrix": lambda self: matrix, "base_entries": lambda self: entries,
+        "__module__": __name__,
         "__doc__": f"The {name} gate.",
     })
 
@@ -253,9 +282,9 @@ class RX(Gate):
 
     param_names = ("theta",)
 
-    def base_matrix(self) -> np.ndarray:
+    def base_entries(self) -> Entries:
         c, s = math.cos(self.params["theta"] / 2), math.sin(self.params["theta"] / 2)
-        return np.array([[c, -1j * s], [-1j * s, c]])
+        return (c, -1j * s, -1j * s, c)
 
 
 class RY(Gate):
@@ -263,9 +292,9 @@ class RY(Gate):
 
     param_names = ("theta",)
 
-    def base_matrix(self) -> np.ndarray:
+    def base_entries(self) -> Entries:
         c, s = math.cos(self.params["theta"] / 2), math.sin(self.params["theta"] / 2)
-        return np.array([[c, -s], [s, c]], dtype=complex)
+        return (c, -s, s, c)
 
 
 class RZ(Gate):
@@ -273,9 +302,9 @@ class RZ(Gate):
 
     param_names = ("theta",)
 
-    def base_matrix(self) -> np.ndarray:
+    def base_entries(self) -> Entries:
         phase = cmath.exp(-0.5j * self.params["theta"])
-        return np.array([[phase, 0], [0, phase.conjugate()]])
+        return (phase, 0, 0, phase.conjugate())
 
 
 class U1(Gate):
@@ -283,8 +312,8 @@ class U1(Gate):
 
     param_names = ("theta",)
 
-    def base_matrix(self) -> np.ndarray:
-        return _phase(self.params["theta"])
+    def base_entries(self) -> Entries:
+        return (1, 0, 0, cmath.exp(1j * self.params["theta"]))
 
 
 class U2(Gate):
@@ -292,7 +321,7 @@ class U2(Gate):
 
     param_names = ("phi", "lam")
 
-    def base_matrix(self) -> np.ndarray:
+    def base_entries(self) -> Entries:
         return _u3(math.pi / 2, self.params["phi"], self.params["lam"])
 
 
@@ -301,7 +330,7 @@ class U3(Gate):
 
     param_names = ("theta", "phi", "lam")
 
-    def base_matrix(self) -> np.ndarray:
+    def base_entries(self) -> Entries:
         return _u3(self.params["theta"], self.params["phi"], self.params["lam"])
 
 
@@ -311,9 +340,9 @@ class GPI(Gate):
     param_names = ("phi",)
     hermitian = True
 
-    def base_matrix(self) -> np.ndarray:
-        phi = self.params["phi"]
-        return np.array([[0, np.exp(-1j * phi)], [np.exp(1j * phi), 0]])
+    def base_entries(self) -> Entries:
+        phase = cmath.exp(1j * self.params["phi"])
+        return (0, phase.conjugate(), phase, 0)
 
 
 class GPI2(Gate):
@@ -321,9 +350,9 @@ class GPI2(Gate):
 
     param_names = ("phi",)
 
-    def base_matrix(self) -> np.ndarray:
-        phi = self.params["phi"]
-        return np.array([[1, -1j * np.exp(-1j * phi)], [-1j * np.exp(1j * phi), 1]]) / math.sqrt(2)
+    def base_entries(self) -> Entries:
+        phase = cmath.exp(1j * self.params["phi"]) / math.sqrt(2)
+        return (1 / math.sqrt(2), -1j * phase.conjugate(), -1j * phase, 1 / math.sqrt(2))
 
 
 class PRX(Gate):
@@ -331,9 +360,10 @@ class PRX(Gate):
 
     param_names = ("theta", "phi")
 
-    def base_matrix(self) -> np.ndarray:
-        phi = self.params["phi"]
-        return _rotation(math.cos(phi) * _X + math.sin(phi) * _Y, self.params["theta"])
+    def base_entries(self) -> Entries:
+        c, s = math.cos(self.params["theta"] / 2), math.sin(self.params["theta"] / 2)
+        phase = cmath.exp(1j * self.params["phi"])
+        return (c, -1j * s * phase.conjugate(), -1j * s * phase, c)
 
 
 class CRX(RX):
@@ -511,11 +541,16 @@ def from_data(data: GateData) -> Gate:
         gate: Gate = Unitary(matrix, *data.qubits)
     elif data.matrix is not None:
         raise CircuitError(f"{data.name} takes no 'matrix'; only Unitary does")
-    elif len(data.params) == len(cls.param_names) and all(p in data.params
-                                                          for p in cls.param_names):
-        gate = cls(*data.qubits, *[data.params[p] for p in cls.param_names])
+    elif cls.ntargets and len(data.qubits) != cls.ncontrols + cls.ntargets:
+        arity = cls.ncontrols + cls.ntargets
+        raise CircuitError(cls._usage(f"takes {arity} qubit{'s' * (arity > 1)}, "
+                                      f"got {len(data.qubits)}"))
+    elif data.qubits and tuple(data.params) == cls.param_names:
+        # The common case, kept fast: every parameter given, in order.
+        gate = cls.__new__(cls)
+        gate._set(data.qubits, data.params)
     else:
-        gate = cls(*data.qubits, **data.params)
+        gate = cls(*data.qubits, **data.params)  # the constructor says what is wrong
     if data.controls:
         gate = gate.controlled_by(*data.controls)
     if data.dagger:

@@ -26,7 +26,7 @@ from .errors import BackendCrashed, ProtocolError, StateLost
 from .gates import Gate
 from .protocol import (
     PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, ClientInfo, ExecuteParams,
-    ExecuteResult, GateData, InitializeOptions, InitializeParams, InitializeResult, Method,
+    ExecuteResult, InitializeOptions, InitializeParams, InitializeResult, Method,
     NewStateParams, Precision, ProbabilitiesParams, ReadParams, SampleParams, SampleResult,
     StateRef,
 )
@@ -123,7 +123,7 @@ class Handle:
         self.timeout = timeout
         self.origin = origin
         self._unreferenced: collections.deque[int] = collections.deque()
-        self._outbox: list[GateData] = []
+        self._outbox: list[Gate] = []
         self._outbox_state = 0
         self._outbox_lock = threading.Lock()
         self.precision = precision
@@ -217,14 +217,15 @@ class Handle:
             if self._outbox and self._outbox_state != state_id:
                 self._send_outbox()
             self._outbox_state = state_id
-            self._outbox += [g.to_data() for g in gates]
+            self._outbox += gates
             if len(self._outbox) >= STREAM_BATCH:
                 self._send_outbox()
 
     def _send_outbox(self) -> None:
         if self._outbox:
             gates, self._outbox = self._outbox, []
-            self._channel.notify(Method.STATE_APPLY, ApplyParams(self._outbox_state, gates))
+            self._channel.notify(Method.STATE_APPLY,
+                                 ApplyParams(self._outbox_state, [g.to_data() for g in gates]))
 
     def _send_pending(self) -> None:
         """Streamed gates, then frees of collected states: before any other message."""

@@ -76,9 +76,9 @@ class GateData(_Message):
     """One gate. `params` by name (RX: theta); `matrix` only for Unitary, as rows of [re, im]."""
 
     name: str
-    qubits: list[int]
+    qubits: tuple[int, ...]
     params: dict[str, float] = {}
-    controls: list[int] = []
+    controls: tuple[int, ...] = ()
     dagger: bool = False
     matrix: list[list[tuple[float, float]]] | None = None
 

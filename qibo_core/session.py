@@ -205,7 +205,7 @@ class Session:
             except BackendError as exc:
                 index = held.streamed + len(valid)
                 held.failure = GateFailed(
-                    f"streamed gate {index} ({data.name} on {data.qubits}) of state "
+                    f"streamed gate {index} ({data.name} on {list(data.qubits)}) of state "
                     f"{params.state} failed: {exc.message}",
                     {"state": params.state, "index": index, "gate": msgspec.to_builtins(data)})
                 held.dropped = len(params.gates) - len(valid) - 1
@@ -347,9 +347,10 @@ class Session:
             gate = _gates.from_data(data)
         except CircuitError as exc:
             raise InvalidParams(str(exc)) from None
-        outside = [q for q in gate.all_qubits if q >= nqubits]
-        if outside:
-            raise InvalidParams(f"{gate!r} acts on qubit {outside[0]}, outside the "
+        qubits = gate.all_qubits
+        if max(qubits) >= nqubits:
+            outside = next(q for q in qubits if q >= nqubits)
+            raise InvalidParams(f"{gate!r} acts on qubit {outside}, outside the "
                                 f"{nqubits}-qubit state")
         return gate
 

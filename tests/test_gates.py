@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from qibo_core import CircuitError, gates
 from qibo_core.gates import GATES
+from qibo_core.protocol import GateData
 
 from strategies import angles, any_gate
 
@@ -118,6 +119,13 @@ def test_every_matrix_is_unitary(gate: gates.Gate) -> None:
     np.testing.assert_allclose(m.conj().T @ m, np.eye(len(m)), atol=1e-10)
 
 
+@given(any_gate(3))
+def test_entries_are_the_matrix(gate: gates.Gate) -> None:
+    for g in (gate, gate.dagger()):
+        m = g.matrix()
+        np.testing.assert_array_equal(np.array(g.entries(), dtype=complex).reshape(m.shape), m)
+
+
 def test_parameters_by_position_or_name() -> None:
     assert gates.U3(0, 0.1, 0.2, 0.3) == gates.U3(0, theta=0.1, phi=0.2, lam=0.3)
     assert gates.RX(1, theta=0.5).theta == 0.5
@@ -159,7 +167,6 @@ def test_invalid_gates_raise_circuit_error(make: object, message: str) -> None:
 def test_gate_data_round_trip(gate: gates.Gate, via_json: bool) -> None:
     import msgspec
 
-    from qibo_core.protocol import GateData
     data = gate.to_data()
     if via_json:
         data = msgspec.json.decode(msgspec.json.encode(data), type=GateData)
@@ -168,8 +175,28 @@ def test_gate_data_round_trip(gate: gates.Gate, via_json: bool) -> None:
     np.testing.assert_allclose(again.matrix(), gate.matrix(), atol=1e-15)
 
 
+@pytest.mark.parametrize("data, message", [
+    (GateData("CNOT", [0]), r"CNOT\(c, q\): takes 2 qubits, got 1"),
+    (GateData("RX", [0, 1], {"theta": 1.0}), "takes 1 qubit, got 2"),
+    (GateData("I", []), "got no qubits"),
+    (GateData("H", [-1]), "negative"),
+    (GateData("SWAP", [1, 1]), "repeated"),
+    (GateData("RX", [0], {"theta": float("inf")}), "finite"),
+    (GateData("RX", [0], {"phi": 1.0}), "unexpected parameter 'phi'"),
+    (GateData("U2", [0], {"phi": 1.0}), "missing parameter 'lam'"),
+    (GateData("H", [0], matrix=[[(1.0, 0.0)]]), "only Unitary"),
+])
+def test_invalid_gate_data_raises_circuit_error(data: GateData, message: str) -> None:
+    with pytest.raises(CircuitError, match=message):
+        gates.from_data(data)
+
+
+def test_gate_data_parameters_in_any_order() -> None:
+    gate = gates.from_data(GateData("U3", [0], {"lam": 0.3, "theta": 0.1, "phi": 0.2}))
+    assert gate == gates.U3(0, 0.1, 0.2, 0.3) and list(gate.params) == ["theta", "phi", "lam"]
+
+
 def test_unknown_gate_name_lists_known_gates() -> None:
-    from qibo_core.protocol import GateData
     with pytest.raises(CircuitError, match="unknown gate 'FOO'; known gates: CCZ"):
         gates.from_data(GateData(name="FOO", qubits=[0]))
 

@@ -96,7 +96,7 @@ BAD_PARAMS = [
      "repeated qubits"),
     ("execute", execute([{"name": "H", "qubits": [-1]}]), ErrorCode.INVALID_PARAMS, "negative"),
     ("execute", execute([{"name": "CNOT", "qubits": [0]}]), ErrorCode.INVALID_PARAMS,
-     "CNOT(c, q): got 1 positional arguments"),
+     "CNOT(c, q): takes 2 qubits, got 1"),
     ("execute", execute([{"name": "RX", "qubits": [0]}]), ErrorCode.INVALID_PARAMS,
      "missing parameter 'theta'"),
     ("execute", execute([{"name": "RX", "qubits": [0], "params": {"theta": "pi"}}]),

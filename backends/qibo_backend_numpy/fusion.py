@@ -21,6 +21,7 @@ GROUP = 3
 """Neighbouring qubits released together: a matmul on 8 amplitudes is still memory-bound."""
 DIAGONAL_QUBITS = 12
 """The most qubits a fused diagonal spans (4096 factors)."""
+_IDENTITY = np.eye(2, dtype=complex)
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,17 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
     Consecutive diagonal gates (CZ, CU1, RZZ...) multiply into one Diagonal on the union of
     their qubits, up to DIAGONAL_QUBITS of them.
     """
-    waiting: dict[int, np.ndarray] = {}
+    waiting: dict[int, list[complex]] = {}
+    """Each qubit's waiting gates: their 2x2 matrices' entries, one after the other."""
     diagonal: Diagonal | None = None
     for done, gate in enumerate(gates):
-        matrix = gate.matrix()
-        if len(gate.targets) == 1 and not gate.controls:
-            q = gate.targets[0]
-            waiting[q] = matrix @ waiting[q] if q in waiting else matrix
+        if len(gate.qubits) == 1 and not gate.extra_controls:  # one target, no control
+            run = waiting.get(gate.qubits[0])
+            if run is None:
+                waiting[gate.qubits[0]] = run = []
+            run += gate.entries()
             continue
+        matrix = gate.matrix()
         groups = sorted({(nqubits - 1 - q) // GROUP for q in gate.all_qubits if q in waiting})
         if groups and diagonal is not None:
             yield diagonal, done  # it came before the waiting gates now released
@@ -83,6 +87,17 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
         yield diagonal, len(gates)
     for group in sorted({(nqubits - 1 - q) // GROUP for q in waiting}):
         yield _release(group, waiting, nqubits), len(gates)
+
+
+def _product(run: list[complex]) -> np.ndarray:
+    """The product of a run of 2x2 matrices (the last applied leftmost): pairwise, so that a
+    long run costs a few NumPy calls rather than one per gate."""
+    matrices = np.array(run, dtype=complex).reshape(-1, 2, 2)
+    while len(matrices) > 1:
+        if len(matrices) % 2:
+            matrices = np.concatenate([matrices, _IDENTITY[None]])
+        matrices = matrices[1::2] @ matrices[::2]
+    return matrices[0]
 
 
 def _is_diagonal(matrix: np.ndarray) -> bool:
@@ -109,7 +124,7 @@ def _multiply(diagonal: Diagonal | None, qubits: tuple[int, ...],
     return Diagonal(union, old * new)
 
 
-def _release(group: int, waiting: dict[int, np.ndarray], nqubits: int) -> Operation:
+def _release(group: int, waiting: dict[int, list[complex]], nqubits: int) -> Operation:
     """One operation for every waiting gate of the group, on the group's waiting qubits."""
     last = nqubits - 1 - group * GROUP
     qubits = [q for q in range(max(last - GROUP + 1, 0), last + 1) if q in waiting]
@@ -118,5 +133,6 @@ def _release(group: int, waiting: dict[int, np.ndarray], nqubits: int) -> Operat
         qubits = list(range(qubits[0], qubits[-1] + 1))
     matrix = np.ones((1, 1), dtype=complex)
     for q in qubits:
-        matrix = np.kron(matrix, waiting.pop(q, np.eye(2)))
+        run = waiting.pop(q, None)
+        matrix = np.kron(matrix, _IDENTITY if run is None else _product(run))
     return Operation(tuple(qubits), (), matrix)
