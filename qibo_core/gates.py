@@ -11,7 +11,7 @@ import cmath
 import copy
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -104,26 +104,25 @@ class Gate:
 
     def __init__(self, *args: float, **params: float) -> None:
         nqubits = self.ncontrols + self.ntargets if self.ntargets else len(args)
+        values: Sequence[float] = args[nqubits:]
         if params or len(args) != nqubits + len(self.param_names) or not nqubits:
             values = self._bind(args, nqubits, params)
-        else:
-            values = args[nqubits:]
         self._set(args[:nqubits], dict(zip(self.param_names, values, strict=True)))
 
-    def _set(self, qubits: Sequence[object], params: dict[str, object]) -> None:
+    def _set(self, qubits: Sequence[Any], params: dict[str, float]) -> None:
         """Check and keep the qubits and the parameters (already keyed by `param_names`)."""
         for q in qubits:
             if type(q) is not int or q < 0:
                 qubits = [_check_qubit(q) for q in qubits]
                 break
-        self.qubits = tuple(qubits)  # type: ignore[arg-type]
+        self.qubits = tuple(qubits)
         if len(qubits) > 1:
             _check_distinct(self.qubits, self.name)
         for value in params.values():
             if type(value) is not float or not math.isfinite(value):
                 params = {p: _check_param(p, v) for p, v in params.items()}
                 break
-        self.params = params  # type: ignore[assignment]
+        self.params = params
 
     def _bind(self, args: tuple[float, ...], nqubits: int,
               params: dict[str, float]) -> list[float]:
@@ -283,8 +282,9 @@ class RX(Gate):
     param_names = ("theta",)
 
     def base_entries(self) -> Entries:
-        c, s = math.cos(self.params["theta"] / 2), math.sin(self.params["theta"] / 2)
-        return (c, -1j * s, -1j * s, c)
+        half = self.params["theta"] / 2
+        c, s = math.cos(half), -1j * math.sin(half)
+        return (c, s, s, c)
 
 
 class RY(Gate):
@@ -546,7 +546,7 @@ def from_data(data: GateData) -> Gate:
         raise CircuitError(cls._usage(f"takes {arity} qubit{'s' * (arity > 1)}, "
                                       f"got {len(data.qubits)}"))
     elif data.qubits and tuple(data.params) == cls.param_names:
-        # The common case, kept fast: every parameter given, in order.
+        # The common case, kept fast: every parameter given, in order, checked as __init__ does.
         gate = cls.__new__(cls)
         gate._set(data.qubits, data.params)
     else:

@@ -44,7 +44,7 @@ logger = logging.getLogger("qibo_core.handle")
 HANDSHAKE_TIMEOUT = 10.0
 """Seconds a spawned backend has to answer `initialize` (it only has to start up)."""
 STREAM_BATCH = 1024
-"""Streamed gates wait in the handle and leave as one message of at most this many, or
+"""Streamed gates wait in their state and leave as one message of at most this many, or
 earlier, just before any other message: the backend sees them in order, and fuses them."""
 
 
@@ -123,9 +123,9 @@ class Handle:
         self.timeout = timeout
         self.origin = origin
         self._unreferenced: collections.deque[int] = collections.deque()
-        self._outbox: list[Gate] = []
-        self._outbox_state = 0
-        self._outbox_lock = threading.Lock()
+        self._unsent: dict[int, State] = {}
+        """States holding streamed gates not sent yet."""
+        self._send_lock = threading.Lock()
         self.precision = precision
         try:
             self.info: InitializeResult = channel.request(
@@ -212,25 +212,11 @@ class Handle:
         self._send_pending()
         return self._channel.request_array(method, params)
 
-    def _stream(self, state_id: int, gates: tuple[Gate, ...]) -> None:
-        with self._outbox_lock:
-            if self._outbox and self._outbox_state != state_id:
-                self._send_outbox()
-            self._outbox_state = state_id
-            self._outbox += gates
-            if len(self._outbox) >= STREAM_BATCH:
-                self._send_outbox()
-
-    def _send_outbox(self) -> None:
-        if self._outbox:
-            gates, self._outbox = self._outbox, []
-            self._channel.notify(Method.STATE_APPLY,
-                                 ApplyParams(self._outbox_state, [g.to_data() for g in gates]))
-
     def _send_pending(self) -> None:
         """Streamed gates, then frees of collected states: before any other message."""
-        with self._outbox_lock:
-            self._send_outbox()
+        with self._send_lock:
+            while self._unsent:
+                self._unsent.popitem()[1]._send_unsent()
         self._free_unreferenced()
 
     def _read(self, state_id: int, nqubits: int) -> np.ndarray:
@@ -275,13 +261,27 @@ class State:
         self.id = state_id
         self.nqubits = nqubits
         self.history: list[Gate] = []
+        self._sent = 0
+        """How many gates of `history` have been sent."""
         self._finalizer = weakref.finalize(self, handle._forget, state_id)
 
     def apply(self, *gates: Gate) -> State:
         """Stream gates into the state without waiting; an error surfaces at the next read."""
         self.history += gates
-        self._call(self.handle._stream, self.id, gates)
+        self.handle._unsent[self.id] = self
+        if len(self.history) - self._sent >= STREAM_BATCH:
+            self._call(self.handle._send_pending)
         return self
+
+    def _send_unsent(self) -> None:
+        """Send the gates applied since the last call, in batches (the handle holds its send
+        lock)."""
+        end = len(self.history)
+        for start in range(self._sent, end, STREAM_BATCH):
+            batch = self.history[start:min(start + STREAM_BATCH, end)]
+            self.handle.channel.notify(Method.STATE_APPLY,
+                                       ApplyParams(self.id, [g.to_data() for g in batch]))
+        self._sent = end
 
     def read(self) -> np.ndarray:
         """The amplitudes, qubit 0 the most significant bit."""

@@ -72,7 +72,7 @@ class _Message(Struct, rename="camel", omit_defaults=True):
 
 # ---- circuits -------------------------------------------------------------------------------
 
-class GateData(_Message):
+class GateData(_Message, gc=False):
     """One gate. `params` by name (RX: theta); `matrix` only for Unitary, as rows of [re, im]."""
 
     name: str

@@ -199,9 +199,10 @@ class Session:
             held.dropped += len(params.gates)
             return
         valid: list[Gate] = []
+        nqubits = held.nqubits
         for data in params.gates:
             try:
-                valid.append(self._gate(data, held.nqubits))
+                valid.append(self._gate(data, nqubits))
             except BackendError as exc:
                 index = held.streamed + len(valid)
                 held.failure = GateFailed(
@@ -347,9 +348,8 @@ class Session:
             gate = _gates.from_data(data)
         except CircuitError as exc:
             raise InvalidParams(str(exc)) from None
-        qubits = gate.all_qubits
-        if max(qubits) >= nqubits:
-            outside = next(q for q in qubits if q >= nqubits)
+        if max(data.qubits) >= nqubits or data.controls and max(data.controls) >= nqubits:
+            outside = next(q for q in gate.all_qubits if q >= nqubits)
             raise InvalidParams(f"{gate!r} acts on qubit {outside}, outside the "
                                 f"{nqubits}-qubit state")
         return gate
