@@ -88,6 +88,8 @@ class Gate:
     """Target qubits; 0 means any number of at least one (I, Unitary)."""
     ncontrols: ClassVar[int] = 0
     """Built-in controls: the leading qubits of the constructor (CNOT's first qubit)."""
+    arity: ClassVar[int]
+    """ncontrols + ntargets: the qubits the constructor takes (0: any number)."""
     param_names: ClassVar[tuple[str, ...]] = ()
     hermitian: ClassVar[bool] = False
     """True when the gate is its own inverse, so `dagger()` returns an equal gate."""
@@ -100,10 +102,11 @@ class Gate:
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls.name = cls.__dict__.get("name", cls.__name__)
+        cls.arity = cls.ncontrols + cls.ntargets if cls.ntargets else 0
         GATES[cls.name] = cls
 
     def __init__(self, *args: float, **params: float) -> None:
-        nqubits = self.ncontrols + self.ntargets if self.ntargets else len(args)
+        nqubits = self.arity or len(args)
         values: Sequence[float] = args[nqubits:]
         if params or len(args) != nqubits + len(self.param_names) or not nqubits:
             values = self._bind(args, nqubits, params)
@@ -523,6 +526,21 @@ class M:
 def from_data(data: GateData) -> Gate:
     """The gate a wire message describes, validated exactly as if built in Python."""
     cls = GATES.get(data.name)
+    if (cls is None or not cls.arity or len(data.qubits) != cls.arity
+            or tuple(data.params) != cls.param_names or data.matrix is not None):
+        gate = _from_other_data(data, cls)
+    else:  # the common case, kept fast: checked as __init__ checks
+        gate = cls.__new__(cls)
+        gate._set(data.qubits, data.params)
+    if data.controls:
+        gate = gate.controlled_by(*data.controls)
+    if data.dagger:
+        gate = gate.dagger()
+    return gate
+
+
+def _from_other_data(data: GateData, cls: type[Gate] | None) -> Gate:
+    """Unitary, I, parameters out of order, and every error."""
     if cls is None:
         name = data.name if len(data.name) <= 40 else data.name[:40] + "..."
         raise CircuitError(f"unknown gate {name!r}; known gates: {', '.join(sorted(GATES))}")
@@ -538,21 +556,10 @@ def from_data(data: GateData) -> Gate:
         if pairs.ndim != 3 or pairs.shape[-1] != 2:
             raise CircuitError("Unitary: 'matrix' must be a list of rows of [re, im] pairs")
         matrix = pairs[..., 0] + 1j * pairs[..., 1]
-        gate: Gate = Unitary(matrix, *data.qubits)
-    elif data.matrix is not None:
+        return Unitary(matrix, *data.qubits)
+    if data.matrix is not None:
         raise CircuitError(f"{data.name} takes no 'matrix'; only Unitary does")
-    elif cls.ntargets and len(data.qubits) != cls.ncontrols + cls.ntargets:
-        arity = cls.ncontrols + cls.ntargets
-        raise CircuitError(cls._usage(f"takes {arity} qubit{'s' * (arity > 1)}, "
+    if cls.arity and len(data.qubits) != cls.arity:
+        raise CircuitError(cls._usage(f"takes {cls.arity} qubit{'s' * (cls.arity > 1)}, "
                                       f"got {len(data.qubits)}"))
-    elif data.qubits and tuple(data.params) == cls.param_names:
-        # The common case, kept fast: every parameter given, in order, checked as __init__ does.
-        gate = cls.__new__(cls)
-        gate._set(data.qubits, data.params)
-    else:
-        gate = cls(*data.qubits, **data.params)  # the constructor says what is wrong
-    if data.controls:
-        gate = gate.controlled_by(*data.controls)
-    if data.dagger:
-        gate = gate.dagger()
-    return gate
+    return cls(*data.qubits, **data.params)  # the constructor orders them, or says why not
