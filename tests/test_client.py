@@ -25,7 +25,7 @@ from qibo_core import handle as handle_module
 from qibo_core.handle import close_shared, resolve
 from qibo_core.protocol import ErrorCode, Method, StateRef
 
-from helpers import bell, fake_backend, fake_program
+from helpers import bell, eventually, fake_backend, fake_program
 
 
 def test_public_names_are_sorted_and_exported() -> None:
@@ -198,6 +198,43 @@ def test_close_is_idempotent_and_final() -> None:
     assert process.returncode == 0
     with pytest.raises(ConnectionFailed, match="closed"):
         handle.execute(bell())
+
+
+def test_streams_into_several_states_interleaved(handle: Handle) -> None:
+    first, second = handle.new_state(2), handle.new_state(2)
+    for k in range(handle_module.STREAM_BATCH + 5):
+        first.apply(gates.RX(k % 2, 0.01 * k))
+        second.apply(gates.RY(k % 2, -0.02 * k))
+    for state in (first, second):
+        circuit = Circuit(2)
+        circuit.add(state.history)
+        np.testing.assert_allclose(state.read(), handle.execute(circuit).state(), atol=1e-10)
+
+
+def test_a_full_batch_of_streamed_gates_leaves_at_once(tmp_path: Path) -> None:
+    """The backend gets a full batch while the client is still queueing (no request needed
+    to push it), and a partial batch only before the next request."""
+    log = tmp_path / "received"
+    handle = fake_backend(f"""
+    request = json.loads(sys.stdin.readline())
+    print(json.dumps({{"jsonrpc": "2.0", "id": request["id"], "result": {{"state": 1}}}}),
+          flush=True)
+    for line in sys.stdin:
+        message = json.loads(line)
+        with open({str(log)!r}, "a") as f:
+            f.write(f"{{message['method']}} {{len(message['params'].get('gates', []))}}\\n")
+        if "id" in message:
+            print(json.dumps({{"jsonrpc": "2.0", "id": message["id"], "result": None}}),
+                  flush=True)
+    """)
+    state = handle.new_state(2)
+    for _ in range(handle_module.STREAM_BATCH + 3):
+        state.apply(gates.X(0))
+    assert eventually(lambda: log.exists() and log.read_text() == f"state/apply "
+                      f"{handle_module.STREAM_BATCH}\n", 5)
+    handle._request(Method.STATE_FREE, StateRef(1), type(None))
+    assert log.read_text().splitlines()[1:] == ["state/apply 3", "state/free 0"]
+    handle.close()
 
 
 # ---- broken backends ---------------------------------------------------------------------
