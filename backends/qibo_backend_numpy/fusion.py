@@ -62,7 +62,7 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
             run = waiting.get(gate.qubits[0])
             if run is None:
                 waiting[gate.qubits[0]] = run = []
-            run += gate.entries() if gate.is_dagger else gate.base_entries()  # one call less
+            run += gate.entries() if gate.is_dagger else gate.base_entries()  # saves a call
             continue
         matrix = gate.matrix()
         groups = sorted({(nqubits - 1 - q) // GROUP for q in gate.all_qubits if q in waiting})
