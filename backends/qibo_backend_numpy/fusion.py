@@ -6,6 +6,10 @@ gate may be released early: when one qubit of a group of `GROUP` neighbours must
 the whole group goes as one 2^GROUP x 2^GROUP matrix, which costs one sweep, as much as a
 single-qubit gate does. Groups are counted from the last qubit, so that the amplitudes to the
 right of a group are either none or at least 2^GROUP: both shapes make a fast matmul.
+
+A gate on several qubits of one group (CNOT, SWAP, CRX...) waits too: the group's waiting gates
+become one block matrix, released like a run. On a state of a few qubits a whole stream of
+gates becomes a handful of sweeps.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
     """
     waiting: dict[int, list[complex]] = {}
     """Each qubit's waiting gates: their 2x2 matrices' entries, one after the other."""
+    blocks: dict[int, np.ndarray] = {}
+    """Each group's waiting gates on several qubits, as a matrix on the whole group; a qubit's
+    waiting run came after the block's gates on that qubit, so a group is runs @ block."""
     diagonal: Diagonal | None = None
     for done, gate in enumerate(gates):
         if len(gate.qubits) == 1 and not gate.extra_controls:  # one target, no control
@@ -65,15 +72,21 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
             run += gate.entries() if gate.is_dagger else gate.base_entries()  # saves a call
             continue
         matrix = gate.matrix()
-        groups = sorted({(nqubits - 1 - q) // GROUP for q in gate.all_qubits if q in waiting})
+        qubits = gate.controls + gate.targets
+        spanned = {(nqubits - 1 - q) // GROUP for q in qubits}
+        groups = sorted({(nqubits - 1 - q) // GROUP for q in qubits if q in waiting}
+                        | (spanned & blocks.keys()))
+        if len(spanned) == 1 and not _is_diagonal(matrix):  # within one group: join its block
+            _join(spanned.pop(), qubits, _controlled(matrix, len(gate.controls)), waiting, blocks,
+                  nqubits)
+            continue
         if groups and diagonal is not None:
             yield diagonal, done  # it came before the waiting gates now released
             diagonal = None
         for group in groups:
-            yield _release(group, waiting, nqubits), done
+            yield _release(group, waiting, blocks, nqubits), done
         if _is_diagonal(matrix):
             factors = _controlled_diagonal(np.diagonal(matrix), len(gate.controls))
-            qubits = gate.controls + gate.targets
             if diagonal is not None and len(set(diagonal.qubits) | set(qubits)) > DIAGONAL_QUBITS:
                 yield diagonal, done
                 diagonal = None
@@ -85,8 +98,8 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
         yield Operation(gate.targets, gate.controls, matrix), done + 1
     if diagonal is not None:
         yield diagonal, len(gates)
-    for group in sorted({(nqubits - 1 - q) // GROUP for q in waiting}):
-        yield _release(group, waiting, nqubits), len(gates)
+    for group in sorted({(nqubits - 1 - q) // GROUP for q in waiting} | set(blocks)):
+        yield _release(group, waiting, blocks, nqubits), len(gates)
 
 
 def _product(run: list[complex]) -> np.ndarray:
@@ -124,15 +137,60 @@ def _multiply(diagonal: Diagonal | None, qubits: tuple[int, ...],
     return Diagonal(union, old * new)
 
 
-def _release(group: int, waiting: dict[int, list[complex]], nqubits: int) -> Operation:
-    """One operation for every waiting gate of the group, on the group's waiting qubits."""
+def _span(group: int, nqubits: int) -> list[int]:
+    """The group's qubits, ascending."""
     last = nqubits - 1 - group * GROUP
-    qubits = [q for q in range(max(last - GROUP + 1, 0), last + 1) if q in waiting]
+    return list(range(max(last - GROUP + 1, 0), last + 1))
+
+
+def _join(group: int, qubits: tuple[int, ...], matrix: np.ndarray,
+          waiting: dict[int, list[complex]], blocks: dict[int, np.ndarray],
+          nqubits: int) -> None:
+    """Multiply a gate (`matrix` on `qubits`, all in `group`) into the group's block, after the
+    runs waiting on its qubits."""
+    span = _span(group, nqubits)
+    block = blocks.get(group)
+    if block is None:
+        block = np.eye(2 ** len(span), dtype=complex)
+    for q in qubits:
+        run = waiting.pop(q, None)
+        if run is not None:
+            block = _embed(_product(run), [q], span) @ block
+    blocks[group] = _embed(matrix, list(qubits), span) @ block
+
+
+def _release(group: int, waiting: dict[int, list[complex]], blocks: dict[int, np.ndarray],
+             nqubits: int) -> Operation:
+    """One operation for every waiting gate of the group: on its waiting qubits, or on all of
+    them when it has a block."""
+    block = blocks.pop(group, None)
+    qubits = [q for q in _span(group, nqubits) if q in waiting or block is not None]
     if len(qubits) > 1:
         # Identity on the gaps keeps the targets adjacent: one reshape, one matmul.
         qubits = list(range(qubits[0], qubits[-1] + 1))
     matrix = np.ones((1, 1), dtype=complex)
     for q in qubits:
         run = waiting.pop(q, None)
-        matrix = np.kron(matrix, _IDENTITY if run is None else _product(run))
-    return Operation(tuple(qubits), (), matrix)
+        matrix = _kron(matrix, _IDENTITY if run is None else _product(run))
+    return Operation(tuple(qubits), (), matrix if block is None else matrix @ block)
+
+
+def _controlled(matrix: np.ndarray, ncontrols: int) -> np.ndarray:
+    """The matrix on controls + targets: identity unless every control is 1."""
+    full = np.eye(len(matrix) << ncontrols, dtype=complex)
+    full[-len(matrix):, -len(matrix):] = matrix
+    return full
+
+
+def _embed(matrix: np.ndarray, qubits: list[int], span: list[int]) -> np.ndarray:
+    """`matrix` (on `qubits`, the first most significant) as a matrix on all of `span`."""
+    k = len(span)
+    order = qubits + [q for q in span if q not in qubits]
+    full = _kron(matrix, np.eye(2 ** (k - len(qubits)), dtype=complex))
+    axes = [order.index(q) for q in span]
+    return full.reshape((2,) * 2 * k).transpose(axes + [k + a for a in axes]).reshape(2**k, -1)
+
+
+def _kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.kron for square matrices in one multiply: np.kron's generality costs ~20 NumPy calls."""
+    return (a[:, None, :, None] * b[None, :, None, :]).reshape(len(a) * len(b), -1)
