@@ -117,6 +117,14 @@ def _is_diagonal(matrix: np.ndarray) -> bool:
     return not np.count_nonzero(matrix - np.diag(np.diagonal(matrix)))
 
 
+def _controlled(matrix: np.ndarray, ncontrols: int) -> np.ndarray:
+    """The matrix on controls + targets: identity unless every control is 1 (for gates within a
+    group: the full matrix of a diagonal gate with many controls would not fit)."""
+    full = np.eye(len(matrix) << ncontrols, dtype=complex)
+    full[-len(matrix):, -len(matrix):] = matrix
+    return full
+
+
 def _controlled_diagonal(factors: np.ndarray, ncontrols: int) -> np.ndarray:
     """The diagonal on controls + targets: 1 unless every control is 1."""
     full = np.ones(len(factors) << ncontrols, dtype=complex)
@@ -173,13 +181,6 @@ def _release(group: int, waiting: dict[int, list[complex]], blocks: dict[int, np
         run = waiting.pop(q, None)
         matrix = _kron(matrix, _IDENTITY if run is None else _product(run))
     return Operation(tuple(qubits), (), matrix if block is None else matrix @ block)
-
-
-def _controlled(matrix: np.ndarray, ncontrols: int) -> np.ndarray:
-    """The matrix on controls + targets: identity unless every control is 1."""
-    full = np.eye(len(matrix) << ncontrols, dtype=complex)
-    full[-len(matrix):, -len(matrix):] = matrix
-    return full
 
 
 def _embed(matrix: np.ndarray, qubits: list[int], span: list[int]) -> np.ndarray:
