@@ -26,6 +26,9 @@ from . import __version__
 from .fusion import Diagonal, Operation, fused, unfused
 
 _DEFAULT_THREADS = os.cpu_count() or 1
+SMALL_AMPLITUDES = 2**10
+"""Up to this size a sweep costs less than choosing a kernel (tens of NumPy calls): one
+tensordot does every operation."""
 PARALLEL_MIN_AMPLITUDES = 2**16
 """Smaller sweeps run on one thread: handing work to another costs more than it saves."""
 
@@ -107,9 +110,14 @@ class NumpyBackend(Backend):
 Runner = Callable[[Sequence[Callable[[], object]]], None]
 
 
-def apply_operation(state: NumpyState, op: Operation, run: Runner, threads: int = 1) -> None:
-    """Apply one operation with the cheapest kernel its matrix allows."""
+def apply_operation(state: NumpyState, op: Operation, run: Runner, threads: int = 1,
+                    small: int = SMALL_AMPLITUDES) -> None:
+    """Apply one operation with the cheapest kernel its matrix allows (on states of up to
+    `small` amplitudes: the general one)."""
     matrix = op.matrix.astype(state.data.dtype, copy=False)
+    if state.data.size <= small:
+        apply_matrix(state.tensor, matrix, op.targets, op.controls)
+        return
     nonzero = matrix != 0
     if not (nonzero & ~np.eye(len(matrix), dtype=bool)).any():
         apply_diagonal(state.tensor, np.diagonal(matrix), op.targets, op.controls)
