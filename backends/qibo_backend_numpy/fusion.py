@@ -74,12 +74,12 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
         matrix = gate.matrix()
         qubits = gate.controls + gate.targets
         spanned = {(nqubits - 1 - q) // GROUP for q in qubits}
-        groups = sorted({(nqubits - 1 - q) // GROUP for q in qubits if q in waiting}
-                        | (spanned & blocks.keys()))
         if len(spanned) == 1 and not _is_diagonal(matrix):  # within one group: join its block
             _join(spanned.pop(), qubits, _controlled(matrix, len(gate.controls)), waiting, blocks,
                   nqubits)
             continue
+        groups = sorted({(nqubits - 1 - q) // GROUP for q in qubits if q in waiting}
+                        | (spanned & blocks.keys()))
         if groups and diagonal is not None:
             yield diagonal, done  # it came before the waiting gates now released
             diagonal = None
