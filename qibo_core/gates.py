@@ -34,7 +34,6 @@ UNITARY_TOLERANCE = 1e-8
 Entries = Sequence[complex]
 """A matrix's entries in row-major order, as Python numbers."""
 
-_I2 = np.eye(2, dtype=complex)
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
 _Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
 _Z = np.array([[1, 0], [0, -1]], dtype=complex)
