@@ -7,10 +7,10 @@ gates (CNOT, CRX, TOFFOLI...) reuse their base gate's matrix and only add built-
 
 from __future__ import annotations
 
-import cmath
 import copy
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,8 +31,8 @@ GATES: dict[str, type[Gate]] = {}
 
 UNITARY_TOLERANCE = 1e-8
 
-Entries = Sequence[complex]
-"""A matrix's entries in row-major order, as Python numbers."""
+Entries = tuple[Any, ...]
+"""A matrix's entries in row-major order: numbers, or arrays with one value per gate."""
 
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
 _Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
@@ -44,10 +44,10 @@ def _rotation(pauli: np.ndarray, theta: float) -> np.ndarray:
     return math.cos(theta / 2) * np.eye(len(pauli)) - 1j * math.sin(theta / 2) * pauli
 
 
-def _u3(theta: float, phi: float, lam: float) -> Entries:
-    c, s = math.cos(theta / 2), math.sin(theta / 2)
-    return (cmath.exp(-0.5j * (phi + lam)) * c, -cmath.exp(-0.5j * (phi - lam)) * s,
-            cmath.exp(0.5j * (phi - lam)) * s, cmath.exp(0.5j * (phi + lam)) * c)
+def _u3(theta: Any, phi: Any, lam: Any) -> Entries:
+    c, s = np.cos(theta / 2), np.sin(theta / 2)
+    return (np.exp(-0.5j * (phi + lam)) * c, -np.exp(-0.5j * (phi - lam)) * s,
+            np.exp(0.5j * (phi - lam)) * s, np.exp(0.5j * (phi + lam)) * c)
 
 
 def _check_qubit(q: object) -> int:
@@ -75,6 +75,12 @@ def _check_distinct(qubits: tuple[int, ...], what: str) -> None:
         raise CircuitError(f"{what} acts on repeated qubits {list(qubits)}")
 
 
+def _param_attribute(name: str) -> property:
+    """`gate.theta` for `gate.params["theta"]`, as in qibo. A property per parameter, not a
+    `__getattr__`: that would slow every attribute read of every gate (CPython 3.11)."""
+    return property(lambda gate: gate.params[name], doc=f"The parameter {name!r}.")
+
+
 class Gate:
     """A unitary gate. Subclasses declare their shape and matrix; `__init__` validates for all.
 
@@ -90,6 +96,10 @@ class Gate:
     arity: ClassVar[int]
     """ncontrols + ntargets: the qubits the constructor takes (0: any number)."""
     param_names: ClassVar[tuple[str, ...]] = ()
+    entries_for: ClassVar[Callable[..., Entries] | None] = None
+    """How single-qubit gates define their matrix: its entries for arrays of parameter values
+    (one array per name in `param_names`), so that fusion builds the matrices of a thousand
+    gates in a few NumPy calls. Other gates define `base_matrix`."""
     hermitian: ClassVar[bool] = False
     """True when the gate is its own inverse, so `dagger()` returns an equal gate."""
 
@@ -103,6 +113,8 @@ class Gate:
         cls.name = cls.__dict__.get("name", cls.__name__)
         cls.arity = cls.ncontrols + cls.ntargets if cls.ntargets else 0
         GATES[cls.name] = cls
+        for param in cls.param_names:  # read as attributes (gate.theta), as in qibo
+            setattr(cls, param, _param_attribute(param))
 
     def __init__(self, *args: float, **params: float) -> None:
         nqubits = self.arity or len(args)
@@ -151,13 +163,6 @@ class Gate:
             ["c"] * cls.ncontrols + ["q"] * cls.ntargets)
         return f"{cls.name}({', '.join([qubits, *cls.param_names])}): {problem}"
 
-    def __getattr__(self, key: str) -> float:
-        # Parameters read as attributes (gate.theta), as in qibo.
-        params = self.__dict__.get("params", {})
-        if key in params:
-            return params[key]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
-
     @property
     def targets(self) -> tuple[int, ...]:
         return self.qubits[self.ncontrols:]
@@ -171,27 +176,34 @@ class Gate:
         return self.qubits + self.extra_controls
 
     def base_matrix(self) -> np.ndarray:
-        """The matrix on the targets, before `dagger`. A gate defines this or `base_entries`."""
-        dim = 2 ** len(self.targets)
-        return np.array(self.base_entries(), dtype=complex).reshape(dim, dim)
+        """The matrix on the targets, before `dagger`. A gate defines this or `entries_for`."""
+        if self.entries_for is None:
+            raise NotImplementedError(f"{self.name} defines neither base_matrix nor entries_for")
+        return self.matrices([self])[0]
 
-    def base_entries(self) -> Entries:
-        """The same matrix as Python numbers. Single-qubit gates define this: building it
-        costs a fraction of one NumPy call, and fusion builds one per gate."""
-        return self.base_matrix().ravel().tolist()  # type: ignore[no-any-return]
+    @classmethod
+    def matrices(cls, gates: Sequence[Gate]) -> np.ndarray:
+        """`base_matrix()` of many gates of this kind, shape (n, dim, dim): a few NumPy calls
+        for any n when the kind defines `entries_for`."""
+        if cls.entries_for is None:
+            return np.array([gate.base_matrix() for gate in gates], dtype=complex)
+        names, n = cls.param_names, len(gates)
+        values: Sequence[np.ndarray] = ()
+        if names:
+            rows = map(operator.itemgetter(*names), map(operator.attrgetter("params"), gates))
+            values = ([np.fromiter(rows, float, n)] if len(names) == 1
+                      else np.array(list(rows), dtype=float).T)
+        entries = cls.entries_for(*values)
+        stacked = np.empty((n, len(entries)), dtype=complex)
+        for k, entry in enumerate(entries):
+            stacked[:, k] = entry
+        dim = math.isqrt(len(entries))
+        return stacked.reshape(n, dim, dim)
 
     def matrix(self) -> np.ndarray:
         """The complex128 matrix applied to the targets (qubit order as in `targets`)."""
         m = self.base_matrix()
         return m.conj().T if self.is_dagger else m
-
-    def entries(self) -> Entries:
-        """`matrix()` as Python numbers, row-major."""
-        m = self.base_entries()
-        if self.is_dagger:
-            dim = 2 ** len(self.targets)
-            return [m[j * dim + i].conjugate() for i in range(dim) for j in range(dim)]
-        return m
 
     def dagger(self) -> Gate:
         """The inverse gate."""
@@ -232,7 +244,8 @@ def _fixed(name: str, matrix: ArrayLike, *, ntargets: int = 1, ncontrols: int = 
     entries = tuple(matrix.ravel().tolist())
     return type(name, (Gate,), {
         "name": name, "ntargets": ntargets, "ncontrols": ncontrols, "hermitian": hermitian,
-        "base_matrix": lambda self: matrix, "base_entries": lambda self: entries,
+        "base_matrix": lambda self: matrix,
+        "entries_for": staticmethod(lambda: entries) if ntargets == 1 else None,
         "__module__": __name__,
         "__doc__": f"The {name} gate.",
     })
@@ -283,9 +296,9 @@ class RX(Gate):
 
     param_names = ("theta",)
 
-    def base_entries(self) -> Entries:
-        half = self.params["theta"] / 2
-        c, s = math.cos(half), -1j * math.sin(half)
+    @staticmethod
+    def entries_for(theta: Any) -> Entries:
+        c, s = np.cos(theta / 2), -1j * np.sin(theta / 2)
         return (c, s, s, c)
 
 
@@ -294,8 +307,9 @@ class RY(Gate):
 
     param_names = ("theta",)
 
-    def base_entries(self) -> Entries:
-        c, s = math.cos(self.params["theta"] / 2), math.sin(self.params["theta"] / 2)
+    @staticmethod
+    def entries_for(theta: Any) -> Entries:
+        c, s = np.cos(theta / 2), np.sin(theta / 2)
         return (c, -s, s, c)
 
 
@@ -304,8 +318,9 @@ class RZ(Gate):
 
     param_names = ("theta",)
 
-    def base_entries(self) -> Entries:
-        phase = cmath.exp(-0.5j * self.params["theta"])
+    @staticmethod
+    def entries_for(theta: Any) -> Entries:
+        phase = np.exp(-0.5j * theta)
         return (phase, 0, 0, phase.conjugate())
 
 
@@ -314,8 +329,9 @@ class U1(Gate):
 
     param_names = ("theta",)
 
-    def base_entries(self) -> Entries:
-        return (1, 0, 0, cmath.exp(1j * self.params["theta"]))
+    @staticmethod
+    def entries_for(theta: Any) -> Entries:
+        return (1, 0, 0, np.exp(1j * theta))
 
 
 class U2(Gate):
@@ -323,8 +339,9 @@ class U2(Gate):
 
     param_names = ("phi", "lam")
 
-    def base_entries(self) -> Entries:
-        return _u3(math.pi / 2, self.params["phi"], self.params["lam"])
+    @staticmethod
+    def entries_for(phi: Any, lam: Any) -> Entries:
+        return _u3(math.pi / 2, phi, lam)
 
 
 class U3(Gate):
@@ -332,8 +349,7 @@ class U3(Gate):
 
     param_names = ("theta", "phi", "lam")
 
-    def base_entries(self) -> Entries:
-        return _u3(self.params["theta"], self.params["phi"], self.params["lam"])
+    entries_for = staticmethod(_u3)
 
 
 class GPI(Gate):
@@ -342,8 +358,9 @@ class GPI(Gate):
     param_names = ("phi",)
     hermitian = True
 
-    def base_entries(self) -> Entries:
-        phase = cmath.exp(1j * self.params["phi"])
+    @staticmethod
+    def entries_for(phi: Any) -> Entries:
+        phase = np.exp(1j * phi)
         return (0, phase.conjugate(), phase, 0)
 
 
@@ -352,8 +369,9 @@ class GPI2(Gate):
 
     param_names = ("phi",)
 
-    def base_entries(self) -> Entries:
-        phase = cmath.exp(1j * self.params["phi"]) / math.sqrt(2)
+    @staticmethod
+    def entries_for(phi: Any) -> Entries:
+        phase = np.exp(1j * phi) / math.sqrt(2)
         return (1 / math.sqrt(2), -1j * phase.conjugate(), -1j * phase, 1 / math.sqrt(2))
 
 
@@ -362,9 +380,10 @@ class PRX(Gate):
 
     param_names = ("theta", "phi")
 
-    def base_entries(self) -> Entries:
-        c, s = math.cos(self.params["theta"] / 2), math.sin(self.params["theta"] / 2)
-        phase = cmath.exp(1j * self.params["phi"])
+    @staticmethod
+    def entries_for(theta: Any, phi: Any) -> Entries:
+        c, s = np.cos(theta / 2), np.sin(theta / 2)
+        phase = np.exp(1j * phi)
         return (c, -1j * s * phase.conjugate(), -1j * s * phase, c)
 
 

@@ -119,11 +119,17 @@ def test_every_matrix_is_unitary(gate: gates.Gate) -> None:
     np.testing.assert_allclose(m.conj().T @ m, np.eye(len(m)), atol=1e-10)
 
 
-@given(any_gate(3))
-def test_entries_are_the_matrix(gate: gates.Gate) -> None:
-    for g in (gate, gate.dagger()):
-        m = g.matrix()
-        np.testing.assert_array_equal(np.array(g.entries(), dtype=complex).reshape(m.shape), m)
+@given(any_gate(3, variants=False), st.lists(st.lists(angles, min_size=3, max_size=3),
+                                             max_size=4))
+def test_matrices_of_many_gates_are_each_ones_matrix(gate: gates.Gate,
+                                                      values: list[list[float]]) -> None:
+    kind = type(gate)
+    many = [gate] + ([] if kind is gates.Unitary else
+                     [kind(*gate.qubits, *v[:len(kind.param_names)]) for v in values])
+    np.testing.assert_allclose(kind.matrices(many), [kind.matrices([g])[0] for g in many],
+                               rtol=0, atol=1e-15)
+    for g in many:
+        np.testing.assert_array_equal(g.base_matrix(), kind.matrices([g])[0])
 
 
 def test_parameters_by_position_or_name() -> None:

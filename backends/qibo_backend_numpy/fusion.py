@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -58,8 +59,8 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
     Consecutive diagonal gates (CZ, CU1, RZZ...) multiply into one Diagonal on the union of
     their qubits, up to DIAGONAL_QUBITS of them.
     """
-    waiting: dict[int, list[complex]] = {}
-    """Each qubit's waiting gates: their 2x2 matrices' entries, one after the other."""
+    waiting: dict[int, list[Gate]] = {}
+    """Each qubit's waiting single-qubit gates, in order."""
     blocks: dict[int, np.ndarray] = {}
     """Each group's waiting gates on several qubits, as a matrix on the whole group; a qubit's
     waiting run came after the block's gates on that qubit, so a group is runs @ block."""
@@ -68,8 +69,9 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
         if len(gate.qubits) == 1 and not gate.extra_controls:  # one target, no control
             run = waiting.get(gate.qubits[0])
             if run is None:
-                waiting[gate.qubits[0]] = run = []
-            run += gate.entries() if gate.is_dagger else gate.base_entries()  # saves a call
+                waiting[gate.qubits[0]] = [gate]
+            else:
+                run.append(gate)
             continue
         matrix = gate.matrix()
         qubits = gate.controls + gate.targets
@@ -102,15 +104,31 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
         yield _release(group, waiting, blocks, nqubits), len(gates)
 
 
-def _product(run: list[complex]) -> np.ndarray:
-    """The product of a run of 2x2 matrices (the last applied leftmost): pairwise, so that a
-    long run costs a few NumPy calls rather than one per gate."""
-    matrices = np.array(run, dtype=complex).reshape(-1, 2, 2)
+def _product(run: list[Gate]) -> np.ndarray:
+    """The product of a run of single-qubit gates' matrices (the last applied leftmost):
+    pairwise, so that a long run costs a few NumPy calls rather than one per gate."""
+    matrices = _matrices(run)
     while len(matrices) > 1:
         if len(matrices) % 2:
             matrices = np.concatenate([matrices, _IDENTITY[None]])
         matrices = matrices[1::2] @ matrices[::2]
     return matrices[0]
+
+
+def _matrices(run: list[Gate]) -> np.ndarray:
+    """The gates' matrices, shape (n, 2, 2), built kind by kind."""
+    kinds = set(map(type, run))
+    if len(kinds) == 1:
+        matrices = kinds.pop().matrices(run)
+    else:
+        matrices = np.empty((len(run), 2, 2), dtype=complex)
+        for kind in kinds:
+            where = [i for i, gate in enumerate(run) if type(gate) is kind]
+            matrices[where] = kind.matrices([run[i] for i in where])
+    if any(map(attrgetter("is_dagger"), run)):
+        daggers = [i for i, gate in enumerate(run) if gate.is_dagger]
+        matrices[daggers] = matrices[daggers].conj().transpose(0, 2, 1)
+    return matrices
 
 
 def _is_diagonal(matrix: np.ndarray) -> bool:
@@ -152,7 +170,7 @@ def _span(group: int, nqubits: int) -> list[int]:
 
 
 def _join(group: int, qubits: tuple[int, ...], matrix: np.ndarray,
-          waiting: dict[int, list[complex]], blocks: dict[int, np.ndarray],
+          waiting: dict[int, list[Gate]], blocks: dict[int, np.ndarray],
           nqubits: int) -> None:
     """Multiply a gate (`matrix` on `qubits`, all in `group`) into the group's block, after the
     runs waiting on its qubits."""
@@ -167,7 +185,7 @@ def _join(group: int, qubits: tuple[int, ...], matrix: np.ndarray,
     blocks[group] = _embed(matrix, list(qubits), span) @ block
 
 
-def _release(group: int, waiting: dict[int, list[complex]], blocks: dict[int, np.ndarray],
+def _release(group: int, waiting: dict[int, list[Gate]], blocks: dict[int, np.ndarray],
              nqubits: int) -> Operation:
     """One operation for every waiting gate of the group: on its waiting qubits, or on all of
     them when it has a block."""
