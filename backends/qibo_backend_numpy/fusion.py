@@ -117,7 +117,7 @@ def _product(run: list[Gate]) -> np.ndarray:
 
 def _matrices(run: list[Gate]) -> np.ndarray:
     """The gates' matrices, shape (n, 2, 2), built kind by kind."""
-    kinds = set(map(type, run))
+    kinds: set[type[Gate]] = set(map(type, run))
     if len(kinds) == 1:
         matrices = kinds.pop().matrices(run)
     else:
