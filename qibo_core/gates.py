@@ -188,7 +188,7 @@ class Gate:
         if cls.entries_for is None:
             return np.array([gate.base_matrix() for gate in gates], dtype=complex)
         names, n = cls.param_names, len(gates)
-        values: Sequence[Any] = ()
+        values: Any = ()
         if names:
             rows = map(operator.itemgetter(*names), map(operator.attrgetter("params"), gates))
             values = ([np.fromiter(rows, float, n)] if len(names) == 1
