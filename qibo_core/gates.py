@@ -50,13 +50,15 @@ def _u3(theta: Any, phi: Any, lam: Any) -> Entries:
             np.exp(0.5j * (phi - lam)) * s, np.exp(0.5j * (phi + lam)) * c)
 
 
-def _check_qubit(q: object) -> int:
-    if type(q) is int and q >= 0:
+def _check_qubit(q: object, limit: float = math.inf) -> int:
+    if type(q) is int and 0 <= q < limit:
         return q
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)):
         raise CircuitError(f"qubit indices must be integers, got {q!r}")
     if q < 0:
         raise CircuitError(f"qubit index {q} is negative")
+    if q >= limit:
+        raise CircuitError(f"qubit {q} is out of range for a {limit}-qubit state")
     return int(q)
 
 
@@ -123,11 +125,13 @@ class Gate:
             values = self._bind(args, nqubits, params)
         self._set(args[:nqubits], dict(zip(self.param_names, values, strict=True)))
 
-    def _set(self, qubits: Sequence[Any], params: dict[str, float]) -> None:
-        """Check and keep the qubits and the parameters (already keyed by `param_names`)."""
+    def _set(self, qubits: Sequence[Any], params: dict[str, float],
+             limit: float = math.inf) -> None:
+        """Check and keep the qubits (each below `limit`) and the parameters (already keyed by
+        `param_names`)."""
         for q in qubits:
-            if type(q) is not int or q < 0:
-                qubits = [_check_qubit(q) for q in qubits]
+            if type(q) is not int or not 0 <= q < limit:
+                qubits = [_check_qubit(q, limit) for q in qubits]
                 break
         self.qubits = tuple(qubits)
         if len(qubits) > 1:
@@ -541,17 +545,21 @@ class M:
         return f"M({args}, register_name={self.register_name!r})"
 
 
-def from_data(data: GateData) -> Gate:
-    """The gate a wire message describes, validated exactly as if built in Python."""
+def from_data(data: GateData, nqubits: int | None = None) -> Gate:
+    """The gate a wire message describes, validated exactly as if built in Python; given
+    `nqubits`, also that every qubit it acts on is below it."""
+    limit = math.inf if nqubits is None else nqubits
     cls = GATES.get(data.name)
     if (cls is None or not cls.arity or len(data.qubits) != cls.arity
             or tuple(data.params) != cls.param_names or data.matrix is not None):
         gate = _from_other_data(data, cls)
+        for q in gate.qubits:
+            _check_qubit(q, limit)
     else:  # the common case, kept fast: checked as __init__ checks
         gate = cls.__new__(cls)
-        gate._set(data.qubits, data.params)
+        gate._set(data.qubits, data.params, limit)
     if data.controls:
-        gate = gate.controlled_by(*data.controls)
+        gate = gate.controlled_by(*(_check_qubit(q, limit) for q in data.controls))
     if data.dagger:
         gate = gate.dagger()
     return gate

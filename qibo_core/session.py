@@ -19,7 +19,7 @@ from . import gates as _gates
 from .backend import Backend, Checkpoint, no_checkpoint
 from .circuit import Circuit
 from .errors import (
-    BackendError, CircuitError, GateFailed, InvalidParams, InvalidRequest, MethodNotFound,
+    CircuitError, GateFailed, InvalidParams, InvalidRequest, MethodNotFound,
     RequestCancelled, ServerNotInitialized, StateTooLarge, UnknownState,
     UnsupportedProtocolVersion,
 )
@@ -182,7 +182,7 @@ class Session:
 
     def apply(self, params: ApplyParams) -> None:
         held = self._state(params.state)
-        gates = self._gates(params.gates, held.nqubits)
+        gates = self._checked_gates(params.gates, held.nqubits)
         try:
             held.native = self.backend.apply(held.native, gates, self.checkpoint)
         except RequestCancelled as exc:
@@ -202,12 +202,12 @@ class Session:
         nqubits = held.nqubits
         for data in params.gates:
             try:
-                valid.append(self._gate(data, nqubits))
-            except BackendError as exc:
+                valid.append(_gates.from_data(data, nqubits))
+            except CircuitError as exc:
                 index = held.streamed + len(valid)
                 held.failure = GateFailed(
                     f"streamed gate {index} ({data.name} on {list(data.qubits)}) of state "
-                    f"{params.state} failed: {exc.message}",
+                    f"{params.state} failed: {exc}",
                     {"state": params.state, "index": index, "gate": msgspec.to_builtins(data)})
                 held.dropped = len(params.gates) - len(valid) - 1
                 break
@@ -333,26 +333,15 @@ class Session:
             raise InvalidParams(f"qubits {list(qubits)} has repeats")
         return list(qubits)
 
-    def _gates(self, gates: Sequence[Any], nqubits: int) -> list[Gate]:
+    @staticmethod
+    def _checked_gates(gates: Sequence[Any], nqubits: int) -> list[Gate]:
         checked = []
         for index, data in enumerate(gates):
             try:
-                checked.append(self._gate(data, nqubits))
-            except InvalidParams as exc:
-                raise InvalidParams(f"gate {index}: {exc.message}", {"index": index}) from None
+                checked.append(_gates.from_data(data, nqubits))
+            except CircuitError as exc:
+                raise InvalidParams(f"gate {index}: {exc}", {"index": index}) from None
         return checked
-
-    @staticmethod
-    def _gate(data: Any, nqubits: int) -> Gate:
-        try:
-            gate = _gates.from_data(data)
-        except CircuitError as exc:
-            raise InvalidParams(str(exc)) from None
-        if max(data.qubits) >= nqubits or data.controls and max(data.controls) >= nqubits:
-            outside = next(q for q in gate.all_qubits if q >= nqubits)
-            raise InvalidParams(f"{gate!r} acts on qubit {outside}, outside the "
-                                f"{nqubits}-qubit state")
-        return gate
 
     def _frequencies(self, held: _HeldState, qubits: list[int], nshots: int,
                      seed: int | None) -> dict[str, int]:
