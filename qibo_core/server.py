@@ -199,6 +199,8 @@ class Server:
                                   {"exception": type(exc).__name__})
         if is_request:
             return _error(request_id, error)
+        if message.method == Method.STATE_APPLY:
+            self.session.stream_failed(_salvage_state(message.params), error)
         log(f"notification {message.method!r} failed: {error}")
         return None
 
@@ -272,6 +274,19 @@ def _salvage_id(line: bytes) -> int | str | None:
     """The id of an invalid request, when one can be read, so the client can match the error."""
     try:
         return msgspec.json.decode(line, type=_IdOnly).id
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+class _StateOnly(msgspec.Struct):
+    state: int | None = None
+
+
+def _salvage_state(params: msgspec.Raw) -> int | None:
+    """The state a `state/apply` whose gates cannot be decoded was meant for, when one can be
+    read."""
+    try:
+        return msgspec.json.decode(params, type=_StateOnly).state
     except (msgspec.DecodeError, RecursionError):
         return None
 

@@ -19,7 +19,7 @@ from . import gates as _gates
 from .backend import Backend, Checkpoint, no_checkpoint
 from .circuit import Circuit
 from .errors import (
-    CircuitError, GateFailed, InvalidParams, InvalidRequest, MethodNotFound,
+    BackendError, CircuitError, GateFailed, InvalidParams, InvalidRequest, MethodNotFound,
     RequestCancelled, ServerNotInitialized, StateTooLarge, UnknownState,
     UnsupportedProtocolVersion,
 )
@@ -213,6 +213,17 @@ class Session:
                 break
         held.native = self.backend.apply(held.native, valid, self.checkpoint)  # one call: fused
         held.streamed += len(valid)
+
+    def stream_failed(self, state_id: int | None, error: BackendError) -> None:
+        """A `state/apply` notification could not be run at all (its params could not be
+        decoded): its state reports that at the next request naming it, as it would a streamed
+        gate that failed, rather than silently missing the gates."""
+        held = self._states.get(state_id) if state_id is not None else None
+        if held is None or held.failure is not None:
+            return
+        held.failure = GateFailed(
+            f"streamed gates from gate {held.streamed} on of state {state_id} were lost: "
+            f"{error.message}", {"state": state_id, "index": held.streamed})
 
     # ---- reading states ----------------------------------------------------------------
 

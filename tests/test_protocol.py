@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from qibo_core.discovery import find_backend
-from qibo_core.protocol import ErrorCode
+from qibo_core.protocol import ArrayData, ErrorCode, decode_array
 
 from pipes import Pipe
 
@@ -167,6 +168,22 @@ def test_streamed_gate_error_names_the_gate(server: Pipe) -> None:
     assert error["data"]["index"] == 1
     read = server.call("state/read", {"state": state})
     assert read["result"]["shape"] == [4]  # reported once; the state holds the gates before it
+
+
+def test_a_streamed_batch_that_cannot_be_decoded_is_reported(server: Pipe) -> None:
+    state = server.call("state/new", {"nqubits": 1})["result"]["state"]
+    for gates in ([{"name": "X", "qubits": [0]}], [{"name": "H", "qubits": ["zero"]}],
+                  [{"name": "Z", "qubits": [0]}]):
+        server.send({"jsonrpc": "2.0", "method": "state/apply",
+                     "params": {"state": state, "gates": gates}})
+    error = server.call("state/read", {"state": state})["error"]
+    assert error["code"] == ErrorCode.GATE_FAILED
+    assert f"streamed gates from gate 1 on of state {state} were lost" in error["message"]
+    assert "Expected `int`, got `str` - at `$.gates[0].qubits[0]`" in error["message"]
+    assert "the 1 gates streamed after it were skipped" in error["message"]
+    assert error["data"] == {"state": state, "index": 1}
+    read = server.call("state/read", {"state": state})["result"]
+    assert decode_array(msgspec.convert(read, ArrayData)).tolist() == [0, 1]  # X; the rest skipped
 
 
 def test_requests_before_initialize(fresh: Pipe) -> None:
