@@ -21,9 +21,9 @@ from .protocol import GateData, MeasurementData
 
 __all__ = [
     "CCZ", "CH", "CNOT", "CRX", "CRY", "CRZ", "CSX", "CU1", "CU2", "CU3", "CY", "CZ", "ECR",
-    "FSWAP", "GATES", "GPI", "GPI2", "Gate", "H", "I", "M", "PRX", "RX", "RXX", "RY", "RYY", "RZ",
-    "RZX", "RZZ", "S", "SDG", "SWAP", "SX", "SXDG", "T", "TDG", "TOFFOLI", "U1", "U2", "U3",
-    "Unitary", "X", "Y", "Z", "fSim", "from_data", "iSWAP",
+    "FSWAP", "GATES", "GPI", "GPI2", "Gate", "GateReader", "H", "I", "M", "PRX", "RX", "RXX",
+    "RY", "RYY", "RZ", "RZX", "RZZ", "S", "SDG", "SWAP", "SX", "SXDG", "T", "TDG", "TOFFOLI",
+    "U1", "U2", "U3", "Unitary", "X", "Y", "Z", "fSim", "from_data", "iSWAP",
 ]
 
 GATES: dict[str, type[Gate]] = {}
@@ -563,6 +563,36 @@ def from_data(data: GateData, nqubits: int | None = None) -> Gate:
     if data.dagger:
         gate = gate.dagger()
     return gate
+
+
+class GateReader:
+    """`from_data` for the gates streamed into one state, with what depends only on a gate's
+    name and qubits (its kind, its qubit count, each qubit's range, repeats) checked once per
+    pair: a stream repeats the same few pairs, with new parameters every time."""
+
+    MAX_PAIRS = 4096
+    """The most pairs remembered, so that a stream cannot grow the memory without bound."""
+
+    def __init__(self, nqubits: int) -> None:
+        self.nqubits = nqubits
+        self._kinds: dict[tuple[str, tuple[int, ...]], type[Gate]] = {}
+
+    def read(self, data: GateData) -> Gate:
+        name, qubits, params = data.name, data.qubits, data.params
+        kind = self._kinds.get((name, qubits)) if type(qubits) is tuple else None
+        if (kind is not None and tuple(params) == kind.param_names and not data.controls
+                and not data.dagger and data.matrix is None):
+            for value in params.values():
+                if type(value) is not float or not math.isfinite(value):
+                    return from_data(data, self.nqubits)  # an error, or an int made a float
+            gate = kind.__new__(kind)
+            gate.qubits, gate.params = qubits, params
+            return gate
+        gate = from_data(data, self.nqubits)
+        if (not data.controls and not data.dagger and data.matrix is None
+                and type(qubits) is tuple and len(self._kinds) < self.MAX_PAIRS):
+            self._kinds[name, qubits] = type(gate)
+        return gate
 
 
 def _from_other_data(data: GateData, cls: type[Gate] | None) -> Gate:

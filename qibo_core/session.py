@@ -40,6 +40,7 @@ SMALL_STATE_BYTES = 2**26
 class _HeldState:
     native: Any
     nqubits: int
+    reader: _gates.GateReader
     streamed: int = 0
     """Gates received by state/apply so far: the index a GateFailed error names."""
     failure: GateFailed | None = None
@@ -182,7 +183,7 @@ class Session:
 
     def apply(self, params: ApplyParams) -> None:
         held = self._state(params.state)
-        gates = self._checked_gates(params.gates, held.nqubits)
+        gates = self._checked_gates(params.gates, held.reader)
         try:
             held.native = self.backend.apply(held.native, gates, self.checkpoint)
         except RequestCancelled as exc:
@@ -199,10 +200,10 @@ class Session:
             held.dropped += len(params.gates)
             return
         valid: list[Gate] = []
-        nqubits = held.nqubits
+        read_gate = held.reader.read
         for data in params.gates:
             try:
-                valid.append(_gates.from_data(data, nqubits))
+                valid.append(read_gate(data))
             except CircuitError as exc:
                 index = held.streamed + len(valid)
                 held.failure = GateFailed(
@@ -304,7 +305,7 @@ class Session:
 
     def _hold(self, native: Any, nqubits: int) -> int:
         state_id, self._next_id = self._next_id, self._next_id + 1
-        self._states[state_id] = _HeldState(native, nqubits)
+        self._states[state_id] = _HeldState(native, nqubits, _gates.GateReader(nqubits))
         return state_id
 
     def _check_fits(self, nqubits: int) -> None:
@@ -345,11 +346,11 @@ class Session:
         return list(qubits)
 
     @staticmethod
-    def _checked_gates(gates: Sequence[Any], nqubits: int) -> list[Gate]:
+    def _checked_gates(gates: Sequence[Any], reader: _gates.GateReader) -> list[Gate]:
         checked = []
         for index, data in enumerate(gates):
             try:
-                checked.append(_gates.from_data(data, nqubits))
+                checked.append(reader.read(data))
             except CircuitError as exc:
                 raise InvalidParams(f"gate {index}: {exc}", {"index": index}) from None
         return checked

@@ -197,6 +197,30 @@ def test_invalid_gate_data_raises_circuit_error(data: GateData, message: str) ->
         gates.from_data(data)
 
 
+def test_a_gate_reader_checks_every_gate_whatever_it_has_seen() -> None:
+    read = gates.GateReader(2).read
+    assert read(GateData("RX", (0,), {"theta": 0.5})) == gates.RX(0, 0.5)  # RX on (0,) seen
+    for data, message in [
+        (GateData("RX", (0,), {"theta": float("inf")}), "finite"),
+        (GateData("RX", (0,), {"phi": 0.5}), "unexpected parameter 'phi'"),
+        (GateData("RX", (0,), {"theta": 0.5}, controls=(0,)), "repeated"),
+        (GateData("RX", (0,), {"theta": 0.5}, controls=(5,)), "out of range"),
+        (GateData("RX", (5,), {"theta": 0.5}), "qubit 5 is out of range for a 2-qubit state"),
+        (GateData("RX", (0,), {"theta": 0.5}, matrix=[[(1.0, 0.0)]]), "only Unitary"),
+    ]:
+        with pytest.raises(CircuitError, match=message):
+            read(data)
+    assert read(GateData("RX", (0,), {"theta": 1})).params == {"theta": 1.0}  # type: ignore
+    assert read(GateData("RX", (0,), {"theta": 0.25}, dagger=True)) == gates.RX(0, 0.25).dagger()
+
+
+@given(st.lists(any_gate(3), max_size=6))
+def test_a_gate_reader_reads_what_from_data_reads(many: list[gates.Gate]) -> None:
+    read = gates.GateReader(3).read
+    for gate in many + many:  # the second time round, every pair has been seen
+        assert read(gate.to_data()) == gates.from_data(gate.to_data(), 3) == gate
+
+
 def test_gate_data_parameters_in_any_order() -> None:
     gate = gates.from_data(GateData("U3", [0], {"lam": 0.3, "theta": 0.1, "phi": 0.2}))
     assert gate == gates.U3(0, 0.1, 0.2, 0.3) and list(gate.params) == ["theta", "phi", "lam"]
