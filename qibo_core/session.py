@@ -199,11 +199,21 @@ class Session:
         if held.failure is not None:
             held.dropped += len(params.gates)
             return
+        try:
+            valid = list(map(held.reader.read, params.gates))
+        except CircuitError:
+            valid = self._until_invalid(held, params)
+        held.native = self.backend.apply(held.native, valid, self.checkpoint)  # one call: fused
+        held.streamed += len(valid)
+
+    @staticmethod
+    def _until_invalid(held: _HeldState, params: ApplyParams) -> list[Gate]:
+        """The streamed gates before the first invalid one, which becomes the state's failure
+        (read one by one only once a batch is known to hold one)."""
         valid: list[Gate] = []
-        read_gate = held.reader.read
         for data in params.gates:
             try:
-                valid.append(read_gate(data))
+                valid.append(held.reader.read(data))
             except CircuitError as exc:
                 index = held.streamed + len(valid)
                 held.failure = GateFailed(
@@ -212,8 +222,7 @@ class Session:
                     {"state": params.state, "index": index, "gate": msgspec.to_builtins(data)})
                 held.dropped = len(params.gates) - len(valid) - 1
                 break
-        held.native = self.backend.apply(held.native, valid, self.checkpoint)  # one call: fused
-        held.streamed += len(valid)
+        return valid
 
     def stream_failed(self, state_id: int | None, error: BackendError) -> None:
         """A `state/apply` notification could not be run at all (its params could not be
