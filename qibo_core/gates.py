@@ -183,13 +183,15 @@ class Gate:
         """The matrix on the targets, before `dagger`. A gate defines this or `entries_for`."""
         if self.entries_for is None:
             raise NotImplementedError(f"{self.name} defines neither base_matrix nor entries_for")
-        return self.matrices([self])[0]
+        entries = self.entries_for(*self.params.values())  # in param_names order
+        dim = math.isqrt(len(entries))
+        return np.array(entries, dtype=complex).reshape(dim, dim)
 
     @classmethod
     def matrices(cls, gates: Sequence[Gate]) -> np.ndarray:
         """`base_matrix()` of many gates of this kind, shape (n, dim, dim): a few NumPy calls
-        for any n when the kind defines `entries_for`."""
-        if cls.entries_for is None:
+        for any n when the kind defines `entries_for` (one gate alone: a quicker few)."""
+        if cls.entries_for is None or len(gates) == 1:
             return np.array([gate.base_matrix() for gate in gates], dtype=complex)
         names, n = cls.param_names, len(gates)
         values: Any = ()

@@ -117,6 +117,8 @@ def _product(run: list[Gate]) -> np.ndarray:
 
 def _matrices(run: list[Gate]) -> np.ndarray:
     """The gates' matrices, shape (n, 2, 2), built kind by kind."""
+    if len(run) == 1:
+        return run[0].matrix()[None]
     kinds: set[type[Gate]] = set(map(type, run))
     if len(kinds) == 1:
         matrices = kinds.pop().matrices(run)
