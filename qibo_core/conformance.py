@@ -302,6 +302,10 @@ def _streaming(s: _Session) -> None:
                 "params": {"state": state, "gates": [gate]}})
     s.error("state/read", {"state": state}, ErrorCode.GATE_FAILED)
     s.result("state/read", {"state": state})
+    s.send({"jsonrpc": "2.0", "method": "state/apply",  # a batch that cannot be decoded
+            "params": {"state": state, "gates": [{"name": "H", "qubits": ["zero"]}]}})
+    s.error("state/read", {"state": state}, ErrorCode.GATE_FAILED)
+    s.result("state/read", {"state": state})
 
 
 def _shutdown(s: _Session) -> None:
@@ -326,7 +330,7 @@ PROTOCOL_CHECKS: list[tuple[str, Callable[[_Session], None]]] = [
     ("malformed lines get parse / invalid request / method errors", _malformed),
     ("invalid params are refused with InvalidParams, StateTooLarge, UnknownState", _bad_params),
     ("execute, state/read, state/probabilities, state/free", _execute_and_read),
-    ("a failed streamed gate surfaces at the next request", _streaming),
+    ("a failed streamed gate, or undecodable batch, surfaces at the next request", _streaming),
     ("shutdown then exit ends the process with code 0", _shutdown),
     ("end of input ends the process", _end_of_input),
 ]
