@@ -74,9 +74,10 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
                 run.append(gate)
             continue
         matrix = gate.matrix()
+        is_diagonal = _is_diagonal(matrix)
         qubits = gate.controls + gate.targets
         spanned = {(nqubits - 1 - q) // GROUP for q in qubits}
-        if len(spanned) == 1 and not _is_diagonal(matrix):  # within one group: join its block
+        if len(spanned) == 1 and not is_diagonal:  # within one group: join its block
             _join(spanned.pop(), qubits, _controlled(matrix, len(gate.controls)), waiting, blocks,
                   nqubits)
             continue
@@ -87,7 +88,7 @@ def fused(gates: Sequence[Gate], nqubits: int) -> Iterator[tuple[Operation | Dia
             diagonal = None
         for group in groups:
             yield _release(group, waiting, blocks, nqubits), done
-        if _is_diagonal(matrix):
+        if is_diagonal:
             factors = _controlled_diagonal(np.diagonal(matrix), len(gate.controls))
             if diagonal is not None and len(set(diagonal.qubits) | set(qubits)) > DIAGONAL_QUBITS:
                 yield diagonal, done
@@ -117,7 +118,7 @@ def _product(run: list[Gate]) -> np.ndarray:
 
 def _matrices(run: list[Gate]) -> np.ndarray:
     """The gates' matrices, shape (n, 2, 2), built kind by kind."""
-    if len(run) == 1:
+    if len(run) == 1:  # the common case on small mixed streams: skip the scans below
         return run[0].matrix()[None]
     kinds: set[type[Gate]] = set(map(type, run))
     if len(kinds) == 1:
