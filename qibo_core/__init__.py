@@ -14,10 +14,9 @@ from .backend import Backend
 from .circuit import Circuit
 from .errors import (
     BackendCrashed, BackendError, BackendNotFound, CircuitError, ConfigError, ConnectionFailed,
-    GateFailed, InternalError, InvalidParams, InvalidRequest, MethodNotFound, ParseError,
-    ProtocolError,
-    QiboCoreError, RequestCancelled, RequestTimeout, ServerNotInitialized, StateLost,
-    StateTooLarge, UnknownState, UnsupportedProtocolVersion,
+    GateFailed, HandleClosed, InternalError, InvalidArgument, InvalidParams, InvalidRequest,
+    MethodNotFound, ParseError, ProtocolError, QiboCoreError, RequestCancelled, RequestTimeout,
+    ServerNotInitialized, StateLost, StateTooLarge, UnknownState, UnsupportedProtocolVersion,
 )
 from .protocol import PROTOCOL_VERSION
 
@@ -55,7 +54,9 @@ __all__ = [
     "ConnectionFailed",
     "GateFailed",
     "Handle",
+    "HandleClosed",
     "InternalError",
+    "InvalidArgument",
     "InvalidParams",
     "InvalidRequest",
     "MethodNotFound",

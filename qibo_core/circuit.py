@@ -87,10 +87,11 @@ class Circuit:
         return circuit
 
     @classmethod
-    def from_qasm(cls, text: str) -> Circuit:
-        """The circuit an OpenQASM 2.0 program describes (errors name the line)."""
+    def from_qasm(cls, text: str, source: str | None = None) -> Circuit:
+        """The circuit an OpenQASM 2.0 program describes (errors name the line, and the
+        `source`, a file name, when given)."""
         from .qasm import from_qasm
-        return from_qasm(text)
+        return from_qasm(text, source)
 
     def to_qasm(self) -> str:
         """This circuit as an OpenQASM 2.0 program."""

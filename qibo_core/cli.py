@@ -15,14 +15,17 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from . import __version__
 from .circuit import Circuit
 from .client import TRACE_VARIABLE, ProcessChannel
-from .discovery import BackendExecutable, configured_backends, list_backends, not_executable
-from .errors import ProtocolError, QiboCoreError, UnsupportedProtocolVersion
+from .discovery import (
+    BackendExecutable, backend_command, configured_backends, list_backends, not_executable,
+)
+from .errors import BackendCrashed, ProtocolError, QiboCoreError, UnsupportedProtocolVersion
 from .gates import M
 from .handle import Handle, connect
 from .progress import Bar
-from .protocol import CircuitData
+from .protocol import PROTOCOL_VERSION, CircuitData
 
 HISTOGRAM_WIDTH = 40
 
@@ -30,7 +33,9 @@ HISTOGRAM_WIDTH = 40
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="qibo-core", description="Quantum circuits on simulators in their own processes.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version",
+                        version=f"qibo-core {__version__} (protocol {PROTOCOL_VERSION})")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     backends = commands.add_parser(
         "backends", help="list installed backends, with a handshake with each",
@@ -57,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
 
     check = commands.add_parser(
         "check", help="the conformance kit: test any backend executable",
-        description="Drive EXECUTABLE through the protocol (handshake, every method, error "
+        description="Drive a backend through the protocol (handshake, every method, error "
                     "cases, shutdown) and check every gate it advertises, random circuits and "
                     "sampling against the NumPy backend. Exit code 1 if anything fails.")
-    check.add_argument("executable", nargs="+", help="the program (and its arguments)")
+    check.add_argument("executable", nargs="+", metavar="BACKEND",
+                       help="a backend name (numpy), or a program and its arguments")
     check.set_defaults(run=_check)
 
     trace = commands.add_parser(
@@ -73,11 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     trace.set_defaults(run=_trace)
 
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         return int(args.run(args))
     except (QiboCoreError, OSError) as exc:
         print(f"qibo-core: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the request was cancelled and the backend shut down on the way
+        print("qibo-core: interrupted", file=sys.stderr)
+        return 130
 
 
 # ---- backends ------------------------------------------------------------------------------
@@ -91,11 +103,12 @@ def _backends(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(reports, indent=2))
         return 0
-    header = ("NAME", "VERSION", "PROTOCOL", "GATES", "NATIVE", "MAX QUBITS", "PRECISIONS",
-              "ENCODINGS", "PATH")
-    rows = [header] + [(r["name"], r.get("version", "-"), str(r.get("protocol", "-")),
-                        str(r.get("gates", "-")), str(r.get("native", "-")),
-                        str(r.get("maxQubits", "-")), ",".join(r.get("precisions", [])) or "-",
+    header = ("NAME", "STATUS", "VERSION", "PROTOCOL", "GATES", "NATIVE", "MAX QUBITS",
+              "PRECISIONS", "ENCODINGS", "PATH")
+    rows = [header] + [(r["name"], r["status"], r.get("version", "-"),
+                        str(r.get("protocol", "-")), str(r.get("gates", "-")),
+                        str(r.get("native", "-")), str(r.get("maxQubits", "-")),
+                        ",".join(r.get("precisions", [])) or "-",
                         ",".join(r.get("encodings", [])) or "-", r["path"]) for r in reports]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:
@@ -112,15 +125,18 @@ def _backends(args: argparse.Namespace) -> int:
 
 
 def _probe(backend: BackendExecutable, command: list[str]) -> dict[str, Any]:
-    report: dict[str, Any] = {"name": backend.name, "path": backend.path,
+    report: dict[str, Any] = {"name": backend.name, "status": "ok", "path": backend.path,
                               "shadowed": list(backend.shadowed)}
     try:
         handle = Handle(ProcessChannel(command, name=backend.name))
     except (UnsupportedProtocolVersion, ProtocolError) as exc:
-        report["error"] = f"incompatible: {str(exc).splitlines()[0][:200]}"
+        report.update(status="incompatible", error=str(exc).splitlines()[0][:200])
         return report
     except QiboCoreError as exc:
-        report["error"] = f"failed the handshake: {str(exc).splitlines()[0]}"
+        reason = str(exc).splitlines()[0]
+        if isinstance(exc, BackendCrashed) and exc.stderr_tail:
+            reason += f": {exc.stderr_tail[-1]}"  # its last words say why: a missing simulator
+        report.update(status="broken", error=f"failed the handshake: {reason}")
         return report
     with handle:
         info = handle.info
@@ -168,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
 def _load(path: Path) -> Circuit:
     text = path.read_text()
     if text.lstrip().startswith("OPENQASM"):
-        return Circuit.from_qasm(text)
+        return Circuit.from_qasm(text, source=str(path))
     try:
         return Circuit.from_data(msgspec.json.decode(text, type=CircuitData))
     except msgspec.DecodeError as exc:
@@ -193,7 +209,10 @@ def _print_histogram(frequencies: dict[str, int], shots: int) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from .conformance import check
-    report = check(args.executable)
+    command = args.executable
+    if len(command) == 1 and os.sep not in command[0] and not os.path.exists(command[0]):
+        command = backend_command(command[0])
+    report = check(command)
     print(report.text())
     return 0 if report.passed else 1
 
@@ -204,9 +223,15 @@ def _trace(args: argparse.Namespace) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not command:
         raise QiboCoreError("trace needs a command: qibo-core trace -- python my_script.py")
-    environment = dict(os.environ, **{TRACE_VARIABLE: str(args.output.resolve())})
-    code = subprocess.call(command, env=environment)
-    print(f"qibo-core: the exchange is in {args.output}", file=sys.stderr)
+    output = args.output.resolve()
+    size = output.stat().st_size if output.exists() else -1
+    code = subprocess.call(command, env=dict(os.environ, **{TRACE_VARIABLE: str(output)}))
+    if output.exists() and output.stat().st_size > size:
+        print(f"qibo-core: the exchange is in {args.output}", file=sys.stderr)
+    else:
+        print(f"qibo-core: nothing was recorded in {args.output}: the command started no "
+              "qibo-core backend (does it run a Python where qibo-core is installed?)",
+              file=sys.stderr)
     return code
 
 

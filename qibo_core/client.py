@@ -12,7 +12,6 @@ wait, terminate, wait, kill, always reap.
 from __future__ import annotations
 
 import collections
-import fcntl
 import itertools
 import logging
 import os
@@ -100,8 +99,9 @@ class Trace:
 def _widen(fd: int) -> None:
     """Grow a pipe's buffer to 1 MiB, so a large message crosses in few wake-ups (Linux)."""
     try:
+        import fcntl  # POSIX only: `import qibo_core` must work everywhere, in process at least
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BUFFER)
-    except OSError:
+    except (ImportError, OSError):
         pass  # above /proc/sys/fs/pipe-max-size, or not Linux: the default buffer still works
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import subprocess
-import time
+import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -28,14 +30,16 @@ import numpy as np
 from . import gates
 from .circuit import Circuit
 from .client import ProcessChannel
-from .errors import QiboCoreError
+from .errors import QiboCoreError, RequestTimeout
 from .gates import GATES, Gate
 from .handle import Handle, connect
-from .protocol import PROTOCOL_VERSION, ErrorCode
+from .protocol import PROTOCOL_VERSION, SHM_DIR, SHM_PREFIX, ErrorCode
 from .transport import TIMEOUT, LineReader
 
 ATOL = 1e-10
-REPLY_TIMEOUT = 30.0
+REPLY_TIMEOUT = 10.0
+"""Seconds a backend has to answer one request of a check; one that does not is hung, and the
+checks after it are not run."""
 
 
 # ---- what the checks share with the test suite ---------------------------------------------
@@ -123,6 +127,10 @@ class CheckFailed(Exception):
     """A check's expectation was not met."""
 
 
+class Hung(CheckFailed):
+    """The backend did not answer in time: later checks would only wait too."""
+
+
 @dataclass
 class Outcome:
     name: str
@@ -174,7 +182,7 @@ class _Session:
     def receive(self) -> dict[str, Any]:
         line = self.lines.read_line(REPLY_TIMEOUT)
         if line is TIMEOUT:
-            raise CheckFailed(f"no reply within {REPLY_TIMEOUT} s")
+            raise Hung(f"no reply within {REPLY_TIMEOUT} s")
         if not isinstance(line, bytes):
             raise CheckFailed("the backend closed its stdout")
         self.exchange.append(f"< {line.decode(errors='replace')[:300]}")
@@ -200,17 +208,30 @@ class _Session:
     def result(self, method: str, params: Any = None) -> Any:
         reply = self.call(method, params)
         if "error" in reply:
-            raise CheckFailed(f"{method} failed: {reply['error'].get('message')}")
-        return reply.get("result")
+            raise CheckFailed(f"{method} failed: {reply['error']}")
+        if "result" not in reply:
+            raise CheckFailed(f"the reply to {method} has neither 'result' nor 'error'")
+        return reply["result"]
+
+    def object(self, method: str, params: Any = None) -> dict[str, Any]:
+        """The result of a request whose result must be an object."""
+        result = self.result(method, params)
+        if not isinstance(result, dict):
+            raise CheckFailed(f"{method} answered {result!r}, not an object")
+        return result
 
     def error(self, method: str, params: Any, code: int) -> None:
         _expect_error(self.call(method, params), code)
 
-    def close(self) -> int | None:
+    def close(self, wait: float = REPLY_TIMEOUT) -> int | None:
+        """End of input, then the exit code; None if it had to be killed after `wait` s."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.close()
         try:
-            return self.process.wait(10)
+            self.process.stdin.close()
+        except OSError:
+            pass  # it is gone already
+        try:
+            return self.process.wait(wait)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -232,17 +253,20 @@ BELL = {"nqubits": 2, "gates": [{"name": "H", "qubits": [0]}, {"name": "CNOT", "
 INIT = {"protocolVersion": PROTOCOL_VERSION}
 
 
-def _initialize(s: _Session) -> None:
-    result = s.result("initialize", INIT)
+def _initialize(s: _Session) -> dict[str, Any]:
+    result = s.object("initialize", INIT)
     if result.get("protocolVersion") != PROTOCOL_VERSION:
         raise CheckFailed(f"protocolVersion is {result.get('protocolVersion')!r}")
-    capabilities = result.get("capabilities", {})
+    capabilities = result.get("capabilities")
+    if not isinstance(capabilities, dict):
+        raise CheckFailed("capabilities is missing or not an object")
     for key, kind in (("gates", list), ("nativeGates", list), ("maxQubits", int),
                       ("precisions", list), ("stateEncodings", list), ("threads", int)):
         if not isinstance(capabilities.get(key), kind):
             raise CheckFailed(f"capabilities.{key} is missing or not a {kind.__name__}")
     if "base64" not in capabilities["stateEncodings"]:
         raise CheckFailed("stateEncodings lacks 'base64', which every backend must support")
+    return capabilities
 
 
 def _before_initialize(s: _Session) -> None:
@@ -278,15 +302,15 @@ def _bad_params(s: _Session) -> None:
 
 def _execute_and_read(s: _Session) -> None:
     _initialize(s)
-    result = s.result("execute", {"circuit": BELL, "nshots": 1000, "seed": 3})
+    result = s.object("execute", {"circuit": BELL, "nshots": 1000, "seed": 3})
     counts = result.get("frequencies", {})
     if sum(counts.values()) != 1000 or not set(counts) <= {"00", "11"}:
         raise CheckFailed(f"a Bell pair gave frequencies {counts}")
-    state = s.result("state/read", {"state": result["state"]})
+    state = s.object("state/read", {"state": result["state"]})
     amplitudes = np.frombuffer(base64.b64decode(state["data"]), dtype="<c16")
     if state.get("shape") != [4] or not np.allclose(amplitudes, [2**-0.5, 0, 0, 2**-0.5]):
         raise CheckFailed(f"the Bell state read back as {amplitudes}")
-    probabilities = s.result("state/probabilities", {"state": result["state"], "qubits": [1]})
+    probabilities = s.object("state/probabilities", {"state": result["state"], "qubits": [1]})
     p = np.frombuffer(base64.b64decode(probabilities["data"]), dtype="<f8")
     if not np.allclose(p, [0.5, 0.5]):
         raise CheckFailed(f"P(q1) of a Bell pair is {p}")
@@ -296,7 +320,7 @@ def _execute_and_read(s: _Session) -> None:
 
 def _streaming(s: _Session) -> None:
     _initialize(s)
-    state = s.result("state/new", {"nqubits": 2})["state"]
+    state = s.object("state/new", {"nqubits": 2})["state"]
     for gate in ({"name": "H", "qubits": [0]}, {"name": "X", "qubits": [9]}):
         s.send({"jsonrpc": "2.0", "method": "state/apply",
                 "params": {"state": state, "gates": [gate]}})
@@ -306,6 +330,48 @@ def _streaming(s: _Session) -> None:
             "params": {"state": state, "gates": [{"name": "H", "qubits": ["zero"]}]}})
     s.error("state/read", {"state": state}, ErrorCode.GATE_FAILED)
     s.result("state/read", {"state": state})
+
+
+def _shared_memory(s: _Session) -> None:
+    """A segment of the client's is attached and written; any other path is refused untouched."""
+    if "shm" not in _initialize(s)["stateEncodings"]:
+        return  # base64 only: nothing to check
+    with tempfile.TemporaryDirectory() as folder:
+        stranger = os.path.join(folder, "not-a-segment")
+        content = b"a file that is not a segment\n" * 8
+        with open(stranger, "wb") as f:
+            f.write(content)
+        segment = _segment_file(64)
+        link, small, unprefixed = _segment_file(0), _segment_file(8), _segment_file(64, prefix="x-")
+        os.unlink(link)
+        os.symlink(stranger, link)
+        try:
+            for path, size in ((stranger, 64), (link, 64), (small, 64), (unprefixed, 64),
+                               (segment, 0)):
+                s.error("shm/attach", {"path": path, "size": size}, ErrorCode.INVALID_PARAMS)
+            with open(stranger, "rb") as f:
+                if f.read() != content:
+                    raise CheckFailed("a refused path was written to")
+            ref = s.object("shm/attach", {"path": segment, "size": 64})
+        finally:
+            for path in (segment, link, small, unprefixed):
+                os.unlink(path)
+        state = s.object("state/new", {"nqubits": 2})["state"]
+        read = s.object("state/read", {"state": state, "segment": ref["segment"]})
+        if read.get("segment") != ref["segment"] or read.get("data") is not None:
+            raise CheckFailed(f"state/read into a segment answered {read}")
+        s.result("shm/detach", {"segment": ref["segment"]})
+        s.error("state/read", {"state": state, "segment": ref["segment"]},
+                ErrorCode.INVALID_PARAMS)
+
+
+def _segment_file(size: int, prefix: str = SHM_PREFIX) -> str:
+    """A new file of `size` zero bytes in the shared-memory folder."""
+    path = os.path.join(SHM_DIR, f"{prefix}{os.getpid()}-{uuid.uuid4().hex}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.ftruncate(fd, size)
+    os.close(fd)
+    return path
 
 
 def _shutdown(s: _Session) -> None:
@@ -331,6 +397,7 @@ PROTOCOL_CHECKS: list[tuple[str, Callable[[_Session], None]]] = [
     ("invalid params are refused with InvalidParams, StateTooLarge, UnknownState", _bad_params),
     ("execute, state/read, state/probabilities, state/free", _execute_and_read),
     ("a failed streamed gate, or undecodable batch, surfaces at the next request", _streaming),
+    ("shm/attach takes a segment of the client's and refuses any other path", _shared_memory),
     ("shutdown then exit ends the process with code 0", _shutdown),
     ("end of input ends the process", _end_of_input),
 ]
@@ -377,32 +444,46 @@ def _agreement_checks(handle: Handle,
 
 
 def check(executable: list[str]) -> Report:
-    """Run every check against `executable` (an argv); a report of what passed and why not."""
+    """Run every check against `executable` (an argv); a report of what passed and why not.
+
+    Each request has REPLY_TIMEOUT seconds: a backend that hangs fails the check where it hung,
+    and the checks after it are reported as not run."""
     report = Report(executable)
+    hung = ""
     for name, run in PROTOCOL_CHECKS:
+        if hung:
+            report.outcomes.append(Outcome(name, False, f"not run: {hung}"))
+            continue
         session = _Session(executable)
+        passed = False
         try:
             run(session)
+            passed = True
             report.outcomes.append(Outcome(name, True))
-        except (CheckFailed, OSError) as exc:
-            report.outcomes.append(Outcome(name, False, str(exc), session.exchange))
+        except Exception as exc:  # anything a reply made us trip on is the backend's failure
+            message = str(exc) if isinstance(exc, (CheckFailed, OSError)) else (
+                f"unexpected reply ({type(exc).__name__}: {exc})")
+            report.outcomes.append(Outcome(name, False, message, session.exchange))
+            if isinstance(exc, Hung):
+                hung = f"the backend hung in the check {name!r}"
         finally:
-            if session.process.poll() is None:
-                session.close()
+            if session.process.poll() is None:  # after a failure, waiting would only be slow
+                session.close(wait=REPLY_TIMEOUT if passed else 0)
+    if hung:
+        return report
     try:
-        handle = Handle(ProcessChannel(executable, name="under test"))
+        handle = Handle(ProcessChannel(executable, name="under test"), timeout=REPLY_TIMEOUT)
     except QiboCoreError as exc:
         report.outcomes.append(Outcome("connect through the client", False, str(exc)))
         return report
     from qibo_backend_numpy import NumpyBackend
     with handle, connect(NumpyBackend(fusion=False)) as reference:
         for name, agree in _agreement_checks(handle, reference):
-            started = time.monotonic()
             try:
                 agree()
                 report.outcomes.append(Outcome(name, True))
             except (CheckFailed, QiboCoreError) as exc:
                 report.outcomes.append(Outcome(name, False, str(exc)[:500]))
-            if time.monotonic() - started > REPLY_TIMEOUT:
-                break
+                if isinstance(exc, RequestTimeout):
+                    break
     return report

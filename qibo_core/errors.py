@@ -2,11 +2,13 @@
 
     QiboCoreError
     ├── CircuitError            a gate or circuit is invalid (also a ValueError)
+    ├── InvalidArgument         a call was given a wrong argument (also a ValueError)
     ├── BackendNotFound         no qibo-backend-<name> executable
     ├── ConfigError             the backends configuration file is invalid
     ├── ConnectionFailed        the backend process is unusable
     │   ├── BackendCrashed      it exited; carries the exit status and its last stderr lines
     │   │   └── StateLost       ...taking a state with it; State.replay() rebuilds it
+    │   ├── HandleClosed        you closed the handle; its states went with it
     │   ├── ProtocolError       it sent something that is not protocol
     │   └── RequestTimeout      it did not answer in time
     └── BackendError            it answered a request with a JSON-RPC error (code, message, data)
@@ -34,6 +36,10 @@ class QiboCoreError(Exception):
 
 class CircuitError(QiboCoreError, ValueError):
     """A gate or circuit is invalid."""
+
+
+class InvalidArgument(QiboCoreError, ValueError):
+    """A call was given an argument of the wrong type or out of range."""
 
 
 class BackendNotFound(QiboCoreError):
@@ -70,6 +76,10 @@ class StateLost(BackendCrashed):
                    f"{len(state.history)} gates streamed) is lost with it: state.replay() "
                    "rebuilds it on a fresh backend", returncode=crash.returncode,
                    stderr_tail=crash.stderr_tail)
+
+
+class HandleClosed(ConnectionFailed):
+    """The handle was closed: its backend, and every state it held, are gone."""
 
 
 class ProtocolError(ConnectionFailed):

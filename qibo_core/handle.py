@@ -22,13 +22,15 @@ from . import __version__
 from .backend import Backend
 from .client import ProcessChannel
 from .discovery import backend_command
-from .errors import BackendCrashed, ProtocolError, StateLost
+from .errors import (
+    BackendCrashed, GateFailed, HandleClosed, InvalidArgument, ProtocolError, StateLost,
+)
 from .gates import Gate
 from .protocol import (
     PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, ClientInfo, ExecuteParams,
     ExecuteResult, InitializeOptions, InitializeParams, InitializeResult, Method,
     NewStateParams, Precision, ProbabilitiesParams, ReadParams, SampleParams, SampleResult,
-    StateRef,
+    StateRef, shots_problem,
 )
 from .result import Result
 from .session import Session
@@ -126,6 +128,7 @@ class Handle:
         self._unsent: dict[int, State] = {}
         """States holding streamed gates not sent yet."""
         self._send_lock = threading.Lock()
+        self._closed = False
         self.precision = precision
         try:
             self.info: InitializeResult = channel.request(
@@ -152,7 +155,19 @@ class Handle:
 
     @property
     def alive(self) -> bool:
-        return self._channel.alive
+        return not self._closed and self._channel.alive
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
+    def check_open(self, what: str) -> None:
+        """HandleClosed, saying what to do instead, once the handle is closed."""
+        if self._closed:
+            raise HandleClosed(f"{what}: the handle to backend {self.name!r} was closed, and its "
+                               "states with it; read what you need before closing the handle "
+                               "(or keep it open), or replay a state on another handle")
 
     @property
     def channel(self) -> Channel:
@@ -165,6 +180,7 @@ class Handle:
 
         `progress(done, total)` is called now and then while a spawned backend works (from
         whichever thread reads its replies), if the backend reports progress."""
+        _check_arguments(nshots, seed, timeout)
         token = f"execute-{next(_tokens)}" if progress else None
         if token is not None:
             self._channel.watch(token, progress)
@@ -190,6 +206,7 @@ class Handle:
 
     def close(self) -> None:
         """Close the backend (a spawned one is shut down and reaped). Safe to call twice."""
+        self._closed = True
         self._channel.close()
         if self._segments is not None:
             self._segments.close()
@@ -205,10 +222,12 @@ class Handle:
 
     def _request(self, method: str, params: Any, result_type: type[T],
                  timeout: float | None = None) -> T:
+        self.check_open(f"cannot send {method!r}")
         self._send_pending()
         return self._channel.request(method, params, result_type, timeout or self.timeout)
 
     def _request_array(self, method: str, params: Any) -> np.ndarray:
+        self.check_open(f"cannot send {method!r}")
         self._send_pending()
         return self._channel.request_array(method, params)
 
@@ -221,6 +240,7 @@ class Handle:
 
     def _read(self, state_id: int, nqubits: int) -> np.ndarray:
         """A state's amplitudes: through a shared-memory segment when one can be had."""
+        self.check_open(f"cannot read state {state_id}")
         nbytes = 2**nqubits * np.dtype(self.precision).itemsize
         segment = None
         if self._segments is not None and nbytes >= MIN_BYTES:
@@ -267,6 +287,7 @@ class State:
 
     def apply(self, *gates: Gate) -> State:
         """Stream gates into the state without waiting; an error surfaces at the next read."""
+        self.handle.check_open(f"cannot apply gates to state {self.id}")
         self.history += gates
         self.handle._unsent[self.id] = self
         if len(self.history) - self._sent >= STREAM_BATCH:
@@ -295,6 +316,7 @@ class State:
     def sample(self, nshots: int, *, qubits: list[int] | None = None,
                seed: int | None = None) -> dict[str, int]:
         """Counts of each outcome bitstring of `qubits` (default: all) over `nshots` shots."""
+        _check_arguments(nshots, seed, None)
         return self._call(self.handle._request, Method.STATE_SAMPLE,
                           SampleParams(self.id, nshots, qubits, seed), SampleResult).frequencies
 
@@ -317,9 +339,31 @@ class State:
             return method(*args)
         except BackendCrashed as exc:
             raise StateLost.after(exc, self) from exc
+        except GateFailed as exc:
+            self._rewind(exc)
+            raise
+
+    def _rewind(self, failure: GateFailed) -> None:
+        """Drop from `history` the streamed gates the backend did not apply: the failed one and
+        those sent after it (it skipped them), so that history is what the state holds."""
+        data = failure.data if isinstance(failure.data, dict) else {}
+        index = data.get("index")
+        if data.get("state") == self.id and isinstance(index, int) and 0 <= index <= self._sent:
+            del self.history[index:self._sent]
+            self._sent = index
 
     def __repr__(self) -> str:
         return f"<State {self.id} of {self.nqubits} qubits on {self.handle.name}>"
+
+
+def _check_arguments(nshots: object, seed: object, timeout: object) -> None:
+    """InvalidArgument, in words, before anything is sent."""
+    problem = shots_problem(nshots, seed)
+    if not problem and timeout is not None and not (
+            isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
+        problem = f"timeout must be a positive number of seconds or None, got {timeout!r}"
+    if problem:
+        raise InvalidArgument(problem)
 
 
 def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,

@@ -55,8 +55,29 @@ class ErrorCode(enum.IntEnum):
     REQUEST_CANCELLED = -32006
 
 
+MAX_SHOTS: Final = 2**40
+SEED_LIMIT: Final = 2**63
+"""Shots are 0..MAX_SHOTS; a seed is 0 <= seed < SEED_LIMIT."""
+
+
+def shots_problem(nshots: object, seed: object) -> str:
+    """What is wrong with `nshots` and `seed`, in words ("" when nothing): both ends check."""
+    if type(nshots) is not int and not isinstance(nshots, np.integer):
+        return f"nshots must be an integer, got {nshots!r}"
+    if not 0 <= nshots <= MAX_SHOTS:
+        return f"nshots must be between 0 and 2**40, got {nshots}"
+    if seed is not None and type(seed) is not int and not isinstance(seed, np.integer):
+        return f"seed must be an integer or None, got {seed!r}"
+    if seed is not None and not 0 <= seed < SEED_LIMIT:  # type: ignore[operator]
+        return f"seed must be between 0 and 2**63 - 1, got {seed}"
+    return ""
+
+
 STATE_ENCODINGS: Final = ("base64", "shm")
 """How arrays may cross: inline base64 (every backend), or shared-memory segments."""
+SHM_DIR: Final = "/dev/shm"
+SHM_PREFIX: Final = "qibo-core-"
+"""Segments are files in SHM_DIR whose names start with this: a backend attaches no other."""
 
 
 class Precision:
@@ -214,7 +235,8 @@ class ReadParams(_Message):
 
 
 class AttachParams(_Message):
-    """A file (in /dev/shm) the client created, of at least `size` bytes, to map."""
+    """A file the client created in SHM_DIR (named SHM_PREFIX...), of at least `size` bytes,
+    to map."""
 
     path: str
     size: int

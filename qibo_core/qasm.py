@@ -63,12 +63,18 @@ class _Definition:
     """Each call: gate name, parameter expressions (as tokens), argument names."""
 
 
-def _tokens(text: str) -> list[_Token]:
+def _place(source: str | None, line: int) -> str:
+    """Where an error is: `ghz.qasm:6` for a named source, `line 6` otherwise."""
+    return f"{source}:{line}" if source else f"line {line}"
+
+
+def _tokens(text: str, source: str | None) -> list[_Token]:
     tokens, line, position = [], 1, 0
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None:
-            raise CircuitError(f"line {line}: unexpected character {text[position]!r}")
+            raise CircuitError(f"{_place(source, line)}: unexpected character "
+                               f"{text[position]!r}")
         kind = match.lastgroup or ""
         if kind == "newline":
             line += 1
@@ -82,8 +88,9 @@ def _tokens(text: str) -> list[_Token]:
 class _Parser:
     """Recursive descent over the token list; builds the circuit as it goes."""
 
-    def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
+    def __init__(self, text: str, source: str | None) -> None:
+        self.source = source
+        self.tokens = _tokens(text, source)
         self.at = 0
         self.qregs: dict[str, tuple[int, int]] = {}  # name -> (first qubit, size)
         self.cregs: dict[str, int] = {}
@@ -98,16 +105,19 @@ class _Parser:
         return self.tokens[self.at]
 
     def error(self, message: str, line: int | None = None) -> CircuitError:
-        return CircuitError(f"line {line or self.token.line}: {message}")
+        return CircuitError(f"{_place(self.source, line or self.token.line)}: {message}")
 
     def take(self, text: str | None = None, kind: str | None = None) -> _Token:
         token = self.token
         if (text is not None and token.text != text) or (kind is not None and token.kind != kind):
             wanted = repr(text) if text is not None else f"a {kind}"
-            found = repr(token.text) if token.kind != "end" else "the end of the program"
-            raise self.error(f"expected {wanted}, found {found}")
+            raise self.error(f"expected {wanted}, found {self.found()}")
         self.at += 1
         return token
+
+    def found(self) -> str:
+        """The current token, as an error message names it."""
+        return repr(self.token.text) if self.token.kind != "end" else "the end of the program"
 
     def peek(self, text: str) -> bool:
         return self.token.text == text
@@ -234,6 +244,9 @@ class _Parser:
         while self.peek(","):
             self.take(",")
             args.append(self.argument())
+        if not self.peek(";"):
+            raise self.error(f"expected ',' or ';' after {name_token.text}'s arguments, found "
+                             f"{self.found()}")
         self.take(";")
         values = [_Expression(e, {}, self.error).value() for e in exprs]
         sizes = {len(a) for a in args if len(a) > 1}
@@ -386,9 +399,10 @@ class _Expression:
         raise self.raise_(f"unknown name {token.text!r} in an expression", token.line)
 
 
-def from_qasm(text: str) -> Circuit:
-    """The circuit an OpenQASM 2.0 program describes; CircuitError names the line at fault."""
-    return _Parser(text).parse()
+def from_qasm(text: str, source: str | None = None) -> Circuit:
+    """The circuit an OpenQASM 2.0 program describes; CircuitError names the line at fault
+    (`line 6: ...`, or `ghz.qasm:6: ...` given the `source` the text came from)."""
+    return _Parser(text, source).parse()
 
 
 def to_qasm(circuit: Circuit) -> str:

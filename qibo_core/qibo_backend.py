@@ -19,7 +19,7 @@ from qibo.result import CircuitResult, QuantumState
 
 from . import __version__
 from .circuit import Circuit
-from .discovery import list_backends
+from .discovery import backend_command, list_backends
 from .errors import CircuitError
 from .gates import GATES, Gate, Unitary
 from .handle import execute
@@ -30,6 +30,7 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
     does: `platform` names it (a shared spawned process, as `execute(backend=name)` uses)."""
 
     def __init__(self, platform: str = "numpy") -> None:
+        backend_command(platform)  # BackendNotFound now, listing the installed ones
         super().__init__()
         self.name = "qibo_core"
         self.platform = platform
@@ -43,6 +44,11 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
         if circuit.density_matrix:
             raise_error(NotImplementedError, "qibo-core backends simulate state vectors, not "
                         "density matrices")
+        collapsing = [g for g in circuit.queue if isinstance(g, qibo_gates.M) and g.collapse]
+        if collapsing:
+            raise_error(NotImplementedError, "qibo-core backends measure at the end of a circuit "
+                        f"only: M(collapse=True) on qubits {list(collapsing[0].qubits)} is not "
+                        "supported yet")
         ours = Circuit(circuit.nqubits)
         ours.add(from_qibo(gate) for gate in circuit.queue
                  if not isinstance(gate, qibo_gates.M))

@@ -26,7 +26,7 @@ from .errors import (
     RequestCancelled,
 )
 from .protocol import (
-    JSONRPC, METHOD_TYPES, PROTOCOL_VERSION, CancelParams, IncomingRequest, Method,
+    JSONRPC, METHOD_TYPES, PROTOCOL_VERSION, IncomingRequest, Method,
     ProgressParams, ProgressValue, Request, Response, encoder,
 )
 from .session import Session
@@ -61,7 +61,13 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
         name, version = name or backend.name, version or backend.version
     args = _parse_args(name or "backend", version or "unknown", argv)
     protocol_out = _protect_stdout()
-    session = Session(backend if isinstance(backend, Backend) else backend())
+    if not isinstance(backend, Backend):
+        try:
+            backend = backend()
+        except ImportError as exc:  # the simulator is missing: say so, rather than look healthy
+            log(f"qibo-backend-{name}: cannot start: {exc}")
+            sys.exit(1)
+    session = Session(backend, shared_memory=args.shm)
     server = Server(session, protocol_out, max_message_bytes=args.max_message_bytes)
     code = server.run(sys.stdin.fileno())
     session.backend.close()
@@ -80,6 +86,8 @@ def _parse_args(name: str, version: str, argv: Sequence[str] | None) -> argparse
                         version=f"qibo-backend-{name} {version} (protocol {PROTOCOL_VERSION})")
     parser.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
                         help="refuse longer input lines (default: %(default)s)")
+    parser.add_argument("--no-shm", dest="shm", action="store_false",
+                        help="refuse shared-memory segments (shm/attach): arrays go as base64")
     return parser.parse_args(argv)
 
 
@@ -106,7 +114,7 @@ class Server:
         self._out = out
         self._max = max_message_bytes
         self._input: LineReader | None = None
-        self._backlog: collections.deque[bytes | Oversized] = collections.deque()
+        self._backlog: collections.deque[IncomingRequest | Response] = collections.deque()
         self._cancelled: set[int | str] = set()
         self._running: int | str | None = None
         self._progress_token: int | str | None = None
@@ -120,29 +128,31 @@ class Server:
         self._input = LineReader(stdin, self._max)
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="parent",
                          daemon=True).start()
-        while (line := self._next_line()) is not None:
-            if isinstance(line, Oversized):
-                self._send(_error(None, InvalidRequest(
-                    f"message of {line.size} bytes exceeds the maximum of {self._max} "
-                    "(--max-message-bytes)")))
+        while (message := self._next_message()) is not None:
+            if isinstance(message, Response):
+                self._send(message)
                 continue
             try:
-                response = self.handle(line)
+                response = self.handle(message)
             except _Exit:
                 return 0 if self._shutdown else 1
             if response is not None:
                 self._send(response)
         return 0
 
-    def _next_line(self) -> bytes | Oversized | None:
+    def _next_message(self) -> IncomingRequest | Response | None:
+        """The next message to run, or the error response a bad line earns; None at end of
+        input. Cancellations are taken in here, never run in turn."""
         if self._backlog:
             return self._backlog.popleft()
         assert self._input is not None
         while True:
             line = self._input.read_line()
-            if not (isinstance(line, bytes) and _is_cancel(line)):
-                return line  # type: ignore[return-value]
-            self._cancel(line)
+            if line is None:
+                return None
+            message = self._take(line)  # type: ignore[arg-type]
+            if message is not None:
+                return message
 
     def checkpoint(self, done: int = 0, total: int = 0) -> None:
         """Take in the input that arrived while a request runs; RequestCancelled if the
@@ -157,34 +167,53 @@ class Server:
             self._send(Request(method=Method.PROGRESS, params=ProgressParams(
                 self._progress_token, ProgressValue(done, total))))
         while isinstance(line := self._input.read_line(timeout=0), (bytes, Oversized)):
-            if isinstance(line, bytes) and _is_cancel(line):
-                self._cancel(line)
-            else:
-                self._backlog.append(line)
+            message = self._take(line)
+            if message is not None:
+                self._backlog.append(message)
         if self._running is not None and self._running in self._cancelled:
             self._cancelled.discard(self._running)
             raise RequestCancelled(f"request {self._running} was cancelled")
 
-    def _cancel(self, line: bytes) -> None:
-        try:
-            self._cancelled.add(msgspec.json.decode(
-                _request_decoder.decode(line).params, type=CancelParams).id)
-        except msgspec.DecodeError as exc:
-            log(f"ignored a malformed $/cancelRequest: {exc}")
+    def _take(self, line: bytes | Oversized) -> IncomingRequest | Response | None:
+        """A line decoded, to be run in turn; or the error response it earns; or None when
+        there is nothing to run (a blank line, a cancellation, which takes effect at once)."""
+        message = self.decode(line)
+        if isinstance(message, IncomingRequest) and message.method == Method.CANCEL_REQUEST:
+            return self._cancel(message)
+        return message
 
-    def handle(self, line: bytes) -> Response | None:
-        """The response to one input line (None for notifications and blank lines)."""
+    def _cancel(self, message: IncomingRequest) -> Response | None:
+        """Mark a request cancelled; a cancellation sent as a request is answered at once."""
+        try:
+            params = _decode_params(message)
+        except BackendError as exc:
+            if message.id is msgspec.UNSET:
+                log(f"ignored a malformed $/cancelRequest: {exc}")
+                return None
+            return _error(message.id, exc)
+        self._cancelled.add(params.id)
+        return None if message.id is msgspec.UNSET else Response(id=message.id, result=None)
+
+    def decode(self, line: bytes | Oversized) -> IncomingRequest | Response | None:
+        """One input line as a message, or the error response it earns (None: a blank line)."""
+        if isinstance(line, Oversized):
+            return _error(None, InvalidRequest(
+                f"message of {line.size} bytes exceeds the maximum of {self._max} "
+                "(--max-message-bytes)"))
         line = line.strip()
         if not line:
             return None
         try:
-            message = _request_decoder.decode(line)
+            return _request_decoder.decode(line)
         except msgspec.ValidationError as exc:
             return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
         except (msgspec.DecodeError, RecursionError) as exc:
             nan = b"NaN" in line or b"Infinity" in line
             hint = " (NaN and Infinity are not JSON numbers)" if nan else ""
             return _error(None, ParseError(f"invalid JSON: {exc}{hint}"))
+
+    def handle(self, message: IncomingRequest) -> Response | None:
+        """Run one message; its response (None for notifications)."""
         is_request = message.id is not msgspec.UNSET
         request_id = None if message.id is msgspec.UNSET else message.id
         try:
@@ -289,10 +318,6 @@ def _salvage_state(params: msgspec.Raw) -> int | None:
         return msgspec.json.decode(params, type=_StateOnly).state
     except (msgspec.DecodeError, RecursionError):
         return None
-
-
-def _is_cancel(line: bytes) -> bool:
-    return b"$/cancelRequest" in line
 
 
 def _exit_when_orphaned(parent: int) -> None:

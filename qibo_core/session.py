@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,13 +26,12 @@ from .errors import (
 )
 from .gates import Gate
 from .protocol import (
-    PROTOCOL_VERSION, SUPPORTED_VERSIONS, ApplyParams, ArrayData, Capabilities, ExecuteParams,
-    ExecuteResult, InitializeParams, InitializeResult, Method, NewStateParams,
-    STATE_ENCODINGS, AttachParams, ProbabilitiesParams, ReadParams, SampleParams, SampleResult,
-    SegmentRef, ServerInfo, StateRef, encode_array,
+    PROTOCOL_VERSION, SHM_DIR, SHM_PREFIX, STATE_ENCODINGS, SUPPORTED_VERSIONS, ApplyParams,
+    ArrayData, AttachParams, Capabilities, ExecuteParams, ExecuteResult, InitializeParams,
+    InitializeResult, Method, NewStateParams, ProbabilitiesParams, ReadParams, SampleParams,
+    SampleResult, SegmentRef, ServerInfo, StateRef, encode_array, shots_problem,
 )
 
-MAX_SHOTS = 2**40
 SMALL_STATE_BYTES = 2**26
 """States smaller than this are allocated without checking the memory available."""
 
@@ -46,6 +46,36 @@ class _HeldState:
     failure: GateFailed | None = None
     dropped: int = 0
     """Gates skipped after a failure, until the failure is reported."""
+
+
+def _open_segment(path: str, size: int) -> int:
+    """A descriptor of the segment file `path`, opened only if it is what the protocol means: a
+    regular file of ours (same user) of at least `size` bytes, named SHM_PREFIX... directly in
+    SHM_DIR, reached without following a link. Nothing else is ever written to."""
+    folder, name = os.path.split(path)
+    if (not name.startswith(SHM_PREFIX) or not os.path.isabs(path)
+            or os.path.realpath(folder) != os.path.realpath(SHM_DIR)):
+        raise InvalidParams(f"{path!r} is not a shared-memory segment: segments are files named "
+                            f"{SHM_PREFIX}* directly in {SHM_DIR}")
+    if size <= 0:
+        raise InvalidParams(f"a segment's size must be positive, got {size}")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidParams(f"cannot open shared memory {path!r}: {exc.strerror} (is the backend "
+                            "on another host?); use base64") from None
+    info = os.fstat(fd)
+    problem = ""
+    if not stat.S_ISREG(info.st_mode):
+        problem = "it is not a regular file"
+    elif info.st_uid != os.geteuid():
+        problem = f"it belongs to user {info.st_uid}, not to the backend's user {os.geteuid()}"
+    elif info.st_size < size:
+        problem = f"it holds {info.st_size} bytes, fewer than the {size} claimed"
+    if problem:
+        os.close(fd)
+        raise InvalidParams(f"refused to attach {path!r}: {problem}")
+    return fd
 
 
 def available_memory() -> int:
@@ -71,8 +101,10 @@ def _bytes(n: float) -> str:
 class Session:
     """One backend's states by id, and the protocol's methods on them."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, shared_memory: bool = True) -> None:
         self.backend = backend
+        self.shared_memory = shared_memory
+        """Whether `shm/attach` is served (a backend started with --no-shm refuses it)."""
         self.checkpoint: Checkpoint = no_checkpoint
         """Handed to the backend to call between gates; the server's raises RequestCancelled."""
         self.initialized = False
@@ -148,7 +180,8 @@ class Session:
             capabilities=Capabilities(
                 gates=self.backend.gates, native_gates=sorted(self.backend.native_gates),
                 max_qubits=self.backend.max_qubits, precisions=list(self.backend.precisions),
-                state_encodings=list(STATE_ENCODINGS), threads=self.backend.threads))
+                state_encodings=[e for e in STATE_ENCODINGS if e != "shm" or self.shared_memory],
+                threads=self.backend.threads))
 
     def shutdown(self, params: None) -> None:
         self._states.clear()
@@ -254,14 +287,10 @@ class Session:
     # ---- shared memory -----------------------------------------------------------------
 
     def attach(self, params: AttachParams) -> SegmentRef:
+        if not self.shared_memory:
+            raise InvalidParams("shared memory is off in this backend (--no-shm); use base64")
+        fd = _open_segment(params.path, params.size)
         try:
-            fd = os.open(params.path, os.O_RDWR)
-        except OSError as exc:
-            raise InvalidParams(f"cannot open shared memory {params.path!r}: {exc.strerror} "
-                                "(is the backend on another host?); use base64") from None
-        try:
-            if os.fstat(fd).st_size < params.size:
-                raise InvalidParams(f"{params.path!r} is smaller than {params.size} bytes")
             segment = mmap.mmap(fd, params.size)
         finally:
             os.close(fd)
@@ -338,10 +367,9 @@ class Session:
 
     @staticmethod
     def _check_shots(nshots: int, seed: int | None) -> None:
-        if not 0 <= nshots <= MAX_SHOTS:
-            raise InvalidParams(f"nshots must be between 0 and 2**40, got {nshots}")
-        if seed is not None and not 0 <= seed < 2**63:
-            raise InvalidParams(f"seed must be between 0 and 2**63 - 1, got {seed}")
+        problem = shots_problem(nshots, seed)
+        if problem:
+            raise InvalidParams(problem)
 
     @staticmethod
     def _qubits(qubits: Sequence[int] | None, nqubits: int) -> list[int]:

@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError
-from .protocol import ArrayData, AttachParams, Method, SegmentRef
+from .protocol import SHM_DIR, SHM_PREFIX, ArrayData, AttachParams, Method, SegmentRef
 
-SHM_DIR = "/dev/shm"
 MIN_BYTES = 2**16
 """Smaller arrays go inline as base64: a round trip to attach would cost more."""
 KEEP_FREE = 2
@@ -84,7 +83,7 @@ class SegmentPool:
             self._free.clear()
 
     def _attach(self, nbytes: int) -> Segment | None:
-        path = os.path.join(SHM_DIR, f"qibo-core-{os.getpid()}-{uuid.uuid4().hex}")
+        path = os.path.join(SHM_DIR, f"{SHM_PREFIX}{os.getpid()}-{uuid.uuid4().hex}")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.ftruncate(fd, nbytes)

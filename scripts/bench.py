@@ -13,6 +13,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -201,8 +202,12 @@ def scaling(count: int, nqubits: int, repeats: int, ssh: list[str] | None) -> li
     except ImportError:
         rows.append(row("6 scaling", "Dask LocalCluster: dask is not installed", [0.0]))
     else:
-        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
+        import dask
+        # Dask keeps its scratch space in a folder of ours, removed afterwards.
+        with tempfile.TemporaryDirectory() as scratch, \
+                dask.config.set({"temporary-directory": scratch}), \
+                LocalCluster(n_workers=2, threads_per_worker=1,
+                             dashboard_address=None) as cluster, Client(cluster) as client:
             dask = measure(lambda: execute_many(batch, "qulacs", nshots=100, seed=1,
                                                 client=client), repeats)
         rows.append(row("6 scaling", "the same on a Dask LocalCluster of 2", dask,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from qibo_backend_numpy import NumpyBackend
 from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Handle, connect
 from qibo_core.handle import close_shared
+from qibo_core.protocol import SHM_DIR, SHM_PREFIX
 
 HANDLES = ["numpy-spawned", "numpy-local", "numpy-unfused-local", "qulacs-spawned",
            "qulacs-local"]
@@ -60,26 +62,41 @@ def reference() -> Iterator[Handle]:
         yield h
 
 
-def temporary_entries() -> set[str]:
-    """Entries of the temporary folders a backend could leak into (pytest's own left out)."""
-    entries = set()
-    for folder in {tempfile.gettempdir(), "/dev/shm"}:
-        if os.path.isdir(folder):
-            entries |= {os.path.join(folder, e) for e in os.listdir(folder)
-                        if not e.startswith("pytest-of-")}
-    return entries
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's own temporary directory: TMPDIR for this process and every process it starts
+    (backends, Dask workers, sshd), removed at the end. The leak guard looks only there."""
+    global SESSION_TMP
+    SESSION_TMP = tempfile.mkdtemp(prefix="qibo-core-tests-")
+    os.environ["TMPDIR"] = tempfile.tempdir = SESSION_TMP
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
+
+
+SESSION_TMP = ""
+
+
+def our_leftovers() -> list[str]:
+    """What the project may leave behind: entries in the suite's temporary directory (pytest's
+    own left out), and shared-memory segments this process created (named with its pid)."""
+    entries = [os.path.join(SESSION_TMP, e) for e in os.listdir(SESSION_TMP)
+               if not e.startswith("pytest-of-")]
+    if os.path.isdir(SHM_DIR):
+        entries += [os.path.join(SHM_DIR, e) for e in os.listdir(SHM_DIR)
+                    if e.startswith(f"{SHM_PREFIX}{os.getpid()}-")]
+    return sorted(entries)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_files_or_threads() -> Iterator[None]:
     """After the whole suite, no temporary file, shared-memory segment or thread of ours is
     left behind."""
-    before = temporary_entries()
     yield
     close_shared()
     gc.collect()
-    leaked = temporary_entries() - before
-    assert not leaked, f"temporary files left behind: {sorted(leaked)}"
+    leaked = our_leftovers()
+    assert not leaked, f"temporary files left behind: {leaked}"
     ours = [t.name for t in threading.enumerate()
             if t.name.startswith(("qibo-backend-", "numpy-kernel")) and t.is_alive()]
     assert not ours, f"threads left running: {ours}"

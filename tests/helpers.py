@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 import time
 from collections.abc import Callable
 
@@ -55,3 +56,17 @@ def eventually(condition: Callable[[], bool], seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def without_qulacs(folder: Path) -> list[str]:
+    """qibo-backend-qulacs in a Python whose site-packages are ours minus qulacs."""
+    import qulacs
+    site_packages = Path(qulacs.__file__).resolve().parent.parent
+    site = folder / "site"
+    site.mkdir()
+    for entry in site_packages.iterdir():
+        if not entry.name.lower().startswith("qulacs"):
+            (site / entry.name).symlink_to(entry)
+    code = (f"import site, sys; site.addsitedir({str(site)!r}); sys.argv[0] = "
+            "'qibo-backend-qulacs'; from qibo_backend_qulacs import main; main()")
+    return [sys.executable, "-S", "-c", code]

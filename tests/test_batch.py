@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,8 +94,9 @@ def backend_processes() -> set[int]:
     return found
 
 
-def test_dask_workers_give_the_serial_results_and_leave_nothing() -> None:
+def test_dask_workers_give_the_serial_results_and_leave_nothing(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
+    import dask
     batch = circuits(10)
     seeds = circuit_seeds(3, len(batch))
     serial = [c.execute(backend="qulacs", nshots=100, seed=s)
@@ -102,8 +104,10 @@ def test_dask_workers_give_the_serial_results_and_leave_nothing() -> None:
     expected_states = [r.state() for r in serial]
     close_shared()
     before = backend_processes()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+    # Scheduler and workers keep their scratch space in this test's own directory.
+    with dask.config.set({"temporary-directory": str(tmp_path)}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         results = execute_many(batch, "qulacs", nshots=100, seed=3, client=client)
         hosts = client.run(lambda: __import__("qibo_core.handle").handle._shared.keys())

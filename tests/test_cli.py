@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
+
+from helpers import HANDSHAKE, without_qulacs
 
 QIBO_CORE = os.path.join(sysconfig.get_path("scripts"), "qibo-core")
 GHZ = """OPENQASM 2.0;
@@ -39,9 +43,9 @@ def test_backends_lists_both_with_their_capabilities() -> None:
     run = qibo_core("backends")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0].split()[:3] == ["NAME", "VERSION", "PROTOCOL"]
+    assert lines[0].split()[:4] == ["NAME", "STATUS", "VERSION", "PROTOCOL"]
     numpy = next(line.split() for line in lines if line.startswith("numpy "))
-    assert numpy[1:3] == ["0.1.0", "1"] and numpy[-1].endswith("qibo-backend-numpy")
+    assert numpy[1:4] == ["ok", "0.1.0", "1"] and numpy[-1].endswith("qibo-backend-numpy")
     report = {r["name"]: r for r in json.loads(qibo_core("backends", "--json").stdout)}
     assert report["qulacs"]["native"] > 0 and "shm" in report["qulacs"]["encodings"]
 
@@ -63,7 +67,9 @@ def test_backends_warns_about_shadowed_broken_and_incompatible(tmp_path: Path) -
     assert f"warning: {tmp_path / 'second' / 'qibo-backend-numpy'} is shadowed by" in out
     assert f"warning: {tmp_path / 'first' / 'qibo-backend-noperm'} is not executable" in out
     assert "warning: crashing: failed the handshake: backend 'crashing'" in out
-    assert "exited with code 3" in out
+    assert "exited with code 3: missing licence file" in out
+    assert next(line for line in out.splitlines() if line.startswith("crashing ")).split()[1] \
+        == "broken"
 
 
 def test_run_prints_a_sorted_histogram(ghz: Path) -> None:
@@ -92,13 +98,16 @@ def test_run_a_json_circuit_without_measurements(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["run", "missing.qasm"], "No such file"),
     (["run", "{circuit}", "--backend", "nope"], "qibo-backend-nope not found"),
-    (["run", "{bad}"], "line 3: unknown gate 'foo'"),
+    (["run", "{bad}"], "bad.qasm:3: unknown gate 'foo'"),
+    (["run", "{bad_comma}"], "comma.qasm:3: expected ',' or ';' after cx's arguments, found 'q'"),
 ])
 def test_errors_are_one_clear_line(tmp_path: Path, ghz: Path, args: list[str],
                                    message: str) -> None:
     bad = tmp_path / "bad.qasm"
     bad.write_text("OPENQASM 2.0;\nqreg q[1];\nfoo q[0];\n")
-    args = [a.format(circuit=ghz, bad=bad) for a in args]
+    bad_comma = tmp_path / "bad_comma.qasm"
+    bad_comma.write_text("OPENQASM 2.0;\nqreg q[2];\ncx q[0] q[1];\n")
+    args = [a.format(circuit=ghz, bad=bad, bad_comma=bad_comma) for a in args]
     run = qibo_core(*args)
     assert run.returncode == 1
     assert run.stderr.startswith("qibo-core: error:") and message in run.stderr
@@ -142,4 +151,64 @@ def test_backends_lists_configured_commands(tmp_path: Path) -> None:
     config.write_text(json.dumps({"backends": {"far": {"command": ["sh", "-c", f"exec {numpy}"]}}}))
     run = qibo_core("backends", env=dict(os.environ, QIBO_CORE_CONFIG=str(config)))
     far = next(line for line in run.stdout.splitlines() if line.startswith("far "))
-    assert far.split()[1:3] == ["0.1.0", "1"] and far.endswith(f"sh -c 'exec {numpy}'")
+    assert far.split()[1:4] == ["ok", "0.1.0", "1"] and far.endswith(f"sh -c 'exec {numpy}'")
+
+
+def test_alone_it_lists_the_commands_and_it_has_a_version() -> None:
+    run = qibo_core()
+    assert run.returncode == 0 and all(c in run.stdout for c in ("backends", "run", "check",
+                                                                   "trace"))
+    version = qibo_core("--version")
+    assert version.returncode == 0 and version.stdout.strip() == "qibo-core 0.1.0 (protocol 1)"
+
+
+def test_trace_claims_no_file_it_did_not_write(tmp_path: Path) -> None:
+    log = tmp_path / "trace.log"
+    run = qibo_core("trace", "--output", str(log), "--", sys.executable, "-c", "pass")
+    assert run.returncode == 0 and not log.exists()
+    assert "nothing was recorded" in run.stderr and "the exchange is in" not in run.stderr
+
+
+def test_ctrl_c_during_run_cancels_and_exits_quietly(tmp_path: Path) -> None:
+    from qibo_core import Circuit, gates
+    circuit = Circuit(22)
+    for layer in range(200):  # a minute of work: CNOTs across fusion groups keep it long
+        circuit.add(gates.RX(q, 0.1 * layer + q) for q in range(22))
+        circuit.add(gates.CNOT(q, q + 1) for q in range(21))
+    path = tmp_path / "long.json"
+    import msgspec
+    path.write_bytes(msgspec.json.encode(circuit.to_data()))
+    process = subprocess.Popen([QIBO_CORE, "run", str(path), "--shots", "0", "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)  # well into the execute
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert err.strip() == "qibo-core: interrupted" and "Traceback" not in err
+
+
+def test_backends_shows_a_backend_whose_simulator_is_missing_as_broken(tmp_path: Path) -> None:
+    config = tmp_path / "backends.json"
+    config.write_text(json.dumps({"backends": {"noqulacs": {"command": without_qulacs(tmp_path)}}}))
+    run = qibo_core("backends", env=dict(os.environ, QIBO_CORE_CONFIG=str(config)))
+    row = next(line for line in run.stdout.splitlines() if line.startswith("noqulacs "))
+    assert row.split()[1] == "broken"
+    assert "noqulacs: failed the handshake" in run.stdout and "pip install qulacs" in run.stdout
+
+
+def test_check_takes_a_name_and_fails_cat_without_crashing() -> None:
+    good = qibo_core("check", "numpy")
+    assert good.returncode == 0 and good.stdout.startswith("conformance of ")
+    bad = qibo_core("check", "/bin/cat")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr + bad.stdout
+    assert "FAIL  initialize answers" in bad.stdout
+
+
+def test_check_reports_a_hung_backend_in_seconds(tmp_path: Path) -> None:
+    hung = tmp_path / "hung.py"  # answers initialize, then nothing
+    hung.write_text(HANDSHAKE.replace('"stateEncodings": []', '"stateEncodings": ["base64"]')
+                    + "time.sleep(600)\n")
+    started = time.monotonic()
+    run = qibo_core("check", sys.executable, str(hung))
+    assert run.returncode == 1 and time.monotonic() - started < 40
+    assert "no reply within" in run.stdout and "not run: the backend hung" in run.stdout

@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -16,16 +17,18 @@ import pytest
 import qibo_core
 from qibo_backend_numpy import NumpyBackend
 from qibo_core import (
-    BackendCrashed, BackendNotFound, Circuit, ConfigError, ConnectionFailed, GateFailed, Handle,
-    InvalidParams, ProtocolError, StateTooLarge, UnknownState, connect, gates, list_backends,
+    BackendCrashed, BackendNotFound, Circuit, ConfigError, GateFailed, Handle,
+    HandleClosed, InvalidArgument, InvalidParams, ProtocolError, StateTooLarge, UnknownState,
+    connect, gates, list_backends,
 )
 from qibo_core.discovery import find_backend
 from qibo_core.errors import ERRORS_BY_CODE
 from qibo_core import handle as handle_module
 from qibo_core.handle import close_shared, resolve
-from qibo_core.protocol import ErrorCode, Method, StateRef
+from qibo_core.protocol import ErrorCode, ExecuteParams, ExecuteResult, Method, StateRef
 
-from helpers import bell, eventually, fake_backend, fake_program
+from conftest import make_handle
+from helpers import bell, eventually, fake_backend, fake_program, without_qulacs
 
 
 def test_public_names_are_sorted_and_exported() -> None:
@@ -133,7 +136,7 @@ def test_restarts_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_server_errors_arrive_as_typed_exceptions(handle: Handle) -> None:
     with pytest.raises(InvalidParams, match="nshots must be between 0 and 2\\*\\*40"):
-        handle.execute(bell(), nshots=-5)
+        handle.channel.request(Method.EXECUTE, ExecuteParams(bell().to_data(), -5), ExecuteResult)
     with pytest.raises(StateTooLarge, match="exceed this backend's maximum") as info:
         handle.new_state(200)
     assert info.value.data["nqubits"] == 200
@@ -152,6 +155,44 @@ def test_streaming_and_its_errors(handle: Handle) -> None:
         state.probabilities()
     assert info.value.data["index"] == 3
     assert state.sample(100, qubits=[2], seed=1).keys() <= {"0", "1"}
+
+
+def test_history_is_what_the_backend_applied(handle: Handle) -> None:
+    """After a streamed gate fails, the failed gate and those the backend skipped leave the
+    history, so that replay() rebuilds the state the backend holds."""
+    state = handle.new_state(2)
+    state.apply(gates.H(0), gates.X(7), gates.Z(0))
+    with pytest.raises(GateFailed):
+        state.read()
+    assert state.history == [gates.H(0)]
+    state.apply(gates.CNOT(0, 1))
+    assert state.history == [gates.H(0), gates.CNOT(0, 1)]
+    replayed = state.replay(handle)
+    np.testing.assert_allclose(replayed.read(), state.read(), atol=1e-12)
+    np.testing.assert_allclose(state.read(), [2**-0.5, 0, 0, 2**-0.5], atol=1e-12)
+
+
+def test_arguments_are_checked_in_words_before_sending(handle: Handle) -> None:
+    for kwargs, message in (({"nshots": 10.0}, "nshots must be an integer, got 10.0"),
+                            ({"nshots": -1}, "nshots must be between 0 and 2\\*\\*40"),
+                            ({"seed": "7"}, "seed must be an integer or None, got '7'"),
+                            ({"timeout": 0}, "timeout must be a positive number")):
+        with pytest.raises(InvalidArgument, match=message):
+            handle.execute(bell(), **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="nshots must be an integer"):
+        handle.new_state(1).sample(True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["numpy-spawned", "numpy-local"])
+def test_a_closed_handle_refuses_at_once_and_says_what_to_do(kind: str) -> None:
+    handle = make_handle(kind)
+    state, result = handle.new_state(1), handle.execute(bell())
+    handle.close()
+    with pytest.raises(HandleClosed, match="cannot apply gates to state"):
+        state.apply(gates.X(0))
+    assert state.history == []
+    with pytest.raises(HandleClosed, match="read what you need before closing the handle"):
+        result.state()
 
 
 def test_states_are_freed_explicitly_and_when_collected(handle: Handle) -> None:
@@ -196,7 +237,7 @@ def test_close_is_idempotent_and_final() -> None:
     handle.close()
     handle.close()
     assert process.returncode == 0
-    with pytest.raises(ConnectionFailed, match="closed"):
+    with pytest.raises(HandleClosed, match="closed"):
         handle.execute(bell())
 
 
@@ -345,3 +386,21 @@ def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("QIBO_CORE_CONFIG", str(config))
     with pytest.raises(ConfigError, match=message):
         connect("x")
+
+
+def test_a_backend_whose_simulator_is_missing_says_what_to_install(tmp_path: Path) -> None:
+    with pytest.raises(BackendCrashed, match="exited with code 1") as info:
+        connect("noqulacs", command=without_qulacs(tmp_path))
+    assert "the qulacs package is not installed" in info.value.stderr_tail[-1]
+    assert "pip install qulacs" in str(info.value)
+
+
+def test_in_process_use_needs_no_posix_module() -> None:
+    """As on Windows, where there is no fcntl: importing and running in process must work."""
+    code = ("import sys; sys.modules['fcntl'] = None\n"
+            "from qibo_core import Circuit, connect, gates\n"
+            "from qibo_backend_numpy import NumpyBackend\n"
+            "c = Circuit(1); c.add(gates.X(0))\n"
+            "print(abs(c.execute(backend=NumpyBackend()).state()[1]))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "1.0", run.stderr

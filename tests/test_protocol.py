@@ -277,3 +277,21 @@ def test_stdout_pollution_goes_to_stderr() -> None:
     assert sum(reply["result"]["frequencies"].values()) == 10
     stderr = pipe.stderr_text
     assert "print() from the simulator" in stderr and "os.write(1) from the simulator" in stderr
+
+
+def test_a_request_is_not_taken_for_a_cancel_by_its_text(server: Pipe) -> None:
+    """The method decides, never a substring: a register named like the cancel method, with a
+    `params.id` of a later request, is an ordinary request that cancels nothing."""
+    circuit = {**BELL, "measurements": [{"qubits": [0, 1], "register": "$/cancelRequest"}]}
+    reply = server.call("execute", {"circuit": circuit, "nshots": 5, "id": 9}, request_id=8)
+    assert reply["id"] == 8 and sum(reply["result"]["frequencies"].values()) == 5
+    later = server.call("state/new", {"nqubits": 1}, request_id=9)
+    assert later["id"] == 9 and "result" in later
+
+
+def test_a_cancel_sent_as_a_request_is_answered(server: Pipe) -> None:
+    assert server.call("$/cancelRequest", {"id": 12345}, request_id=7) == {
+        "jsonrpc": "2.0", "id": 7, "result": None}
+    error = server.call("$/cancelRequest", {"id": [1]}, request_id=8)["error"]
+    assert error["code"] == ErrorCode.INVALID_PARAMS and "$/cancelRequest" in error["message"]
+    assert_still_serving(server)

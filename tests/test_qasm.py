@@ -88,7 +88,7 @@ def test_a_program_with_definitions_expressions_and_registers(reference: Handle)
     ("OPENQASM 2.0;\nqreg q[2];\ncx q[0], q[0];", "line 3: cx: CNOT acts on repeated qubits"),
     ("OPENQASM 2.0;\nqreg q[2];\nrx(1/0) q[0];", "line 3: division by zero"),
     ("OPENQASM 2.0;\nqreg q[2];\nrx(theta) q[0];", "line 3: unknown name 'theta'"),
-    ("OPENQASM 2.0;\nqreg q[2];\nh q[0]", "expected ';', found the end of the program"),
+    ("OPENQASM 2.0;\nqreg q[2];\nh q[0]", "expected ',' or ';' after h's arguments, found the end"),
     ("OPENQASM 2.0;\nqreg q[2];\ncreg c[2];\nmeasure q[0] -> c[0];\nh q[0];",
      "line 5: H(0) acts on qubit 0, which is already measured"),
     ("OPENQASM 2.0;\nqreg q[1];\nreset q[0];", "line 3: 'reset' is not supported"),

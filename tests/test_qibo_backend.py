@@ -88,6 +88,20 @@ def test_what_is_not_supported_says_so(platform: str) -> None:
         noisy()
 
 
+def test_collapsing_measurements_are_refused_not_ignored(platform: str) -> None:
+    circuit = qibo.Circuit(1)
+    circuit.add([qibo_gates.H(0), qibo_gates.M(0, collapse=True), qibo_gates.H(0)])
+    with pytest.raises(NotImplementedError, match=r"M\(collapse=True\) on qubits \[0\]"):
+        circuit(nshots=10)
+
+
+def test_an_unknown_platform_is_refused_when_set() -> None:
+    from qibo_core import BackendNotFound
+    with pytest.raises(BackendNotFound, match="installed backends: .*numpy.*qulacs"):
+        qibo.set_backend("qibo_core", platform="numpi")
+    assert qibo.get_backend().name != "qibo_core"
+
+
 def test_meta_backend_lists_installed_backends() -> None:
     from qibo_core import MetaBackend
     assert {"numpy", "qulacs"} <= set(MetaBackend().list_available())

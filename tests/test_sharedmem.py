@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import gc
 import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from qibo_core import Circuit, InvalidParams, connect, gates
+from qibo_core.discovery import find_backend
+from qibo_core.protocol import SHM_DIR, SHM_PREFIX, ErrorCode
 from qibo_core.sharedmem import MIN_BYTES, SegmentPool
+
+from pipes import Pipe
 
 N = 17  # 2 MiB of complex128: above MIN_BYTES
 
 
 def our_segments() -> list[str]:
-    return [e for e in os.listdir("/dev/shm") if e.startswith(f"qibo-core-{os.getpid()}-")]
+    return [e for e in os.listdir(SHM_DIR) if e.startswith(f"{SHM_PREFIX}{os.getpid()}-")]
 
 
 def test_large_reads_use_segments_and_keep_their_values(reference) -> None:  # type: ignore[no-untyped-def]
@@ -63,3 +72,78 @@ def test_qulacs_reads_through_segments_too(reference) -> None:  # type: ignore[n
         np.testing.assert_allclose(handle.execute(circuit).state(),
                                    reference.execute(circuit).state(), atol=1e-12)
         assert handle._segments is not None and handle._segments._released
+
+
+def segment_file(size: int, *, prefix: str = SHM_PREFIX) -> Path:
+    path = Path(SHM_DIR) / f"{prefix}{os.getpid()}-{uuid.uuid4().hex}"
+    path.write_bytes(b"\0" * size)
+    return path
+
+
+@pytest.fixture
+def server() -> Iterator[Pipe]:
+    pipe = Pipe([find_backend("numpy")])
+    pipe.initialize()
+    yield pipe
+    assert pipe.close() == 0
+
+
+def attach(pipe: Pipe, path: Path | str, size: int) -> dict[str, Any]:
+    return pipe.call("shm/attach", {"path": str(path), "size": size})
+
+
+def test_attach_refuses_what_is_not_a_segment_of_ours(server: Pipe, tmp_path: Path) -> None:
+    """An ordinary file, a link, a foreign name, a short file, another user's file: each is
+    refused, and nothing is written to it."""
+    victim = tmp_path / "notes.txt"
+    victim.write_bytes(b"precious text, not amplitudes\n" * 4)
+    link, short, foreign, others = (segment_file(0), segment_file(8),
+                                    segment_file(64, prefix="someone-else-"), segment_file(64))
+    link.unlink()
+    link.symlink_to(victim)
+    cases = [(victim, "not a shared-memory segment"), (link, "Too many levels of symbolic"),
+             (short, "holds 8 bytes, fewer than the 64 claimed"),
+             (foreign, "not a shared-memory segment"), ("qibo-core-1-x", "not a shared")]
+    if os.geteuid() == 0:  # as root (CI), a file can be given to another user: nobody
+        os.chown(others, 65534, 65534)
+        cases.append((others, "belongs to user 65534"))
+    try:
+        for path, message in cases:
+            error = attach(server, path, 64)["error"]
+            assert error["code"] == ErrorCode.INVALID_PARAMS and message in error["message"], path
+        state = server.call("state/new", {"nqubits": 2})["result"]["state"]
+        for segment in (1, 2, 3):  # no segment was attached, so none can be written to
+            error = server.call("state/read", {"state": state, "segment": segment})["error"]
+            assert error["code"] == ErrorCode.INVALID_PARAMS
+        assert victim.read_bytes() == b"precious text, not amplitudes\n" * 4
+        assert others.read_bytes() == b"\0" * 64
+    finally:
+        for path in (link, short, foreign, others):
+            path.unlink()
+
+
+def test_a_segment_of_ours_is_attached_and_written(server: Pipe) -> None:
+    path = segment_file(64)
+    try:
+        segment = attach(server, path, 64)["result"]["segment"]
+    finally:
+        path.unlink()
+    state = server.call("state/new", {"nqubits": 1})["result"]["state"]
+    assert server.call("state/read", {"state": state, "segment": segment})["result"] == {
+        "dtype": "complex128", "shape": [2], "segment": segment}
+
+
+def test_a_backend_started_without_shared_memory() -> None:
+    pipe = Pipe([find_backend("numpy"), "--no-shm"])
+    assert pipe.initialize()["capabilities"]["stateEncodings"] == ["base64"]
+    path = segment_file(64)
+    try:
+        error = attach(pipe, path, 64)["error"]
+    finally:
+        path.unlink()
+    assert error["code"] == ErrorCode.INVALID_PARAMS and "--no-shm" in error["message"]
+    assert pipe.close() == 0
+    with connect("numpy", command=[find_backend("numpy"), "--no-shm"]) as handle:
+        assert handle._segments is None
+        state = handle.new_state(N)
+        assert state.read()[0] == 1  # through base64

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,18 +21,6 @@ from helpers import alive, bell, eventually
 SSHD = "/usr/sbin/sshd"
 
 
-def install_sshd() -> None:
-    """The project's own set-up: Debian's openssh-server, installed when missing (as root)."""
-    if os.path.exists(SSHD):
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("needs openssh-server (apt-get install openssh-server) and root to run it")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "openssh-server"], env=env,
-                   capture_output=True, check=True)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +30,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def ssh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """An ssh command prefix reaching a fresh sshd on 127.0.0.1 with keys made here."""
-    install_sshd()
+    if not os.path.exists(SSHD):
+        pytest.skip(f"needs an OpenSSH server at {SSHD}: scripts/test.sh installs "
+                    "openssh-server when run as root")
     if os.geteuid() != 0:
         pytest.skip("sshd needs root here")
     folder = tmp_path_factory.mktemp("ssh")

@@ -16,7 +16,7 @@ def main() -> None:
     from qibo_core.server import serve
 
     from .simulator import QulacsBackend
-    serve(QulacsBackend())
+    serve(QulacsBackend, name="qulacs", version=__version__)
 
 
 def __getattr__(name: str) -> Any:

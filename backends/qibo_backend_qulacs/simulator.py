@@ -7,7 +7,9 @@ imported in `configure`, after the `threads` option is known.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -40,6 +42,9 @@ class QulacsBackend(Backend):
 
     def __init__(self) -> None:
         super().__init__()
+        if importlib.util.find_spec("qulacs") is None:
+            raise ImportError("the qulacs package is not installed in this Python "
+                              f"({sys.executable}): pip install qulacs")
         self._qulacs: ModuleType | None = None
 
     def configure(self, options: InitializeOptions) -> None:
