@@ -31,6 +31,14 @@ HISTOGRAM_WIDTH = 40
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # the request was cancelled and the backend shut down on the way
+        print("qibo-core: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="qibo-core", description="Quantum circuits on simulators in their own processes.")
     parser.add_argument("--version", action="version",
@@ -87,9 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     except (QiboCoreError, OSError) as exc:
         print(f"qibo-core: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # the request was cancelled and the backend shut down on the way
-        print("qibo-core: interrupted", file=sys.stderr)
-        return 130
 
 
 # ---- backends ------------------------------------------------------------------------------

@@ -179,10 +179,15 @@ def test_ctrl_c_during_run_cancels_and_exits_quietly(tmp_path: Path) -> None:
     import msgspec
     path.write_bytes(msgspec.json.encode(circuit.to_data()))
     process = subprocess.Popen([QIBO_CORE, "run", str(path), "--shots", "0", "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PYTHONFAULTHANDLER="1"))
     time.sleep(2.0)  # well into the execute
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    try:
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # the fault handler prints where every thread is
+        pytest.fail(f"qibo-core run did not exit after SIGINT:\n{process.communicate()[1]}")
     assert process.returncode == 130, err
     assert err.strip() == "qibo-core: interrupted" and "Traceback" not in err
 
