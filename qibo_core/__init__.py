@@ -3,50 +3,88 @@
     from qibo_core import Circuit, gates
     c = Circuit(2); c.add(gates.H(0)); c.add(gates.CNOT(0, 1)); c.add(gates.M(0, 1))
     c.execute(backend="numpy", nshots=1000).frequencies()
-"""
 
-__version__ = "0.1.0"
+The packages, by role: `circuit` (the model), `protocol` (what both ends share), `client`,
+`server` (the framework a backend is written with), `testing` (the conformance kit), `interop`.
+"""
 
 from typing import TYPE_CHECKING, Any
 
-from . import gates
-from .backend import Backend
-from .circuit import Circuit
+from .circuit import Circuit, gates
 from .errors import (
-    BackendCrashed, BackendError, BackendNotFound, CircuitError, ConfigError, ConnectionFailed,
-    GateFailed, HandleClosed, InternalError, InvalidArgument, InvalidParams, InvalidRequest,
-    MethodNotFound, ParseError, ProtocolError, QiboCoreError, RequestCancelled, RequestTimeout,
-    ServerNotInitialized, StateLost, StateTooLarge, UnknownState, UnsupportedProtocolVersion,
+    BackendCrashed,
+    BackendError,
+    BackendHung,
+    BackendNotFound,
+    CircuitError,
+    ConfigError,
+    ConnectionFailed,
+    GateFailed,
+    HandleClosed,
+    InternalError,
+    InvalidGate,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    ProtocolError,
+    QiboCoreError,
+    RequestCancelled,
+    RequestTimeout,
+    ServerNotInitialized,
+    StateLost,
+    StateTooLarge,
+    UnknownState,
+    UnsupportedProtocolVersion,
+    UsageError,
 )
 from .protocol import PROTOCOL_VERSION
+from .server import Backend
+from .version import __version__
 
 if TYPE_CHECKING:
-    from .batch import execute_many
-    from .discovery import BackendExecutable, list_backends
-    from .handle import Handle, State, connect
-    from .result import Result
+    from .client import (
+        BackendExecutable,
+        Handle,
+        Result,
+        State,
+        connect,
+        execute_many,
+        list_backends,
+    )
+    from .interop.qibo import MetaBackend
 
-# The client side loads on first use: a backend process (which imports this package for its
-# server) starts faster without subprocess, threads and shared-memory machinery.
-_CLIENT_NAMES = {"BackendExecutable": "discovery", "list_backends": "discovery",
-                 "Handle": "handle", "State": "handle", "connect": "handle", "Result": "result",
-                 "execute_many": "batch",
-                 "MetaBackend": "qibo_backend"}  # what qibo.set_backend("qibo_core") loads
+# The client loads on first use: a backend process (which imports this package for its server)
+# starts faster without subprocess, threads and shared-memory machinery.
+_LAZY = {"BackendExecutable": "client", "Handle": "client", "Result": "client", "State": "client",
+         "connect": "client", "execute_many": "client", "list_backends": "client",
+         "MetaBackend": "interop.qibo"}  # what qibo.set_backend("qibo_core") loads
+
+
+def _execute(circuit: Circuit, backend: Any, **options: Any) -> Any:
+    """`Circuit.execute`: the client's execute, loaded on first use."""
+    from .client import execute
+    return execute(circuit, backend, **options)
+
+
+Circuit.runner = _execute
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CLIENT_NAMES:
+    if name in _LAZY:
         import importlib
-        value = getattr(importlib.import_module(f".{_CLIENT_NAMES[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Backend",
     "BackendCrashed",
     "BackendError",
     "BackendExecutable",
+    "BackendHung",
     "BackendNotFound",
     "Circuit",
     "CircuitError",
@@ -56,9 +94,10 @@ __all__ = [
     "Handle",
     "HandleClosed",
     "InternalError",
-    "InvalidArgument",
+    "InvalidGate",
     "InvalidParams",
     "InvalidRequest",
+    "MetaBackend",
     "MethodNotFound",
     "PROTOCOL_VERSION",
     "ParseError",
@@ -73,6 +112,7 @@ __all__ = [
     "StateTooLarge",
     "UnknownState",
     "UnsupportedProtocolVersion",
+    "UsageError",
     "__version__",
     "connect",
     "execute_many",

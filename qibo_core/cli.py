@@ -15,17 +15,21 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from . import __version__
-from .circuit import Circuit
-from .client import TRACE_VARIABLE, ProcessChannel
-from .discovery import (
-    BackendExecutable, backend_command, configured_backends, list_backends, not_executable,
+from .circuit import Circuit, M
+from .client import Handle, connect
+from .client.discovery import (
+    BackendExecutable,
+    backend_command,
+    configured_backends,
+    list_backends,
+    not_executable,
 )
+from .client.progress import Bar
+from .client.spawned import ProcessChannel
+from .client.trace import TRACE_VARIABLE
 from .errors import BackendCrashed, ProtocolError, QiboCoreError, UnsupportedProtocolVersion
-from .gates import M
-from .handle import Handle, connect
-from .progress import Bar
 from .protocol import PROTOCOL_VERSION, CircuitData
+from .version import __version__
 
 HISTOGRAM_WIDTH = 40
 
@@ -213,7 +217,7 @@ def _print_histogram(frequencies: dict[str, int], shots: int) -> None:
 # ---- check ---------------------------------------------------------------------------------
 
 def _check(args: argparse.Namespace) -> int:
-    from .conformance import check
+    from .testing.conformance import check
     command = args.executable
     if len(command) == 1 and os.sep not in command[0] and not os.path.exists(command[0]):
         command = backend_command(command[0])

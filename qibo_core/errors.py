@@ -1,16 +1,19 @@
 """Every exception qibo-core raises, under one root.
 
     QiboCoreError
-    ├── CircuitError            a gate or circuit is invalid (also a ValueError)
-    ├── InvalidArgument         a call was given a wrong argument (also a ValueError)
-    ├── BackendNotFound         no qibo-backend-<name> executable
-    ├── ConfigError             the backends configuration file is invalid
-    ├── ConnectionFailed        the backend process is unusable
+    ├── UsageError              a call that cannot be made as asked: fix the call (a ValueError)
+    │   ├── CircuitError        a gate or circuit is invalid
+    │   │   └── InvalidGate     ...a gate of a list, which `index` names
+    │   └── HandleClosed        the handle was closed; its states went with it
+    ├── BackendNotFound         no qibo-backend-<name> executable: install one, or fix the name
+    ├── ConfigError             the backends configuration file is invalid: fix the file
+    ├── RequestTimeout          a request ran out of time and was cancelled; the backend is usable
+    ├── ConnectionFailed        the backend process is unusable: connect again
     │   ├── BackendCrashed      it exited; carries the exit status and its last stderr lines
     │   │   └── StateLost       ...taking a state with it; State.replay() rebuilds it
-    │   ├── HandleClosed        you closed the handle; its states went with it
-    │   ├── ProtocolError       it sent something that is not protocol
-    │   └── RequestTimeout      it did not answer in time
+    │   ├── BackendHung         it answered neither a request nor its cancellation (also a
+    │   │                       RequestTimeout); it was terminated
+    │   └── ProtocolError       it sent something that is not protocol
     └── BackendError            it answered a request with a JSON-RPC error (code, message, data)
         ├── ParseError, InvalidRequest, MethodNotFound, InvalidParams, InternalError
         ├── UnsupportedProtocolVersion, ServerNotInitialized
@@ -27,19 +30,33 @@ from typing import Any, ClassVar
 
 from msgspec import UNSET
 
-from .protocol import ErrorCode, ErrorObject
+from .protocol.codes import ErrorCode
+from .protocol.messages import ErrorObject
 
 
 class QiboCoreError(Exception):
     """The root of every qibo-core exception."""
 
 
-class CircuitError(QiboCoreError, ValueError):
+class UsageError(QiboCoreError, ValueError):
+    """A call cannot be made as asked: an argument of the wrong type or out of range, or an
+    object whose state does not allow it."""
+
+
+class CircuitError(UsageError):
     """A gate or circuit is invalid."""
 
 
-class InvalidArgument(QiboCoreError, ValueError):
-    """A call was given an argument of the wrong type or out of range."""
+class InvalidGate(CircuitError):
+    """A gate of a list is invalid; `index` is its position."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class HandleClosed(UsageError):
+    """The handle was closed: its backend, and every state it held, are gone."""
 
 
 class BackendNotFound(QiboCoreError):
@@ -78,22 +95,31 @@ class StateLost(BackendCrashed):
                    stderr_tail=crash.stderr_tail)
 
 
-class HandleClosed(ConnectionFailed):
-    """The handle was closed: its backend, and every state it held, are gone."""
-
-
 class ProtocolError(ConnectionFailed):
     """The backend sent something that breaks the protocol."""
 
 
-class RequestTimeout(ConnectionFailed):
-    """The backend did not answer within the timeout."""
+class RequestTimeout(QiboCoreError):
+    """A request did not finish within its timeout; it was cancelled, and the backend is still
+    usable (unless this is also a BackendHung)."""
+
+
+class BackendHung(ConnectionFailed, RequestTimeout):
+    """The backend answered neither a request nor its cancellation in time: it was terminated."""
 
 
 class BackendError(QiboCoreError):
-    """The backend answered with a JSON-RPC error."""
+    """The backend answered with a JSON-RPC error. Each subclass names its code (`code=`), which
+    registers it: a client raises the class that the code of an error object stands for."""
 
-    code: ClassVar[int] = ErrorCode.INTERNAL_ERROR
+    code: int = ErrorCode.INTERNAL_ERROR
+    """The JSON-RPC error code: the class's, or the one received for codes we do not know."""
+    by_code: ClassVar[dict[int, type[BackendError]]] = {}
+
+    def __init_subclass__(cls, *, code: ErrorCode, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.code = code
+        BackendError.by_code[code] = cls
 
     def __init__(self, message: str, data: Any = None) -> None:
         super().__init__(message)
@@ -104,83 +130,54 @@ class BackendError(QiboCoreError):
         return ErrorObject(code=self.code, message=self.message,
                            **({} if self.data is None else {"data": self.data}))
 
+    @staticmethod
+    def from_object(error: ErrorObject) -> BackendError:
+        """The exception a JSON-RPC error object stands for (BackendError for unknown codes)."""
+        cls = BackendError.by_code.get(error.code, BackendError)
+        exc = cls(error.message, None if error.data is UNSET else error.data)
+        exc.code = error.code
+        return exc
 
-class ParseError(BackendError):
+
+class ParseError(BackendError, code=ErrorCode.PARSE_ERROR):
     """A message was not valid JSON."""
 
-    code = ErrorCode.PARSE_ERROR
 
-
-class InvalidRequest(BackendError):
+class InvalidRequest(BackendError, code=ErrorCode.INVALID_REQUEST):
     """A message was JSON but not a valid request."""
 
-    code = ErrorCode.INVALID_REQUEST
 
-
-class MethodNotFound(BackendError):
+class MethodNotFound(BackendError, code=ErrorCode.METHOD_NOT_FOUND):
     """The method does not exist."""
 
-    code = ErrorCode.METHOD_NOT_FOUND
 
-
-class InvalidParams(BackendError):
+class InvalidParams(BackendError, code=ErrorCode.INVALID_PARAMS):
     """The params were of the wrong shape or out of range."""
 
-    code = ErrorCode.INVALID_PARAMS
 
-
-class InternalError(BackendError):
+class InternalError(BackendError, code=ErrorCode.INTERNAL_ERROR):
     """The backend failed in a way it did not anticipate."""
 
-    code = ErrorCode.INTERNAL_ERROR
 
-
-class UnsupportedProtocolVersion(BackendError):
+class UnsupportedProtocolVersion(BackendError, code=ErrorCode.UNSUPPORTED_PROTOCOL_VERSION):
     """The backend does not speak the requested protocol version."""
 
-    code = ErrorCode.UNSUPPORTED_PROTOCOL_VERSION
 
-
-class ServerNotInitialized(BackendError):
+class ServerNotInitialized(BackendError, code=ErrorCode.SERVER_NOT_INITIALIZED):
     """A request came before `initialize`."""
 
-    code = ErrorCode.SERVER_NOT_INITIALIZED
 
-
-class UnknownState(BackendError):
+class UnknownState(BackendError, code=ErrorCode.UNKNOWN_STATE):
     """No state with that id is held (never created, or freed)."""
 
-    code = ErrorCode.UNKNOWN_STATE
 
-
-class GateFailed(BackendError):
+class GateFailed(BackendError, code=ErrorCode.GATE_FAILED):
     """A streamed gate could not be applied; the state holds every gate before it."""
 
-    code = ErrorCode.GATE_FAILED
 
-
-class StateTooLarge(BackendError):
+class StateTooLarge(BackendError, code=ErrorCode.STATE_TOO_LARGE):
     """A state would not fit in memory or exceeds the backend's maximum qubits."""
 
-    code = ErrorCode.STATE_TOO_LARGE
 
-
-class RequestCancelled(BackendError):
+class RequestCancelled(BackendError, code=ErrorCode.REQUEST_CANCELLED):
     """The request was cancelled before it completed."""
-
-    code = ErrorCode.REQUEST_CANCELLED
-
-
-ERRORS_BY_CODE: dict[int, type[BackendError]] = {
-    cls.code: cls for cls in (ParseError, InvalidRequest, MethodNotFound, InvalidParams,
-                              InternalError, UnsupportedProtocolVersion, ServerNotInitialized,
-                              UnknownState, GateFailed, StateTooLarge, RequestCancelled)
-}
-
-
-def error_from_object(error: ErrorObject) -> BackendError:
-    """The exception a JSON-RPC error object stands for (BackendError for codes we do not know)."""
-    cls = ERRORS_BY_CODE.get(error.code, BackendError)
-    exc = cls(error.message, None if error.data is UNSET else error.data)
-    exc.code = error.code  # type: ignore[misc]
-    return exc

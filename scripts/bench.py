@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from circuits import layered, qft  # noqa: E402
+
 from qibo_backend_numpy import NumpyBackend  # noqa: E402
 from qibo_backend_qulacs import QulacsBackend  # noqa: E402
 from qibo_core import Circuit, connect, gates  # noqa: E402
@@ -105,8 +106,7 @@ def streaming(count: int, repeats: int) -> list[Row]:
 
     def synchronous() -> None:
         for g in stream[: count // 10]:
-            handle.channel.request(Method.STATE_APPLY, ApplyParams(state.id, [g.to_data()]),
-                                   type(None))
+            handle.channel.request(Method.STATE_APPLY, ApplyParams(state.id, [g]))
 
     rows = []
     with connect("numpy") as handle:
@@ -184,7 +184,7 @@ def scaling(count: int, nqubits: int, repeats: int, ssh: list[str] | None) -> li
     """execute_many over 1 and 2 local workers and over a Dask LocalCluster of 2; round trips
     and state reads through an ssh tunnel against a local spawn."""
     from qibo_core import execute_many
-    from qibo_core.handle import close_shared
+    from qibo_core.client import close_shared
 
     batch = [layered(nqubits, layers=2, seed=k) for k in range(count)]
     for c in batch:
@@ -218,13 +218,13 @@ def scaling(count: int, nqubits: int, repeats: int, ssh: list[str] | None) -> li
 
 
 def tunnel(ssh: list[str], repeats: int) -> list[Row]:
-    from qibo_core.discovery import find_backend
-    from qibo_core.protocol import NewStateParams, StateRef
+    from qibo_core.client.discovery import find_backend
+    from qibo_core.protocol import NewStateParams
     rows = []
     with connect("numpy") as local, connect("numpy", command=[*ssh, find_backend("numpy")]) as far:
         for name, handle in (("local spawn", local), ("ssh tunnel", far)):
             trip = measure(lambda h=handle: h.channel.request(
-                Method.STATE_NEW, NewStateParams(1), StateRef), repeats * 100)
+                Method.STATE_NEW, NewStateParams(1)), repeats * 100)
             state = handle.new_state(20).apply(*[gates.H(q) for q in range(20)])
             reads = measure(state.read, repeats)
             rows.append(row("6 scaling", f"round trip, {name}", trip))

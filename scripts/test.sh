@@ -11,5 +11,5 @@ if [ ! -x /usr/sbin/sshd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nul
 fi
 
 python3 -m venv .venv
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test]' -e backends/numpy -e backends/qulacs
 .venv/bin/python -m pytest -q "$@"

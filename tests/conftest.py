@@ -1,50 +1,14 @@
-"""Fixtures: every backend handle, in process and spawned, and a guard against leaked processes."""
+"""Fixtures: every backend handle, in process and spawned, and the reference."""
 
 from __future__ import annotations
 
-import gc
-import os
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
 
 import pytest
+from helpers import HANDLES, make_handle
 
-from qibo_backend_numpy import NumpyBackend
-from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Handle, connect
-from qibo_core.handle import close_shared
-from qibo_core.protocol import SHM_DIR, SHM_PREFIX
-
-HANDLES = ["numpy-spawned", "numpy-local", "numpy-unfused-local", "qulacs-spawned",
-           "qulacs-local"]
-
-
-def children() -> set[int]:
-    """Pids of this process's live children (zombies included: an unreaped child is a leak),
-    except multiprocessing's resource tracker, which Dask starts and Python ends at exit."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    cmdline = f.read()
-            except OSError:
-                continue
-            if (int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid()
-                    and b"multiprocessing.resource_tracker" not in cmdline):
-                found.add(int(entry))
-    return found
-
-
-def make_handle(kind: str) -> Handle:
-    if kind.endswith("-spawned"):
-        return connect(kind.split("-")[0])
-    return connect({"numpy-local": NumpyBackend, "qulacs-local": QulacsBackend,
-                    "numpy-unfused-local": lambda: NumpyBackend(fusion=False)}[kind]())
+from qibo_core.testing import ReferenceBackend
 
 
 @pytest.fixture(scope="module", params=HANDLES)
@@ -56,57 +20,6 @@ def handle(request: pytest.FixtureRequest) -> Iterator[Handle]:
 
 @pytest.fixture(scope="session")
 def reference() -> Iterator[Handle]:
-    """The in-process NumPy backend every other backend is checked against: gate by gate,
-    the plainest path."""
-    with connect(NumpyBackend(fusion=False)) as h:
+    """The dense reference simulator every backend is checked against, in process."""
+    with connect(ReferenceBackend()) as h:
         yield h
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """The suite's own temporary directory: TMPDIR for this process and every process it starts
-    (backends, Dask workers, sshd), removed at the end. The leak guard looks only there."""
-    global SESSION_TMP
-    SESSION_TMP = tempfile.mkdtemp(prefix="qibo-core-tests-")
-    os.environ["TMPDIR"] = tempfile.tempdir = SESSION_TMP
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    shutil.rmtree(SESSION_TMP, ignore_errors=True)
-
-
-SESSION_TMP = ""
-
-
-def our_leftovers() -> list[str]:
-    """What the project may leave behind: entries in the suite's temporary directory (pytest's
-    own left out), and shared-memory segments this process created (named with its pid)."""
-    entries = [os.path.join(SESSION_TMP, e) for e in os.listdir(SESSION_TMP)
-               if not e.startswith("pytest-of-")]
-    if os.path.isdir(SHM_DIR):
-        entries += [os.path.join(SHM_DIR, e) for e in os.listdir(SHM_DIR)
-                    if e.startswith(f"{SHM_PREFIX}{os.getpid()}-")]
-    return sorted(entries)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def no_leaked_files_or_threads() -> Iterator[None]:
-    """After the whole suite, no temporary file, shared-memory segment or thread of ours is
-    left behind."""
-    yield
-    close_shared()
-    gc.collect()
-    leaked = our_leftovers()
-    assert not leaked, f"temporary files left behind: {leaked}"
-    ours = [t.name for t in threading.enumerate()
-            if t.name.startswith(("qibo-backend-", "numpy-kernel")) and t.is_alive()]
-    assert not ours, f"threads left running: {ours}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_leaked_processes() -> Iterator[None]:
-    """After each test module, every backend it spawned has been reaped."""
-    before = children()
-    yield
-    close_shared()
-    leaked = children() - before
-    assert not leaked, f"backend processes left running: {sorted(leaked)}"

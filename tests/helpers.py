@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from pathlib import Path
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from qibo_core import Circuit, Handle, gates
-from qibo_core.client import ProcessChannel
+from qibo_backend_numpy import NumpyBackend
+from qibo_backend_qulacs import QulacsBackend
+from qibo_core import Circuit, Handle, connect, gates
+from qibo_core.client.spawned import ProcessChannel
 
 HANDSHAKE = """
 import json, os, sys, time
@@ -20,6 +22,18 @@ print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
                      "stateEncodings": [], "threads": 1}}}), flush=True)
 """
 """The start of a fake backend: it answers `initialize`, then runs what follows."""
+
+
+HANDLES = ["numpy-spawned", "numpy-local", "numpy-unfused-local", "qulacs-spawned",
+           "qulacs-local"]
+
+
+def make_handle(kind: str) -> Handle:
+    """A handle of one of the HANDLES kinds."""
+    if kind.endswith("-spawned"):
+        return connect(kind.split("-")[0])
+    return connect({"numpy-local": NumpyBackend, "qulacs-local": QulacsBackend,
+                    "numpy-unfused-local": lambda: NumpyBackend(fusion=False)}[kind]())
 
 
 def bell() -> Circuit:

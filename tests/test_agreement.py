@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from agreement import (
+    assert_same_probabilities,
+    assert_same_state,
+    chi_square_passes,
+    gate_variants,
+    scrambled,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qibo_core import Circuit, Handle, gates
-from qibo_core.gates import GATES
-
-from agreement import (
-    assert_same_probabilities, assert_same_state, chi_square_passes, gate_variants, scrambled,
-)
-from strategies import circuits
+from qibo_core.circuit.gates import GATES
+from qibo_core.testing.strategies import circuits
 
 NQUBITS = 5
 slow_ok = settings(max_examples=40, deadline=None,

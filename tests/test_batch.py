@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import eventually
 
 from qibo_core import Circuit, execute_many, gates
-from qibo_core.batch import circuit_seeds
-from qibo_core.handle import close_shared, resolve
-
-from helpers import eventually
+from qibo_core.client import close_shared, resolve
+from qibo_core.client.batch import circuit_seeds
 
 
 def circuits(count: int, nqubits: int = 4) -> list[Circuit]:
@@ -110,7 +109,7 @@ def test_dask_workers_give_the_serial_results_and_leave_nothing(tmp_path: Path) 
                                      dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         results = execute_many(batch, "qulacs", nshots=100, seed=3, client=client)
-        hosts = client.run(lambda: __import__("qibo_core.handle").handle._shared.keys())
+        hosts = client.run(lambda: list(__import__("qibo_core.client.api").client.api._shared))
     assert [r.frequencies() for r in results] == [r.frequencies() for r in serial]
     for result, expected in zip(results, expected_states, strict=True):
         np.testing.assert_allclose(result.state(), expected, atol=1e-12)

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import HANDSHAKE, without_qulacs
 
 QIBO_CORE = os.path.join(sysconfig.get_path("scripts"), "qibo-core")

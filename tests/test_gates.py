@@ -10,10 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qibo_core import CircuitError, gates
-from qibo_core.gates import GATES
+from qibo_core.circuit import GATES, GateReader, from_data
 from qibo_core.protocol import GateData
-
-from strategies import angles, any_gate
+from qibo_core.testing.strategies import angles, any_gate
 
 I2 = np.eye(2)
 X = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -176,7 +175,7 @@ def test_gate_data_round_trip(gate: gates.Gate, via_json: bool) -> None:
     data = gate.to_data()
     if via_json:
         data = msgspec.json.decode(msgspec.json.encode(data), type=GateData)
-    again = gates.from_data(data)
+    again = from_data(data)
     assert again == gate
     np.testing.assert_allclose(again.matrix(), gate.matrix(), atol=1e-15)
 
@@ -194,11 +193,11 @@ def test_gate_data_round_trip(gate: gates.Gate, via_json: bool) -> None:
 ])
 def test_invalid_gate_data_raises_circuit_error(data: GateData, message: str) -> None:
     with pytest.raises(CircuitError, match=message):
-        gates.from_data(data)
+        from_data(data)
 
 
 def test_a_gate_reader_checks_every_gate_whatever_it_has_seen() -> None:
-    read = gates.GateReader(2).read
+    read = GateReader(2).read
     assert read(GateData("RX", (0,), {"theta": 0.5})) == gates.RX(0, 0.5)  # RX on (0,) seen
     for data, message in [
         (GateData("RX", (0,), {"theta": float("inf")}), "finite"),
@@ -216,19 +215,19 @@ def test_a_gate_reader_checks_every_gate_whatever_it_has_seen() -> None:
 
 @given(st.lists(any_gate(3), max_size=6))
 def test_a_gate_reader_reads_what_from_data_reads(many: list[gates.Gate]) -> None:
-    read = gates.GateReader(3).read
+    read = GateReader(3).read
     for gate in many + many:  # the second time round, every pair has been seen
-        assert read(gate.to_data()) == gates.from_data(gate.to_data(), 3) == gate
+        assert read(gate.to_data()) == from_data(gate.to_data(), 3) == gate
 
 
 def test_gate_data_parameters_in_any_order() -> None:
-    gate = gates.from_data(GateData("U3", [0], {"lam": 0.3, "theta": 0.1, "phi": 0.2}))
+    gate = from_data(GateData("U3", [0], {"lam": 0.3, "theta": 0.1, "phi": 0.2}))
     assert gate == gates.U3(0, 0.1, 0.2, 0.3) and list(gate.params) == ["theta", "phi", "lam"]
 
 
 def test_unknown_gate_name_lists_known_gates() -> None:
     with pytest.raises(CircuitError, match="unknown gate 'FOO'; known gates: CCZ"):
-        gates.from_data(GateData(name="FOO", qubits=[0]))
+        from_data(GateData(name="FOO", qubits=[0]))
 
 
 @given(angles)

@@ -10,11 +10,10 @@ from typing import Any
 
 import msgspec
 import pytest
+from rawpipe import Pipe
 
-from qibo_core.discovery import find_backend
+from qibo_core.client.discovery import find_backend
 from qibo_core.protocol import ArrayData, ErrorCode, decode_array
-
-from pipes import Pipe
 
 BELL = {"nqubits": 2, "gates": [{"name": "H", "qubits": [0]}, {"name": "CNOT", "qubits": [0, 1]}],
         "measurements": [{"qubits": [0, 1]}]}
@@ -163,7 +162,7 @@ def test_streamed_gate_error_names_the_gate(server: Pipe) -> None:
                      "params": {"state": state, "gates": gates}})
     error = server.call("state/read", {"state": state})["error"]
     assert error["code"] == ErrorCode.GATE_FAILED
-    assert "streamed gate 1 (X on [7])" in error["message"]
+    assert f"streamed gate 1 (X) of state {state} failed: qubit 7 is out" in error["message"]
     assert "the 1 gates streamed after it were skipped" in error["message"]
     assert error["data"]["index"] == 1
     read = server.call("state/read", {"state": state})

@@ -11,10 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qibo_core import Circuit, CircuitError, Handle, gates
-from qibo_core.gates import GATES
-from qibo_core.qasm import QASM_NAMES
-
-from reference import final_state
+from qibo_core.circuit.gates import GATES
+from qibo_core.circuit.qasm import QASM_NAMES
+from qibo_core.testing.reference import final_state
 
 angles = st.floats(-2 * math.pi, 2 * math.pi, allow_nan=False)
 

@@ -11,8 +11,8 @@ import pytest
 qibo = pytest.importorskip("qibo")
 from qibo import gates as qibo_gates  # noqa: E402
 
-from qibo_core.gates import GATES  # noqa: E402
-from qibo_core.handle import close_shared  # noqa: E402
+from qibo_core.circuit.gates import GATES  # noqa: E402
+from qibo_core.client import close_shared  # noqa: E402
 
 SHARED_NAMES = sorted(n for n in GATES if hasattr(qibo_gates, n))
 

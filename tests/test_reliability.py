@@ -14,19 +14,25 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import alive, bell, eventually, fake_backend, fake_program
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from rawpipe import Pipe
 
 from qibo_core import (
-    BackendCrashed, Circuit, Handle, ProtocolError, RequestCancelled, RequestTimeout, StateLost,
-    connect, gates,
+    BackendCrashed,
+    Circuit,
+    Handle,
+    ProtocolError,
+    RequestCancelled,
+    RequestTimeout,
+    StateLost,
+    connect,
+    gates,
 )
-from qibo_core.client import ProcessChannel
-from qibo_core.discovery import find_backend
-from qibo_core.handle import close_shared, resolve
-
-from helpers import alive, bell, eventually, fake_backend, fake_program
-from pipes import Pipe
+from qibo_core.client import close_shared, resolve
+from qibo_core.client.discovery import find_backend
+from qibo_core.client.spawned import ProcessChannel
 
 BACKENDS = ["numpy", "qulacs"]
 FUZZ_EXAMPLES = int(os.environ.get("QIBO_FUZZ_EXAMPLES", "150"))

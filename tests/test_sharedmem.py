@@ -11,13 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rawpipe import Pipe
 
 from qibo_core import Circuit, InvalidParams, connect, gates
-from qibo_core.discovery import find_backend
+from qibo_core.client.discovery import find_backend
+from qibo_core.client.sharedmem import MIN_BYTES, SegmentPool
 from qibo_core.protocol import SHM_DIR, SHM_PREFIX, ErrorCode
-from qibo_core.sharedmem import MIN_BYTES, SegmentPool
-
-from pipes import Pipe
 
 N = 17  # 2 MiB of complex128: above MIN_BYTES
 
@@ -55,7 +54,7 @@ def test_large_reads_use_segments_and_keep_their_values(reference) -> None:  # t
 
 
 def test_a_backend_that_cannot_map_turns_the_pool_off() -> None:
-    def refuse(method: str, params: object, result_type: object) -> object:
+    def refuse(method: str, params: object) -> object:
         raise InvalidParams("cannot open shared memory: No such file or directory")
 
     pool = SegmentPool(refuse, lambda method, params: None)

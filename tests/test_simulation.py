@@ -9,9 +9,8 @@ from hypothesis import HealthCheck, given, settings
 
 from qibo_core import Circuit, CircuitError, Handle, connect, gates
 from qibo_core.protocol import CircuitData
-
-from reference import final_state
-from strategies import circuits
+from qibo_core.testing.reference import final_state
+from qibo_core.testing.strategies import circuits
 
 
 @pytest.fixture(scope="module")

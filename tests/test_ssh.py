@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import alive, bell, eventually
 
 from qibo_core import BackendCrashed, Handle, connect, gates
-from qibo_core.discovery import find_backend
-
-from helpers import alive, bell, eventually
+from qibo_core.client.discovery import find_backend
 
 SSHD = "/usr/sbin/sshd"
 

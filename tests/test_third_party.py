@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from qibo_core import Circuit, Handle, gates, list_backends
-from qibo_core.conformance import check
-from qibo_core.handle import close_shared
+from qibo_core.client import close_shared
+from qibo_core.testing import check
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "qibo-backend-dense"
 

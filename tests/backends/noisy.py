@@ -3,8 +3,7 @@
 import os
 
 from qibo_backend_numpy.simulator import NumpyBackend
-from qibo_core.backend import no_checkpoint
-from qibo_core.server import serve
+from qibo_core.server import no_checkpoint, serve
 
 
 class NoisyBackend(NumpyBackend):

@@ -2,8 +2,7 @@
 
 from qibo_backend_numpy.simulator import NumpyBackend
 from qibo_core import gates
-from qibo_core.backend import no_checkpoint
-from qibo_core.server import serve
+from qibo_core.server import no_checkpoint, serve
 
 
 class WrongRX(NumpyBackend):

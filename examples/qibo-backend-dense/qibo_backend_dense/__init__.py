@@ -11,10 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from qibo_core import Backend
-from qibo_core.backend import Checkpoint, no_checkpoint
-from qibo_core.gates import Gate
-from qibo_core.server import serve
+from qibo_core.circuit import Gate
+from qibo_core.server import Backend, Checkpoint, no_checkpoint, serve
 
 __version__ = "0.1.0"
 

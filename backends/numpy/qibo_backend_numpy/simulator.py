@@ -1,0 +1,241 @@
+"""NumpyBackend: gates applied in place to a state vector, never as a 2^n x 2^n matrix.
+
+Each operation goes to the cheapest kernel its matrix allows: a diagonal one multiplies only the
+amplitudes it changes (CZ, CU1 and RZ touch strided views, in place); a permutation moves
+slices (X, CNOT, SWAP); a dense matrix on neighbouring qubits is one matmul over the state seen
+as (left, 2^k, right) into a scratch buffer; anything else is a tensordot on the view where the
+controls are 1.
+
+Large sweeps are split across threads (NumPy releases the GIL inside its kernels), along an axis
+the operation does not touch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+import numpy as np
+
+from qibo_core.circuit import Gate
+from qibo_core.server import Backend, Checkpoint, no_checkpoint
+
+from . import __version__
+from .fusion import Diagonal, Operation, fused, unfused
+
+_DEFAULT_THREADS = os.cpu_count() or 1
+SMALL_AMPLITUDES = 2**10
+"""Up to this size a sweep costs less than choosing a kernel (tens of NumPy calls): one
+tensordot does every operation."""
+PARALLEL_MIN_AMPLITUDES = 2**16
+"""Smaller sweeps run on one thread: handing work to another costs more than it saves."""
+
+
+class NumpyState:
+    """The amplitudes, and a scratch array of the same size for out-of-place matmuls."""
+
+    def __init__(self, nqubits: int, dtype: np.dtype) -> None:
+        self.nqubits = nqubits
+        self.data = np.zeros(2**nqubits, dtype=dtype)
+        self.data[0] = 1
+        self._scratch: np.ndarray | None = None
+
+    @property
+    def tensor(self) -> np.ndarray:
+        """The amplitudes as a view of shape (2,) * n, axis q for qubit q."""
+        return self.data.reshape((2,) * self.nqubits)
+
+    def swap_scratch(self) -> np.ndarray:
+        """The scratch array, which becomes the amplitudes once the caller has filled it."""
+        scratch = self._scratch if self._scratch is not None else np.empty_like(self.data)
+        self._scratch, self.data = self.data, scratch
+        return scratch
+
+
+class NumpyBackend(Backend):
+    """A NumPy state-vector simulator; `fusion=False` applies every gate on its own."""
+
+    name = "numpy"
+    version = __version__
+
+    def __init__(self, *, fusion: bool | None = None) -> None:
+        super().__init__()
+        if fusion is None:
+            fusion = os.environ.get("QIBO_NUMPY_FUSION", "1") != "0"
+        self.fusion = fusion
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def threads(self) -> int:
+        return self.options.threads or _DEFAULT_THREADS
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _run(self, tasks: Sequence[Callable[[], object]]) -> None:
+        if len(tasks) == 1:
+            tasks[0]()
+            return
+        if self._pool is None or self._pool._max_workers != self.threads:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="numpy-kernel")
+        for future in [self._pool.submit(task) for task in tasks]:
+            future.result()
+
+    def state_bytes(self, nqubits: int) -> int:
+        return 2 * super().state_bytes(nqubits)  # the amplitudes and the scratch array
+
+    def zero_state(self, nqubits: int) -> NumpyState:
+        return NumpyState(nqubits, self.dtype)
+
+    def apply(self, state: NumpyState, gates: Sequence[Gate],
+              checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
+        operations = fused(gates, state.nqubits) if self.fusion else unfused(gates)
+        threads = self.threads
+        for op, done in operations:
+            checkpoint(done, len(gates))
+            if isinstance(op, Diagonal):
+                apply_fused_diagonal(state, op, self._run, threads)
+            else:
+                apply_operation(state, op, self._run, threads)
+        return state
+
+    def to_array(self, state: NumpyState) -> np.ndarray:
+        return state.data
+
+
+Runner = Callable[[Sequence[Callable[[], object]]], None]
+
+
+def apply_operation(state: NumpyState, op: Operation, run: Runner, threads: int = 1,
+                    small: int = SMALL_AMPLITUDES) -> None:
+    """Apply one operation with the cheapest kernel its matrix allows (on states of up to
+    `small` amplitudes: the general one)."""
+    matrix = op.matrix.astype(state.data.dtype, copy=False)
+    if state.data.size <= small:
+        apply_matrix(state.tensor, matrix, op.targets, op.controls)
+        return
+    nonzero = matrix != 0
+    if not (nonzero & ~np.eye(len(matrix), dtype=bool)).any():
+        apply_diagonal(state.tensor, np.diagonal(matrix), op.targets, op.controls)
+    elif (nonzero.sum(axis=0) == 1).all() and (nonzero.sum(axis=1) == 1).all():
+        apply_permutation(state.tensor, matrix, op.targets, op.controls)
+    elif not op.controls and max(op.targets) - min(op.targets) == len(op.targets) - 1:
+        apply_adjacent(state, matrix, op.targets, run, threads)
+    else:
+        apply_matrix(state.tensor, matrix, op.targets, op.controls)
+
+
+def _slice(tensor: np.ndarray, targets: Sequence[int], value: int,
+           controls: Sequence[int]) -> np.ndarray:
+    """The view where the targets read `value` (first target most significant) and every
+    control is 1; length-1 slices keep it a view even when every axis is fixed."""
+    index = [slice(None)] * tensor.ndim
+    for c in controls:
+        index[c] = slice(1, 2)
+    k = len(targets)
+    for i, t in enumerate(targets):
+        bit = (value >> (k - 1 - i)) & 1
+        index[t] = slice(bit, bit + 1)
+    return tensor[tuple(index)]
+
+
+def apply_diagonal(tensor: np.ndarray, diagonal: np.ndarray, targets: Sequence[int],
+                   controls: Sequence[int]) -> None:
+    """Multiply, in place, only the amplitudes whose factor is not 1."""
+    for value, factor in enumerate(diagonal):
+        if factor != 1:
+            view = _slice(tensor, targets, value, controls)
+            np.multiply(view, factor, out=view)
+
+
+def apply_fused_diagonal(state: NumpyState, op: Diagonal, run: Runner, threads: int = 1) -> None:
+    """One in-place sweep multiplying every amplitude by its factor. Neighbouring axes that are
+    all in, or all out of, the diagonal's qubits are merged, so NumPy broadcasts over few axes."""
+    inside = [q in op.qubits for q in range(state.nqubits)]
+    shape: list[int] = []
+    factor_shape: list[int] = []
+    for q, is_in in enumerate(inside):
+        if q and is_in == inside[q - 1]:
+            shape[-1] *= 2
+            factor_shape[-1] *= 2 if is_in else 1
+        else:
+            shape.append(2)
+            factor_shape.append(2 if is_in else 1)
+    tensor = state.data.reshape(shape)
+    factors = op.factors.astype(state.data.dtype).reshape(factor_shape)
+    pieces = threads if state.data.size >= PARALLEL_MIN_AMPLITUDES else 1
+    bounds = np.linspace(0, shape[0], min(pieces, shape[0]) + 1).astype(int)
+    tasks = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        f = factors if factor_shape[0] == 1 else factors[a:b]
+        tasks.append(partial(np.multiply, tensor[a:b], f, out=tensor[a:b]))
+    run(tasks)
+
+
+def apply_permutation(tensor: np.ndarray, matrix: np.ndarray, targets: Sequence[int],
+                      controls: Sequence[int]) -> None:
+    """A matrix with one non-zero per row and column: move (and scale) slices."""
+    moves = [(int(np.flatnonzero(matrix[:, col])[0]), col) for col in range(len(matrix))]
+    sources = {col: _slice(tensor, targets, col, controls).copy()
+               for row, col in moves if row != col}
+    for row, col in moves:
+        factor = matrix[row, col]
+        out = _slice(tensor, targets, row, controls)
+        source = sources.get(col, out)
+        if factor == 1:
+            if source is not out:
+                np.copyto(out, source)
+        else:
+            np.multiply(source, factor, out=out)
+
+
+def apply_adjacent(state: NumpyState, matrix: np.ndarray, targets: Sequence[int], run: Runner,
+                   threads: int = 1) -> None:
+    """A dense matrix on neighbouring qubits: one matmul over the state seen as
+    (left, 2^k, right), written to the scratch array, in `threads` slabs of `left` or `right`."""
+    k = len(targets)
+    order = np.argsort(targets)
+    if (order != np.arange(k)).any():
+        axes = [*order, *(order + k)]
+        matrix = matrix.reshape((2,) * 2 * k).transpose(axes).reshape(2**k, 2**k)
+    left = 2 ** min(targets)
+    right = 2 ** (state.nqubits - min(targets) - k)
+    source = state.data.reshape(left, 2**k, right)
+    out = state.swap_scratch().reshape(left, 2**k, right)
+    pieces = threads if state.data.size >= PARALLEL_MIN_AMPLITUDES else 1
+    if right == 1:
+        # The lowest qubits: one (left x 2^k) @ (2^k x 2^k) product, split by rows.
+        rows = np.array_split(np.arange(left), pieces)
+        src2, out2, m_t = source.reshape(left, 2**k), out.reshape(left, 2**k), matrix.T
+        run([partial(np.matmul, src2[r[0]:r[-1] + 1], m_t, out=out2[r[0]:r[-1] + 1])
+             for r in rows if len(r)])
+    elif right < 2**k:
+        # Few amplitudes to the right (an unfused gate near the end): many tiny products.
+        np.matmul(source.transpose(0, 2, 1), matrix.T, out=out.transpose(0, 2, 1))
+    else:
+        axis = 0 if left >= pieces else 2
+        bounds = np.linspace(0, source.shape[axis], pieces + 1).astype(int)
+        index = [slice(None)] * 3
+        tasks = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            index[axis] = slice(a, b)
+            piece = tuple(index)
+            tasks.append(partial(np.matmul, matrix, source[piece], out=out[piece]))
+        run(tasks)
+
+
+def apply_matrix(tensor: np.ndarray, matrix: np.ndarray, targets: Sequence[int],
+                 controls: Sequence[int]) -> None:
+    """Any matrix on any targets: a tensordot on the view where the controls are 1."""
+    index: list[int | slice] = [slice(None)] * tensor.ndim
+    for c in controls:
+        index[c] = 1
+    view = tensor[tuple(index)]  # basic indexing: a view, so the update lands in the state
+    axes = [t - sum(c < t for c in controls) for t in targets]
+    k = len(targets)
+    product = np.tensordot(matrix.reshape((2,) * (2 * k)), view, axes=(range(k, 2 * k), axes))
+    view[...] = np.moveaxis(product, range(k), axes)

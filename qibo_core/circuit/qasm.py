@@ -1,0 +1,442 @@
+"""OpenQASM 2.0: read a program into a Circuit, write a Circuit as a program.
+
+A small parser of our own (no maintained package reads OpenQASM 2.0 without pulling in a whole
+SDK). It takes the qelib1.inc gate set, user `gate` definitions (expanded where used), register
+broadcasting (`h q;`), parameter expressions (pi, + - * / ^, sin cos tan exp ln sqrt),
+`measure` into `creg`s (each creg becomes a measurement register) and `barrier` (ignored).
+Gates map to qibo's gates of the same name, as qibo's own QASM support does: where qelib1.inc
+differs from qibo by a global phase (u1, u2, u3, rz), qibo's definition is used.
+Errors name the line: `line 7: unknown gate 'foo'`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from ..errors import CircuitError
+from . import gates
+from .gate import Gate, M
+
+
+class _Circuit(Protocol):
+    """What this module needs of a circuit (Circuit itself: the module stays below it)."""
+
+    nqubits: int
+    gates: list[Gate]
+
+    @property
+    def registers(self) -> dict[str, tuple[int, ...]]: ...
+
+    def add(self, gate: Gate | M) -> None: ...
+
+
+C = TypeVar("C", bound=_Circuit)
+
+# qelib1.inc names -> our gate classes. `p`/`cp` and `u` are the newer spellings of u1/cu1/u3.
+_GATES: dict[str, type[gates.Gate]] = {
+    "id": gates.I, "x": gates.X, "y": gates.Y, "z": gates.Z, "h": gates.H, "s": gates.S,
+    "sdg": gates.SDG, "t": gates.T, "tdg": gates.TDG, "sx": gates.SX, "sxdg": gates.SXDG,
+    "rx": gates.RX, "ry": gates.RY, "rz": gates.RZ, "u1": gates.U1, "p": gates.U1,
+    "u2": gates.U2, "u3": gates.U3, "u": gates.U3, "cx": gates.CNOT, "CX": gates.CNOT,
+    "cy": gates.CY, "cz": gates.CZ, "ch": gates.CH, "csx": gates.CSX, "swap": gates.SWAP,
+    "crx": gates.CRX, "cry": gates.CRY, "crz": gates.CRZ, "cu1": gates.CU1, "cp": gates.CU1,
+    "cu3": gates.CU3, "ccx": gates.TOFFOLI, "rxx": gates.RXX, "rzz": gates.RZZ,
+}
+QASM_NAMES: dict[str, str] = {}
+"""Our gate names that OpenQASM 2.0 can express, with their qelib1.inc names."""
+for _qasm, _cls in _GATES.items():
+    QASM_NAMES.setdefault(_cls.name, _qasm)
+# The inverse of these has a name of its own, so `dagger()` can be written.
+_INVERSES = {"S": "sdg", "SDG": "s", "T": "tdg", "TDG": "t", "SX": "sxdg", "SXDG": "sx"}
+
+_FUNCTIONS: dict[str, Callable[[float], float]] = {
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "ln": math.log,
+    "sqrt": math.sqrt}
+_TOKEN = re.compile(r"""
+    (?P<space>[ \t\r]+) | (?P<newline>\n) | (?P<comment>//[^\n]*)
+  | (?P<real>(\d+\.\d*|\.\d+)([eE][-+]?\d+)? | \d+[eE][-+]?\d+) | (?P<int>\d+)
+  | (?P<id>[A-Za-z_][A-Za-z0-9_]*) | (?P<string>"[^"\n]*")
+  | (?P<symbol>->|==|[;,()\[\]{}+\-*/^])
+""", re.VERBOSE)
+
+
+@dataclass
+class _Token:
+    kind: str
+    text: str
+    line: int
+
+
+@dataclass
+class _Definition:
+    params: list[str]
+    qubits: list[str]
+    body: list[tuple[str, list[list[_Token]], list[str]]] = field(default_factory=list)
+    """Each call: gate name, parameter expressions (as tokens), argument names."""
+
+
+def _place(source: str | None, line: int) -> str:
+    """Where an error is: `ghz.qasm:6` for a named source, `line 6` otherwise."""
+    return f"{source}:{line}" if source else f"line {line}"
+
+
+def _tokens(text: str, source: str | None) -> list[_Token]:
+    tokens, line, position = [], 1, 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise CircuitError(f"{_place(source, line)}: unexpected character "
+                               f"{text[position]!r}")
+        kind = match.lastgroup or ""
+        if kind == "newline":
+            line += 1
+        elif kind not in ("space", "comment"):
+            tokens.append(_Token(kind, match.group(), line))
+        position = match.end()
+    tokens.append(_Token("end", "", line))
+    return tokens
+
+
+class _Parser:
+    """Recursive descent over the token list; builds the circuit as it goes."""
+
+    def __init__(self, text: str, source: str | None) -> None:
+        self.source = source
+        self.tokens = _tokens(text, source)
+        self.at = 0
+        self.qregs: dict[str, tuple[int, int]] = {}  # name -> (first qubit, size)
+        self.cregs: dict[str, int] = {}
+        self.measured: dict[str, dict[int, int]] = {}  # creg -> bit -> qubit
+        self.definitions: dict[str, _Definition] = {}
+        self.calls: list[tuple[gates.Gate, int]] = []
+
+    # ---- tokens ------------------------------------------------------------------------
+
+    @property
+    def token(self) -> _Token:
+        return self.tokens[self.at]
+
+    def error(self, message: str, line: int | None = None) -> CircuitError:
+        return CircuitError(f"{_place(self.source, line or self.token.line)}: {message}")
+
+    def take(self, text: str | None = None, kind: str | None = None) -> _Token:
+        token = self.token
+        if (text is not None and token.text != text) or (kind is not None and token.kind != kind):
+            wanted = repr(text) if text is not None else f"a {kind}"
+            raise self.error(f"expected {wanted}, found {self.found()}")
+        self.at += 1
+        return token
+
+    def found(self) -> str:
+        """The current token, as an error message names it."""
+        return repr(self.token.text) if self.token.kind != "end" else "the end of the program"
+
+    def peek(self, text: str) -> bool:
+        return self.token.text == text
+
+    # ---- program -----------------------------------------------------------------------
+
+    def parse(self, circuit_type: Callable[[int], C]) -> C:
+        self.take("OPENQASM")
+        version = self.take().text
+        if version != "2.0":
+            raise self.error(f"only OpenQASM 2.0 is supported, not {version}")
+        self.take(";")
+        while self.token.kind != "end":
+            self.statement()
+        return self.build(circuit_type)
+
+    def statement(self) -> None:
+        token = self.token
+        handlers = {"include": self.include, "qreg": self.register, "creg": self.register,
+                    "gate": self.definition, "measure": self.measure, "barrier": self.barrier}
+        if token.text in handlers:
+            handlers[token.text]()
+        elif token.text in ("opaque", "reset", "if"):
+            raise self.error(f"'{token.text}' is not supported")
+        elif token.kind == "id":
+            self.call()
+        else:
+            raise self.error(f"unexpected {token.text!r}")
+
+    def include(self) -> None:
+        self.take("include")
+        name = self.take(kind="string").text.strip('"')
+        if name != "qelib1.inc":
+            raise self.error(f"only qelib1.inc can be included, not {name!r}")
+        self.take(";")
+
+    def register(self) -> None:
+        kind = self.take().text
+        name = self.take(kind="id").text
+        self.take("[")
+        size = int(self.take(kind="int").text)
+        self.take("]")
+        self.take(";")
+        if name in self.qregs or name in self.cregs:
+            raise self.error(f"register {name!r} is declared twice")
+        if kind == "qreg":
+            self.qregs[name] = (sum(s for _, s in self.qregs.values()), size)
+        else:
+            self.cregs[name] = size
+
+    def definition(self) -> None:
+        self.take("gate")
+        name = self.take(kind="id").text
+        params = self.names("(", ")") if self.peek("(") else []
+        qubits = self.names(None, "{")
+        definition = _Definition(params, qubits)
+        while not self.peek("}"):
+            if self.peek("barrier"):
+                self.barrier()
+                continue
+            callee = self.take(kind="id").text
+            exprs = self.expression_tokens() if self.peek("(") else []
+            definition.body.append((callee, exprs, self.names(None, ";")))
+        self.take("}")
+        self.definitions[name] = definition
+
+    def names(self, opening: str | None, closing: str) -> list[str]:
+        if opening:
+            self.take(opening)
+        names = []
+        while not self.peek(closing):
+            names.append(self.take(kind="id").text)
+            if not self.peek(closing):
+                self.take(",")
+        self.take(closing)
+        return names
+
+    def expression_tokens(self) -> list[list[_Token]]:
+        """The tokens of each parenthesised, comma-separated expression, unevaluated."""
+        self.take("(")
+        exprs: list[list[_Token]] = [[]]
+        depth = 0
+        while depth or not self.peek(")"):
+            token = self.take()
+            if token.kind == "end":
+                raise self.error("unclosed '('")
+            if token.text == "," and not depth:
+                exprs.append([])
+                continue
+            depth += {"(": 1, ")": -1}.get(token.text, 0)
+            exprs[-1].append(token)
+        self.take(")")
+        return [e for e in exprs if e]
+
+    def barrier(self) -> None:
+        while not self.peek(";"):
+            self.take()
+        self.take(";")
+
+    def measure(self) -> None:
+        line = self.take("measure").line
+        qubits = self.argument()
+        self.take("->")
+        creg = self.take(kind="id").text
+        if creg not in self.cregs:
+            raise self.error(f"unknown creg {creg!r}", line)
+        bits = list(range(self.cregs[creg]))
+        if self.peek("["):
+            self.take("[")
+            bits = [self.index(self.cregs[creg], creg)]
+            self.take("]")
+        self.take(";")
+        if len(bits) != len(qubits):
+            raise self.error(f"measure of {len(qubits)} qubits into {len(bits)} bits", line)
+        for bit, qubit in zip(bits, qubits, strict=True):
+            self.measured.setdefault(creg, {})[bit] = qubit
+
+    # ---- gate calls --------------------------------------------------------------------
+
+    def call(self) -> None:
+        name_token = self.take(kind="id")
+        exprs = self.expression_tokens() if self.peek("(") else []
+        args = [self.argument()]
+        while self.peek(","):
+            self.take(",")
+            args.append(self.argument())
+        if not self.peek(";"):
+            raise self.error(f"expected ',' or ';' after {name_token.text}'s arguments, found "
+                             f"{self.found()}")
+        self.take(";")
+        values = [_Expression(e, {}, self.error).value() for e in exprs]
+        sizes = {len(a) for a in args if len(a) > 1}
+        if len(sizes) > 1:
+            raise self.error("registers of different sizes in one gate", name_token.line)
+        width = sizes.pop() if sizes else 1
+        for i in range(width):
+            qubits = [a[i] if len(a) > 1 else a[0] for a in args]
+            self.expand(name_token.text, values, qubits, name_token.line)
+
+    def argument(self) -> list[int]:
+        name = self.take(kind="id").text
+        if name not in self.qregs:
+            raise self.error(f"unknown qreg {name!r}")
+        first, size = self.qregs[name]
+        if not self.peek("["):
+            return list(range(first, first + size))
+        self.take("[")
+        index = self.index(size, name)
+        self.take("]")
+        return [first + index]
+
+    def index(self, size: int, name: str) -> int:
+        index = int(self.take(kind="int").text)
+        if index >= size:
+            raise self.error(f"index {index} out of range for {name}[{size}]")
+        return index
+
+    def expand(self, name: str, values: list[float], qubits: list[int], line: int) -> None:
+        """Append the gate `name`, or the body of its definition, with these values."""
+        if name in self.definitions:
+            definition = self.definitions[name]
+            if len(values) != len(definition.params) or len(qubits) != len(definition.qubits):
+                raise self.error(f"gate {name!r} takes {len(definition.params)} parameters and "
+                                 f"{len(definition.qubits)} qubits", line)
+            env = dict(zip(definition.params, values, strict=True))
+            where = dict(zip(definition.qubits, qubits, strict=True))
+            for callee, exprs, args in definition.body:
+                inner = [_Expression(e, env, self.error).value() for e in exprs]
+                try:
+                    inner_qubits = [where[a] for a in args]
+                except KeyError as exc:
+                    raise self.error(f"gate {name!r} uses an undeclared qubit {exc}",
+                                     line) from None
+                self.expand(callee, inner, inner_qubits, line)
+            return
+        cls = _GATES.get(name)
+        if cls is None:
+            raise self.error(f"unknown gate {name!r}", line)
+        try:
+            gate = cls(*qubits, *values)
+        except CircuitError as exc:
+            raise self.error(f"{name}: {exc}", line) from None
+        measured = {q for bits in self.measured.values() for q in bits.values()}
+        if measured.intersection(qubits):
+            raise self.error(f"{gate!r} acts on qubit {min(measured.intersection(qubits))}, "
+                             "which is already measured; measurements must close the circuit",
+                             line)
+        self.calls.append((gate, line))
+
+    def build(self, circuit_type: Callable[[int], C]) -> C:
+        nqubits = sum(size for _, size in self.qregs.values())
+        if not nqubits:
+            raise self.error("the program declares no qreg")
+        circuit = circuit_type(nqubits)
+        for gate, line in self.calls:
+            try:
+                circuit.add(gate)
+            except CircuitError as exc:
+                raise self.error(str(exc), line) from None
+        for creg in self.cregs:
+            bits = self.measured.get(creg)
+            if bits:
+                circuit.add(gates.M(*(bits[b] for b in sorted(bits)), register_name=creg))
+        return circuit
+
+
+class _Expression:
+    """A parameter expression, evaluated by recursive descent over its tokens."""
+
+    def __init__(self, tokens: list[_Token], env: dict[str, float],
+                 error: Callable[[str, int | None], CircuitError]) -> None:
+        self.tokens = iter(tokens + [_Token("end", "", tokens[-1].line)])
+        self.env = env
+        self.raise_ = error
+        self.token = next(self.tokens)
+
+    def advance(self) -> _Token:
+        token, self.token = self.token, next(self.tokens, self.token)
+        return token
+
+    def value(self) -> float:
+        result = self.sum()
+        if self.token.kind != "end":
+            raise self.raise_(f"unexpected {self.token.text!r} in an expression", self.token.line)
+        return result
+
+    def sum(self) -> float:
+        result = self.product()
+        while self.token.text in ("+", "-"):
+            sign = 1 if self.advance().text == "+" else -1
+            result += sign * self.product()
+        return result
+
+    def product(self) -> float:
+        result = self.power()
+        while self.token.text in ("*", "/"):
+            operator = self.advance().text
+            operand = self.power()
+            if operator == "/" and operand == 0:
+                raise self.raise_("division by zero", self.token.line)
+            result = result * operand if operator == "*" else result / operand
+        return result
+
+    def power(self) -> float:
+        base = self.unary()
+        if self.token.text == "^":
+            self.advance()
+            return float(base ** self.power())
+        return base
+
+    def unary(self) -> float:
+        if self.token.text == "-":
+            self.advance()
+            return -self.unary()
+        if self.token.text == "+":
+            self.advance()
+            return self.unary()
+        return self.atom()
+
+    def atom(self) -> float:
+        token = self.advance()
+        if token.kind in ("int", "real"):
+            return float(token.text)
+        if token.text == "pi":
+            return math.pi
+        if token.text == "(":
+            result = self.sum()
+            if self.advance().text != ")":
+                raise self.raise_("expected ')'", token.line)
+            return result
+        if token.text in _FUNCTIONS and self.token.text == "(":
+            self.advance()
+            argument = self.sum()
+            if self.advance().text != ")":
+                raise self.raise_("expected ')'", token.line)
+            return _FUNCTIONS[token.text](argument)
+        if token.text in self.env:
+            return self.env[token.text]
+        raise self.raise_(f"unknown name {token.text!r} in an expression", token.line)
+
+
+def from_qasm(text: str, source: str | None, circuit_type: Callable[[int], C]) -> C:
+    """The circuit (of `circuit_type`) an OpenQASM 2.0 program describes; CircuitError names
+    the line at fault (`line 6: ...`, or `ghz.qasm:6: ...` given the `source` of the text)."""
+    return _Parser(text, source).parse(circuit_type)
+
+
+def to_qasm(circuit: _Circuit) -> str:
+    """The circuit as an OpenQASM 2.0 program; CircuitError for gates QASM cannot express."""
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{circuit.nqubits}];"]
+    lines += [f"creg {name}[{len(qubits)}];" for name, qubits in circuit.registers.items()]
+    lines += [_gate_line(gate) for gate in circuit.gates]
+    for name, qubits in circuit.registers.items():
+        lines += [f"measure q[{q}] -> {name}[{bit}];" for bit, q in enumerate(qubits)]
+    return "\n".join(lines) + "\n"
+
+
+def _gate_line(gate: gates.Gate) -> str:
+    name = QASM_NAMES.get(gate.name)
+    if gate.is_dagger:
+        name = _INVERSES.get(gate.name)
+    if name is None or gate.extra_controls:
+        raise CircuitError(f"{gate!r} has no OpenQASM 2.0 equivalent in qelib1.inc")
+    params = f"({', '.join(repr(v) for v in gate.params.values())})" if gate.params else ""
+    return f"{name}{params} {', '.join(f'q[{q}]' for q in gate.qubits)};"
+

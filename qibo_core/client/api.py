@@ -1,0 +1,104 @@
+"""connect(), and the shared handles behind `execute(backend="name")`.
+
+A name gives one spawned process, shared and reused until it dies; a crashed one is restarted
+(at most RESTARTS times in RESTART_WINDOW seconds, as editors do for language servers) and the
+circuit run again: running a circuit is idempotent. Every shared process is closed at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import BackendCrashed
+from ..protocol import Precision
+from ..server import Backend
+from .discovery import backend_command
+from .handle import Handle, Result
+from .local import LocalChannel
+from .spawned import ProcessChannel
+
+if TYPE_CHECKING:
+    from ..circuit import Circuit
+
+logger = logging.getLogger("qibo_core.client")
+
+
+def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
+            threads: int | None = None, timeout: float | None = None,
+            command: list[str] | None = None) -> Handle:
+    """A handle on `backend`: a name spawns its configured command or qibo-backend-<name>
+    (or `command`: anything whose stdin/stdout speak the protocol, such as
+    ["ssh", "host", "qibo-backend-qulacs"]); a Backend object runs here."""
+    if isinstance(backend, Backend):
+        return Handle(LocalChannel(backend), precision=precision, threads=threads,
+                      timeout=timeout)
+    channel = ProcessChannel(command or backend_command(backend), name=backend)
+    return Handle(channel, precision=precision, threads=threads, timeout=timeout,
+                  reopen=lambda: resolve(backend))
+
+
+_shared: dict[str, Handle] = {}
+_shared_lock = threading.Lock()
+
+
+def resolve(backend: str | Backend | Handle, spawn: str | None = None,
+            threads: int | None = None) -> Handle:
+    """The handle `Circuit.execute` uses: by name, one spawned process reused until it dies.
+
+    `spawn` names the backend to start when `backend` is only a key for a shared process (the
+    workers of `execute_many` are "numpy#0", "numpy#1"...)."""
+    if isinstance(backend, Handle):
+        return backend
+    if isinstance(backend, Backend):
+        return connect(backend)
+    with _shared_lock:
+        handle = _shared.get(backend)
+        if handle is None or not handle.alive:
+            handle = _shared[backend] = connect(spawn or backend, threads=threads)
+        return handle
+
+
+def execute(circuit: Circuit, backend: str | Backend | Handle, *, nshots: int = 0,
+            seed: int | None = None, timeout: float | None = None) -> Result:
+    """`Circuit.execute`: by name, a backend that crashed is restarted and the circuit run
+    again (it is idempotent), at most RESTARTS times in RESTART_WINDOW seconds."""
+    while True:
+        handle = resolve(backend)
+        try:
+            return handle.execute(circuit, nshots=nshots, seed=seed, timeout=timeout)
+        except BackendCrashed as exc:
+            if not isinstance(backend, str) or not _may_restart(backend):
+                raise
+            logger.warning("backend %s crashed (%s); restarting it and running again", backend,
+                           str(exc).splitlines()[0])
+
+
+RESTARTS = 5
+RESTART_WINDOW = 180.0
+"""At most RESTARTS automatic restarts in RESTART_WINDOW seconds, as editors do for language
+servers: a backend that keeps crashing on a circuit is left dead and its error raised."""
+_restarts: dict[str, list[float]] = {}
+
+
+def _may_restart(name: str) -> bool:
+    now = time.monotonic()
+    recent = [t for t in _restarts.get(name, []) if now - t < RESTART_WINDOW]
+    _restarts[name] = recent
+    if len(recent) >= RESTARTS:
+        return False
+    recent.append(now)
+    return True
+
+
+@atexit.register
+def close_shared() -> None:
+    """Shut down every backend spawned for `execute(backend=name)`."""
+    with _shared_lock:
+        handles = list(_shared.values())
+        _shared.clear()
+    for handle in handles:
+        handle.close()

@@ -1,0 +1,369 @@
+"""Handle, State and Result: one API over a backend in this process or in a spawned one.
+
+A Handle speaks to a Channel (ProcessChannel: JSON-RPC to a child; LocalChannel: the same
+Session calls, no serialization). Code that runs circuits never asks which one it has.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from ..errors import BackendCrashed, GateFailed, HandleClosed, ProtocolError, StateLost, UsageError
+from ..protocol import (
+    PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
+    ApplyParams,
+    ClientInfo,
+    ExecuteParams,
+    InitializeOptions,
+    InitializeParams,
+    InitializeResult,
+    Method,
+    NewStateParams,
+    Precision,
+    ProbabilitiesParams,
+    ReadParams,
+    SampleParams,
+    SampleResult,
+    StateRef,
+    shots_problem,
+)
+from ..server import marginal_probabilities
+from ..version import __version__
+from .channel import Channel
+from .sharedmem import MIN_BYTES, SegmentPool
+
+if TYPE_CHECKING:
+    from ..circuit import Circuit, Gate
+
+T = TypeVar("T")
+_tokens = itertools.count(1)
+
+HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a spawned backend has to answer `initialize` (it only has to start up)."""
+STREAM_BATCH = 1024
+"""Streamed gates wait in their state and leave as one message of at most this many, or
+earlier, just before any other message: the backend sees them in order, and fuses them."""
+
+
+class Handle:
+    """A backend to run circuits on. Use as a context manager, or call `close()`.
+
+    `timeout` (seconds, default none) bounds every request; one that runs out is cancelled, and
+    a backend that ignores the cancellation too is terminated. `reopen` gives a working handle
+    on the same backend after this one's died (by name: the shared one, restarted): the default
+    of `State.replay()`.
+    """
+
+    def __init__(self, channel: Channel, *, precision: str = Precision.COMPLEX128,
+                 threads: int | None = None, timeout: float | None = None,
+                 reopen: Callable[[], Handle] | None = None) -> None:
+        self._channel = channel
+        self.timeout = timeout
+        self.reopen = reopen
+        self._unreferenced: collections.deque[int] = collections.deque()
+        self._unsent: dict[int, State] = {}
+        """States holding streamed gates not sent yet."""
+        self._send_lock = threading.Lock()
+        self._closed = False
+        self.precision = precision
+        try:
+            self.info: InitializeResult = channel.request(
+                Method.INITIALIZE,
+                InitializeParams(PROTOCOL_VERSION, ClientInfo("qibo-core", __version__),
+                                 InitializeOptions(precision, threads)),
+                timeout=HANDSHAKE_TIMEOUT)
+        except BaseException:
+            channel.close()
+            raise
+        if self.info.protocol_version not in SUPPORTED_VERSIONS:
+            channel.close()
+            raise ProtocolError(
+                f"backend {channel.name!r} answered 'initialize' with protocol version "
+                f"{self.info.protocol_version}; this client speaks {list(SUPPORTED_VERSIONS)}: "
+                f"{self.info!r}")
+        self._segments: SegmentPool | None = None
+        if channel.shares_memory and "shm" in self.info.capabilities.state_encodings:
+            self._segments = SegmentPool(channel.request, channel.notify)
+
+    @property
+    def name(self) -> str:
+        return self.info.server_info.name
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._channel.alive
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
+    def check_open(self, what: str) -> None:
+        """HandleClosed, saying what to do instead, once the handle is closed."""
+        if self._closed:
+            raise HandleClosed(f"{what}: the handle to backend {self.name!r} was closed, and its "
+                               "states with it; read what you need before closing the handle "
+                               "(or keep it open), or replay a state on another handle")
+
+    @property
+    def channel(self) -> Channel:
+        return self._channel
+
+    def execute(self, circuit: Circuit, *, nshots: int = 0, seed: int | None = None,
+                timeout: float | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Result:
+        """Run `circuit` from |0...0>; sample `nshots` shots of its measurements.
+
+        `progress(done, total)` is called now and then while a spawned backend works (from
+        whichever thread reads its replies), if the backend reports progress."""
+        _check_arguments(nshots, seed, timeout)
+        token = f"execute-{next(_tokens)}" if progress else None
+        if token is not None:
+            self._channel.watch(token, progress)
+        try:
+            reply = self._request(Method.EXECUTE, ExecuteParams(circuit, nshots, seed, token),
+                                  timeout)
+        finally:
+            if token is not None:
+                self._channel.watch(token, None)
+        state = State(self, reply.state, circuit.nqubits)
+        return Result(state, reply.frequencies, circuit.registers, nshots)
+
+    def cancel(self) -> None:
+        """Cancel every request in flight on this handle (from another thread): each caller
+        gets RequestCancelled. A backend in this process cannot be interrupted."""
+        self._channel.cancel()
+
+    def new_state(self, nqubits: int) -> State:
+        """A state |0...0> held by the backend, to stream gates into."""
+        return State(self, self._request(Method.STATE_NEW, NewStateParams(nqubits)).state, nqubits)
+
+    def close(self) -> None:
+        """Close the backend (a spawned one is shut down and reaped). Safe to call twice."""
+        self._closed = True
+        self._channel.close()
+        if self._segments is not None:
+            self._segments.close()
+
+    def __enter__(self) -> Handle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Handle {self._channel!r}>"
+
+    def _request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        self.check_open(f"cannot send {method!r}")
+        self._send_pending()
+        return self._channel.request(method, params, timeout or self.timeout)
+
+    def _request_array(self, method: str, params: Any) -> np.ndarray:
+        self.check_open(f"cannot send {method!r}")
+        self._send_pending()
+        return self._channel.request_array(method, params)
+
+    def _send_pending(self) -> None:
+        """Streamed gates, then frees of collected states: before any other message."""
+        with self._send_lock:
+            while self._unsent:
+                self._unsent.popitem()[1]._send_unsent()
+        self._free_unreferenced()
+
+    def _read(self, state_id: int, nqubits: int) -> np.ndarray:
+        """A state's amplitudes: through a shared-memory segment when one can be had."""
+        self.check_open(f"cannot read state {state_id}")
+        nbytes = 2**nqubits * np.dtype(self.precision).itemsize
+        segment = None
+        if self._segments is not None and nbytes >= MIN_BYTES:
+            self._send_pending()
+            segment = self._segments.acquire(nbytes)
+        if segment is None:
+            return self._request_array(Method.STATE_READ, ReadParams(state_id))
+        try:
+            data = self._channel.request(Method.STATE_READ, ReadParams(state_id, segment.id),
+                                         self.timeout)
+        except BaseException:
+            self._segments.release(segment)  # type: ignore[union-attr]
+            raise
+        return self._segments.view(segment, data)  # type: ignore[union-attr]
+
+    def _forget(self, state_id: int) -> None:
+        # Called by the garbage collector, maybe inside a send: only queue the free.
+        self._unreferenced.append(state_id)
+
+    def _free_unreferenced(self) -> None:
+        while self._unreferenced and self._channel.alive:
+            try:
+                state_id = self._unreferenced.popleft()
+            except IndexError:  # another thread took the last one
+                return
+            self._channel.notify(Method.STATE_FREE, StateRef(state_id))
+
+
+class State:
+    """A state held by a backend. Freed with `free()`, or when garbage collected.
+
+    The gates streamed into it are kept here too: if the backend dies, `replay()` rebuilds the
+    state on a fresh one.
+    """
+
+    def __init__(self, handle: Handle, state_id: int, nqubits: int) -> None:
+        self.handle = handle
+        self.id = state_id
+        self.nqubits = nqubits
+        self.history: list[Gate] = []
+        self._sent = 0
+        """How many gates of `history` have been sent."""
+        self._finalizer = weakref.finalize(self, handle._forget, state_id)
+
+    def apply(self, *gates: Gate) -> State:
+        """Stream gates into the state without waiting; an error surfaces at the next read."""
+        self.handle.check_open(f"cannot apply gates to state {self.id}")
+        self.history += gates
+        self.handle._unsent[self.id] = self
+        if len(self.history) - self._sent >= STREAM_BATCH:
+            self._call(self.handle._send_pending)
+        return self
+
+    def _send_unsent(self) -> None:
+        """Send the gates applied since the last call, in batches (the handle holds its send
+        lock)."""
+        end = len(self.history)
+        for start in range(self._sent, end, STREAM_BATCH):
+            batch = self.history[start:min(start + STREAM_BATCH, end)]
+            self.handle.channel.notify(Method.STATE_APPLY, ApplyParams(self.id, batch))
+        self._sent = end
+
+    def read(self) -> np.ndarray:
+        """The amplitudes, qubit 0 the most significant bit."""
+        return self._call(self.handle._read, self.id, self.nqubits)
+
+    def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
+        """Outcome probabilities of `qubits` (default: all), the first the most significant."""
+        return self._call(self.handle._request_array, Method.STATE_PROBABILITIES,
+                          ProbabilitiesParams(self.id, qubits))
+
+    def sample(self, nshots: int, *, qubits: list[int] | None = None,
+               seed: int | None = None) -> dict[str, int]:
+        """Counts of each outcome bitstring of `qubits` (default: all) over `nshots` shots."""
+        _check_arguments(nshots, seed, None)
+        reply: SampleResult = self._call(self.handle._request, Method.STATE_SAMPLE,
+                                         SampleParams(self.id, nshots, qubits, seed))
+        return reply.frequencies
+
+    def free(self) -> None:
+        """Release the backend's memory for this state now."""
+        if self._finalizer.detach() is not None and self.handle.alive:
+            self.handle._request(Method.STATE_FREE, StateRef(self.id))
+
+    def replay(self, handle: Handle | None = None) -> State:
+        """A new state with every gate streamed into this one, on `handle` (default: the shared
+        backend of the same name, restarted if it died)."""
+        if handle is None:
+            if self.handle.reopen is None:
+                raise UsageError("this state's backend has no name to restart it by (it was "
+                                 "given as an object): pass a handle to replay it on")
+            handle = self.handle.reopen()
+        return handle.new_state(self.nqubits).apply(*self.history)
+
+    def _call(self, method: Callable[..., T], *args: Any) -> T:
+        try:
+            return method(*args)
+        except BackendCrashed as exc:
+            raise StateLost.after(exc, self) from exc
+        except GateFailed as exc:
+            self._rewind(exc)
+            raise
+
+    def _rewind(self, failure: GateFailed) -> None:
+        """Drop from `history` the streamed gates the backend did not apply: the failed one and
+        those sent after it (it skipped them), so that history is what the state holds."""
+        data = failure.data if isinstance(failure.data, dict) else {}
+        index = data.get("index")
+        if data.get("state") == self.id and isinstance(index, int) and 0 <= index <= self._sent:
+            del self.history[index:self._sent]
+            self._sent = index
+
+    def __repr__(self) -> str:
+        return f"<State {self.id} of {self.nqubits} qubits on {self.handle.name}>"
+
+
+def _check_arguments(nshots: object, seed: object, timeout: object) -> None:
+    """UsageError, in words, before anything is sent."""
+    problem = shots_problem(nshots, seed)
+    if not problem and timeout is not None and not (
+            isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
+        problem = f"timeout must be a positive number of seconds or None, got {timeout!r}"
+    if problem:
+        raise UsageError(problem)
+
+
+class Result:
+    """The final state of a circuit (read on demand) and the sampled measurement outcomes."""
+
+    def __init__(self, state: State | None, frequencies: dict[str, int] | None,
+                 registers: dict[str, tuple[int, ...]], nshots: int,
+                 amplitudes: np.ndarray | None = None) -> None:
+        self.final_state = state
+        self.nshots = nshots
+        self.registers = registers
+        self._frequencies = frequencies
+        self._amplitudes = amplitudes
+
+    @classmethod
+    def computed(cls, amplitudes: np.ndarray, frequencies: dict[str, int] | None,
+                 registers: dict[str, tuple[int, ...]], nshots: int) -> Result:
+        """A result that arrived whole (from a Dask worker): no backend behind it."""
+        return cls(None, frequencies, registers, nshots, amplitudes)
+
+    def state(self) -> np.ndarray:
+        """The final amplitudes (read from the backend once), qubit 0 the most significant."""
+        if self._amplitudes is None:
+            assert self.final_state is not None
+            self._amplitudes = self.final_state.read()
+        return self._amplitudes
+
+    def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
+        """Outcome probabilities of `qubits` (default: all), computed by the backend."""
+        if self.final_state is None:
+            assert self._amplitudes is not None
+            n = self._amplitudes.size.bit_length() - 1
+            return marginal_probabilities(self._amplitudes, range(n) if qubits is None else qubits)
+        return self.final_state.probabilities(qubits)
+
+    def frequencies(self, *, binary: bool = True,
+                    registers: bool = False
+                    ) -> Counter[str] | Counter[int] | dict[str, Counter[str] | Counter[int]]:
+        """Counts of each outcome of the measured qubits, in measurement order; per register
+        with `registers=True`; keys as integers with `binary=False`."""
+        if self._frequencies is None:
+            raise UsageError("no shots were sampled: execute with nshots > 0 and an M gate")
+        if not registers:
+            return _keys(Counter(self._frequencies), binary)
+        per_register = {}
+        start = 0
+        for name, qubits in self.registers.items():
+            counts: Counter[str] = Counter()
+            for bits, count in self._frequencies.items():
+                counts[bits[start:start + len(qubits)]] += count
+            per_register[name] = _keys(counts, binary)
+            start += len(qubits)
+        return per_register
+
+    def __repr__(self) -> str:
+        return f"<Result of {self.final_state!r}, nshots={self.nshots}>"
+
+
+def _keys(counts: Counter[str], binary: bool) -> Counter[str] | Counter[int]:
+    return counts if binary else Counter({int(k, 2): v for k, v in counts.items()})

@@ -1,0 +1,53 @@
+"""LocalChannel: a backend object in this process, reached through the same Session as a
+server, with no serialization: gates and circuits pass through as the objects they are."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..server import Backend, Session
+
+
+class LocalChannel:
+    """The in-process sibling of ProcessChannel."""
+
+    shares_memory = False  # arrays are handed over directly
+
+    def __init__(self, backend: Backend) -> None:
+        self.name = backend.name
+        self._session = Session(backend)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
+
+    def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        with self._lock:
+            return self._session.call(method, params)
+
+    def request_array(self, method: str, params: Any) -> np.ndarray:
+        with self._lock:
+            return self._session.call_array(method, params)
+
+    def notify(self, method: str, params: Any) -> None:
+        with self._lock:
+            self._session.notify(method, params)
+
+    def cancel(self) -> None:
+        """Nothing to do: a call in this process runs on the caller's own thread."""
+
+    def watch(self, token: int | str, callback: Callable[[int, int], None] | None) -> None:
+        """Nothing to do: a backend in this process reports no progress."""
+
+    def close(self) -> None:
+        self._closed = True
+        self._session.backend.close()
+
+    def __repr__(self) -> str:
+        return f"<LocalChannel {self.name} {'closed' if self._closed else 'open'}>"

@@ -1,0 +1,147 @@
+"""BackendProcess: a spawned backend's life, apart from what is said to it.
+
+Starting, watching and stopping a child is one job, speaking JSON-RPC to it another (spawned.py).
+Stderr is drained on a thread of its own into a bounded tail (an unread stderr pipe blocks the
+child at 64 KiB), shown when the backend dies. Stopping is a ladder: wait, terminate, wait,
+kill, always reap, close every pipe.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import subprocess
+import threading
+from typing import IO
+
+from ..errors import BackendCrashed, ConnectionFailed
+
+logger = logging.getLogger("qibo_core.client")
+
+EXIT_TIMEOUT = 2.0
+"""Seconds a backend has to exit by itself once asked, before it is terminated."""
+TERMINATE_TIMEOUT = 2.0
+"""Seconds to wait after SIGTERM before SIGKILL."""
+STDERR_TAIL_LINES = 50
+PIPE_BUFFER = 2**20
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "is still running"
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+def _widen(fd: int) -> None:
+    """Grow a pipe's buffer to 1 MiB, so a large message crosses in few wake-ups (Linux)."""
+    try:
+        import fcntl  # POSIX only: `import qibo_core` must work everywhere, in process at least
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BUFFER)
+    except (ImportError, OSError):
+        pass  # above /proc/sys/fs/pipe-max-size, or not Linux: the default buffer still works
+
+
+class BackendProcess:
+    """A backend executable running with its stdin, stdout and stderr on pipes."""
+
+    def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        try:
+            self._popen = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                bufsize=PIPE_BUFFER, env=env, close_fds=True,
+                # A terminal's Ctrl-C is the client's to handle (it cancels), not the backend's.
+                start_new_session=True)
+        except OSError as exc:
+            raise ConnectionFailed(f"could not start backend {name!r} ({argv[0]}): {exc}") from exc
+        assert self._popen.stdin is not None and self._popen.stdout is not None
+        for pipe in (self._popen.stdin, self._popen.stdout):
+            _widen(pipe.fileno())
+        self.stdin: IO[bytes] = self._popen.stdin
+        self.stdout_fd = self._popen.stdout.fileno()
+        self._drainer = threading.Thread(target=self._drain_stderr, daemon=True,
+                                         name=f"qibo-backend-{name} stderr (pid {self.pid})")
+        self._drainer.start()
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status, always current: None while it runs, -N if killed by signal N."""
+        return self._popen.poll()
+
+    def poll(self) -> int | None:
+        return self._popen.poll()
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        return list(self._tail)
+
+    def __repr__(self) -> str:
+        return f"<BackendProcess {self.name} pid={self.pid} {describe_exit(self.returncode)}>"
+
+    def _drain_stderr(self) -> None:
+        stderr = self._popen.stderr
+        assert stderr is not None
+        for raw in stderr:
+            line = raw.decode("utf-8", errors="replace").rstrip()[:1000]
+            self._tail.append(line)
+            logger.info("[%s] %s", self.name, line)
+
+    def crashed(self) -> BackendCrashed:
+        """What to raise now that the backend's stdout ended or a write failed: how it ended,
+        with its last words."""
+        try:
+            returncode: int | None = self._popen.wait(TERMINATE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        self._drainer.join(0.5)
+        return BackendCrashed(f"backend {self.name!r} (pid {self.pid}) "
+                              f"{describe_exit(returncode)}", returncode=returncode,
+                              stderr_tail=self.stderr_tail[-10:])
+
+    def stop(self, *, polite: bool = True) -> None:
+        """Wait for the process to exit (unless `polite` is False), then terminate, then kill;
+        always reap it."""
+        if polite:
+            try:
+                self._popen.wait(EXIT_TIMEOUT)
+                return
+            except subprocess.TimeoutExpired:
+                logger.warning("backend %s (pid %d) did not exit; terminating", self.name,
+                               self.pid)
+        self._popen.terminate()
+        try:
+            self._popen.wait(TERMINATE_TIMEOUT)
+            return
+        except subprocess.TimeoutExpired:
+            logger.warning("backend %s (pid %d) ignored SIGTERM; killing", self.name, self.pid)
+        self._popen.kill()
+        self._popen.wait()
+
+    def close(self) -> None:
+        """Close stdin (end of input), reap the process, close the other pipes."""
+        try:
+            self.stdin.close()
+        except OSError:
+            pass  # a broken pipe while flushing: the child is gone already
+        self.stop()
+        self._drainer.join()
+        for stream in (self._popen.stdout, self._popen.stderr):
+            if stream is not None:
+                stream.close()
+
+    def kill(self) -> None:
+        """End the process at once (for tests and emergencies); `close` still reaps it."""
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)

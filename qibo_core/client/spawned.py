@@ -1,0 +1,338 @@
+"""ProcessChannel: JSON-RPC with a spawned backend process.
+
+Requests may be pipelined from any number of threads: each gets an id and a Future. There is no
+reader thread to hand responses over (a hand-over between threads costs tens of microseconds):
+a waiting caller reads stdout itself, as the leader, and sets the futures of every response it
+meets; other waiting callers sleep until their future is set or the leader steps down. Results
+are decoded with the type the method table gives. The process itself (spawning, stderr, the
+stop ladder) is a BackendProcess.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import msgspec
+
+from ..errors import (
+    BackendCrashed,
+    BackendError,
+    BackendHung,
+    ConfigError,
+    ConnectionFailed,
+    ProtocolError,
+    RequestTimeout,
+)
+from ..protocol import (
+    METHOD_TYPES,
+    TIMEOUT,
+    CancelParams,
+    IncomingResponse,
+    LineReader,
+    Method,
+    ProgressParams,
+    Request,
+    decode_array,
+    encoder,
+)
+from .process import BackendProcess
+from .trace import TRACE_VARIABLE, Trace
+
+logger = logging.getLogger("qibo_core.client")
+
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds the backend has to answer `shutdown`."""
+CANCEL_GRACE = 2.0
+"""Seconds a backend has to answer a `$/cancelRequest` sent after a timeout before it is
+terminated as hung."""
+
+_FLUSHED_NOTIFICATIONS = frozenset({Method.EXIT, Method.CANCEL_REQUEST, Method.STATE_APPLY})
+"""Written at once; other notifications wait for the next request. A batch of streamed gates
+goes now, so that the backend applies it while the client queues the next."""
+_response_decoder = msgspec.json.Decoder(IncomingResponse)
+_progress_decoder = msgspec.json.Decoder(ProgressParams)
+_result_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+    method: msgspec.json.Decoder(result) for method, (_, result) in METHOD_TYPES.items()
+    if result is not None}
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _quote(line: bytes, limit: int = 200) -> str:
+    text = line.decode("utf-8", errors="replace").rstrip("\n")
+    return repr(text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)")
+
+
+class ProcessChannel:
+    """A spawned backend process and the JSON-RPC endpoint that talks to it."""
+
+    shares_memory = True  # segments are offered; a backend elsewhere (ssh) refuses them
+
+    def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Future[bytes]] = {}
+        self._abandoned: set[int] = set()
+        self._lock = threading.Lock()
+        self._failure: ConnectionFailed | None = None
+        self._closing = False
+        self._reading = threading.Lock()
+        """Held by the caller that is reading stdout (the leader)."""
+        self._turn = threading.Condition()
+        """Notified when a future is set or the leader steps down."""
+        self._watchers: dict[int | str, Callable[[int, int], None]] = {}
+        try:  # before spawning: a trace that cannot be written must leave no process behind
+            self._trace = Trace.from_environment()
+        except OSError as exc:
+            raise ConfigError(f"cannot write the trace file {TRACE_VARIABLE} names: "
+                              f"{exc}") from None
+        self.process = BackendProcess(argv, name=name, env=env)
+        self._stdin = self.process.stdin
+        self._stdout = LineReader(self.process.stdout_fd)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._failure is None and not self._closing and self.process.poll() is None
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        return self.process.stderr_tail
+
+    def __repr__(self) -> str:
+        return f"<ProcessChannel {self.process!r}>"
+
+    # ---- requests ----------------------------------------------------------------------
+
+    def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        """Send a request and wait for its result, decoded as the method's result type."""
+        future: Future[bytes] = Future()
+        request_id = self._send(Request(method=method, params=params), future)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            raw = self._wait(future, deadline)
+        except FutureTimeout:
+            raise self._timed_out(method, request_id, future, timeout) from None
+        except KeyboardInterrupt:
+            self._abandon(request_id)
+            raise
+        return self._decode_result(method, raw)
+
+    def cancel(self) -> None:
+        """Ask the backend to cancel every request in flight; their callers get
+        RequestCancelled (or their result, if it came first)."""
+        with self._lock:
+            for request_id in list(self._pending):
+                self._write_cancel(request_id)
+
+    def _timed_out(self, method: str, request_id: int, future: Future[bytes],
+                   timeout: float | None) -> RequestTimeout | BackendHung:
+        """Cancel a request that ran out of time; a backend that ignores the cancellation too
+        is hung, and is terminated."""
+        with self._lock:
+            self._write_cancel(request_id)
+        try:
+            self._wait(future, time.monotonic() + CANCEL_GRACE)
+        except FutureTimeout:
+            error = BackendHung(
+                f"backend {self.name!r} did not answer {method!r} within {timeout} s, nor the "
+                f"cancellation within {CANCEL_GRACE} s: it is hung and was terminated")
+            self._fail(error)
+            self.process.stop(polite=False)
+            return error
+        except (BackendError, ConnectionFailed):
+            pass  # RequestCancelled, as asked
+        return RequestTimeout(f"backend {self.name!r} did not answer {method!r} within "
+                              f"{timeout} s; the request was cancelled")
+
+    def _write_cancel(self, request_id: int) -> None:
+        if self._failure is None and not self._closing:
+            try:
+                self._write(Request(method=Method.CANCEL_REQUEST, params=CancelParams(request_id)))
+            except (OSError, ValueError):
+                pass  # gone: the reader reports it
+
+    def request_array(self, method: str, params: Any) -> Any:
+        return decode_array(self.request(method, params))
+
+    def notify(self, method: str, params: Any) -> None:
+        """Send a notification. It stays buffered until the next request or until the buffer
+        fills: that coalesces streamed gates into few writes."""
+        self._send(Request(method=method, params=params))
+
+    def _send(self, message: Request, future: Future[bytes] | None = None) -> int:
+        """Write one message (a request when `future` is given); its id, or 0."""
+        with self._lock:
+            self._check_usable()
+            if future is not None:
+                message.id = next(self._ids)
+                self._pending[message.id] = future
+            try:
+                self._write(message)
+                return message.id if future is not None else 0  # type: ignore[return-value]
+            except (OSError, ValueError):
+                pass  # the child is gone: report how it ended, outside the lock
+        if self._failure is None:
+            self._fail(self.process.crashed())
+        raise self._failure  # type: ignore[misc]
+
+    def _write(self, message: Request) -> None:
+        line = encoder.encode(message)
+        if self._trace is not None:
+            self._trace.record(">", self.name, self.pid, line)
+        self._stdin.write(line + b"\n")
+        if message.id is not msgspec.UNSET or message.method in _FLUSHED_NOTIFICATIONS:
+            self._stdin.flush()
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closing:
+            raise ConnectionFailed(f"the connection to backend {self.name!r} is closed")
+
+    def _abandon(self, request_id: int) -> None:
+        """Stop waiting for a request: ask the backend to cancel it, and ignore its answer."""
+        with self._lock:
+            if self._pending.pop(request_id, None) is None:
+                return
+            self._abandoned.add(request_id)
+            self._write_cancel(request_id)
+
+    def _decode_result(self, method: str, raw: bytes) -> Any:
+        decoder = _result_decoders.get(method)
+        try:
+            return msgspec.json.decode(raw) if decoder is None else decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"backend {self.name!r} answered {method!r} with an invalid result:"
+                                f" {exc}: {_quote(raw)}") from None
+
+    # ---- reading responses -------------------------------------------------------------
+
+    def _wait(self, future: Future[bytes], deadline: float | None) -> bytes:
+        """The result of `future`, reading stdout as the leader whenever nobody else does."""
+        while not future.done():
+            if self._reading.acquire(blocking=False):
+                try:
+                    self._lead(future, deadline)
+                finally:
+                    self._reading.release()
+                    with self._turn:
+                        self._turn.notify_all()
+            else:
+                with self._turn:
+                    if not future.done() and self._reading.locked():
+                        self._turn.wait(_remaining(deadline))
+            if not future.done() and _remaining(deadline) == 0:
+                raise FutureTimeout
+        return future.result()
+
+    def _lead(self, future: Future[bytes], deadline: float | None) -> None:
+        """Read and dispatch responses until `future` is set, stdout ends or time is up."""
+        while not future.done():
+            line = self._stdout.read_line(_remaining(deadline))
+            if line is TIMEOUT:
+                return
+            if line is None:
+                self._fail(self.process.crashed())
+                return
+            try:
+                self._dispatch(line)  # type: ignore[arg-type]
+            except ProtocolError as exc:
+                self._fail(exc)
+                self.process.kill()
+                return
+
+    def _dispatch(self, line: bytes) -> None:
+        if self._trace is not None:
+            self._trace.record("<", self.name, self.pid, line)
+        try:
+            message = _response_decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"backend {self.name!r} sent a line that is not a JSON-RPC "
+                                f"message ({exc}): {_quote(line)}") from None
+        if message.method is not msgspec.UNSET:
+            self._notified(message.method, message.params)
+            return
+        with self._lock:
+            future = self._pending.pop(message.id, None)  # type: ignore[arg-type]
+            if future is None:
+                if message.id in self._abandoned:
+                    self._abandoned.discard(message.id)
+                    return
+                raise ProtocolError(f"backend {self.name!r} answered an unknown request id "
+                                    f"{message.id!r}: {_quote(line)}")
+        if message.error is not msgspec.UNSET:
+            future.set_exception(BackendError.from_object(message.error))
+        elif message.result is not msgspec.UNSET:
+            future.set_result(bytes(message.result))
+        else:
+            future.set_exception(ProtocolError(
+                f"backend {self.name!r} sent a response with neither result nor error: "
+                f"{_quote(line)}"))
+        with self._turn:
+            self._turn.notify_all()
+
+    def watch(self, token: int | str, callback: Callable[[int, int], None] | None) -> None:
+        """Call `callback(done, total)` for each `$/progress` carrying `token` (None: stop)."""
+        if callback is None:
+            self._watchers.pop(token, None)
+        else:
+            self._watchers[token] = callback
+
+    def _notified(self, method: str, params: msgspec.Raw) -> None:
+        if method != Method.PROGRESS:
+            logger.debug("backend %s sent notification %s", self.name, method)
+            return
+        try:
+            progress = _progress_decoder.decode(params)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"backend {self.name!r} sent an invalid $/progress: "
+                                f"{exc}") from None
+        callback = self._watchers.get(progress.token)
+        if callback is not None:
+            callback(progress.value.done, progress.value.total)
+
+    def _fail(self, failure: ConnectionFailed) -> None:
+        with self._lock:
+            if self._closing and isinstance(failure, BackendCrashed):
+                failure = ConnectionFailed(f"the connection to backend {self.name!r} is closed")
+            self._failure = failure
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            future.set_exception(failure)
+        with self._turn:
+            self._turn.notify_all()
+
+    # ---- closing -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Shut the backend down politely, then less so; always reap it. Safe to call twice."""
+        if self._closing:
+            return
+        if self._failure is None and self.process.poll() is None:
+            try:
+                self.request(Method.SHUTDOWN, None, timeout=SHUTDOWN_TIMEOUT)
+                self.notify(Method.EXIT, None)
+            except (ConnectionFailed, BackendError, RequestTimeout) as exc:
+                logger.warning("backend %s did not shut down politely: %s", self.name, exc)
+        with self._lock:
+            self._closing = True
+        self.process.close()
+        if self._trace is not None:
+            self._trace.close()
+
+    def kill(self) -> None:
+        """End the process at once (for tests and emergencies); `close` still reaps it."""
+        self.process.kill()

@@ -1,0 +1,91 @@
+"""Qibo interop: `qibo.set_backend("qibo_core", platform="qulacs")` runs qibo circuits on a
+spawned qibo-core backend and returns qibo's own result objects.
+
+qibo imports the module named like the backend and calls its `MetaBackend.load(**kwargs)`;
+`qibo_core.MetaBackend` is this module's, loaded on first use, so qibo is imported only by
+people who use qibo. qibo stays an optional extra (`pip install qibo-core[qibo]`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qibo import __version__ as qibo_version
+from qibo import gates as qibo_gates
+from qibo.backends import NumpyBackend
+from qibo.config import raise_error
+from qibo.result import CircuitResult, QuantumState
+
+from ..circuit import GATES, Circuit, Gate
+from ..circuit.gates import Unitary
+from ..client import execute, list_backends
+from ..client.discovery import backend_command
+from ..errors import CircuitError
+from ..version import __version__
+
+
+class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
+    """qibo's NumPy backend for everything but running circuits, which a qibo-core backend
+    does: `platform` names it (a shared spawned process, as `execute(backend=name)` uses)."""
+
+    def __init__(self, platform: str = "numpy") -> None:
+        backend_command(platform)  # BackendNotFound now, listing the installed ones
+        super().__init__()
+        self.name = "qibo_core"
+        self.platform = platform
+        self.versions = {"qibo": qibo_version, "qibo-core": __version__}
+
+    def execute_circuit(self, circuit: Any, initial_state: Any = None,
+                        nshots: int = 1000) -> Any:
+        if initial_state is not None:
+            raise_error(NotImplementedError, "qibo-core backends start from |0...0>: an "
+                        "initial state is not supported yet")
+        if circuit.density_matrix:
+            raise_error(NotImplementedError, "qibo-core backends simulate state vectors, not "
+                        "density matrices")
+        collapsing = [g for g in circuit.queue if isinstance(g, qibo_gates.M) and g.collapse]
+        if collapsing:
+            raise_error(NotImplementedError, "qibo-core backends measure at the end of a circuit "
+                        f"only: M(collapse=True) on qubits {list(collapsing[0].qubits)} is not "
+                        "supported yet")
+        ours = Circuit(circuit.nqubits)
+        ours.add(from_qibo(gate) for gate in circuit.queue
+                 if not isinstance(gate, qibo_gates.M))
+        state = np.array(execute(ours, self.platform).state())  # our own copy
+        if circuit.measurements:
+            return CircuitResult(state, circuit.measurements, backend=self, nshots=nshots)
+        return QuantumState(state, backend=self)
+
+
+_QIBO_DAGGERS = {"CSXDG": "CSX"}
+"""qibo gates that are another gate's dagger, where we write `.dagger()` instead."""
+
+
+def from_qibo(gate: Any) -> Gate:
+    """Our gate for a qibo gate (same names, qubits and parameters)."""
+    name = type(gate).__name__
+    if name in _QIBO_DAGGERS:
+        base = GATES[_QIBO_DAGGERS[name]](*gate.init_args).dagger()
+        return base.controlled_by(*gate.control_qubits) if gate.is_controlled_by else base
+    cls = GATES.get(name)
+    if cls is None:
+        raise CircuitError(f"qibo's {name} gate has no qibo-core equivalent")
+    if cls is Unitary:
+        ours: Gate = Unitary(np.asarray(gate.init_args[0]), *gate.init_args[1:])
+    else:
+        ours = cls(*gate.init_args, *(gate.init_kwargs[p] for p in cls.param_names))
+    if gate.is_controlled_by:
+        ours = ours.controlled_by(*gate.control_qubits)
+    return ours
+
+
+class MetaBackend:
+    """What qibo looks for in a backend provider module."""
+
+    @staticmethod
+    def load(platform: str = "numpy") -> QiboCoreBackend:
+        return QiboCoreBackend(platform)
+
+    def list_available(self) -> dict[str, bool]:
+        return {backend.name: True for backend in list_backends()}

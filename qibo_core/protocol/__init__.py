@@ -1,0 +1,61 @@
+"""The protocol both ends share: messages, methods, error codes, arrays and framing.
+
+docs/protocol.md is the contract in prose; this package is the same contract in code.
+"""
+
+from .arrays import decode_array, encode_array
+from .codes import ErrorCode
+from .framing import TIMEOUT, LineReader, Oversized
+from .messages import (
+    JSONRPC,
+    MAX_SHOTS,
+    SEED_LIMIT,
+    SHM_DIR,
+    SHM_PREFIX,
+    STATE_ENCODINGS,
+    ApplyParams,
+    ArrayData,
+    AttachParams,
+    CancelParams,
+    Capabilities,
+    CircuitData,
+    ClientInfo,
+    ErrorObject,
+    ExecuteParams,
+    ExecuteResult,
+    GateData,
+    IncomingRequest,
+    IncomingResponse,
+    InitializeOptions,
+    InitializeParams,
+    InitializeResult,
+    MeasurementData,
+    NewStateParams,
+    Precision,
+    ProbabilitiesParams,
+    ProgressParams,
+    ProgressValue,
+    ReadParams,
+    Request,
+    Response,
+    SampleParams,
+    SampleResult,
+    SegmentRef,
+    ServerInfo,
+    StateRef,
+    encoder,
+    shots_problem,
+)
+from .methods import METHOD_TYPES, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method
+
+__all__ = [
+    "JSONRPC", "MAX_SHOTS", "METHOD_TYPES", "PROTOCOL_VERSION", "SEED_LIMIT", "SHM_DIR",
+    "SHM_PREFIX", "STATE_ENCODINGS", "SUPPORTED_VERSIONS", "TIMEOUT", "ApplyParams", "ArrayData",
+    "AttachParams", "CancelParams", "Capabilities", "CircuitData", "ClientInfo", "ErrorCode",
+    "ErrorObject", "ExecuteParams", "ExecuteResult", "GateData", "IncomingRequest",
+    "IncomingResponse", "InitializeOptions", "InitializeParams", "InitializeResult",
+    "LineReader", "MeasurementData", "Method", "NewStateParams", "Oversized", "Precision",
+    "ProbabilitiesParams", "ProgressParams", "ProgressValue", "ReadParams", "Request",
+    "Response", "SampleParams", "SampleResult", "SegmentRef", "ServerInfo", "StateRef",
+    "decode_array", "encode_array", "encoder", "shots_problem",
+]

@@ -1,0 +1,281 @@
+"""A msgspec Struct for every message of the protocol, and the limits on their values.
+
+docs/protocol.md is the contract in prose; this module is the same contract in code. Field names
+are camelCase on the wire (`rename="camel"`); a missing optional field means "absent", and unknown
+fields are ignored so that later versions can add them.
+
+Params that carry gates or a circuit are generic in what they carry: on the wire (and to the
+server's decoder) it is `GateData` / `CircuitData`; a client may put Gate and Circuit objects in
+their place, which the encoder turns into data (`to_data()`) and an in-process backend takes as
+they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Generic, TypeVar
+
+import msgspec
+import numpy as np
+from msgspec import UNSET, Raw, Struct, UnsetType
+
+JSONRPC: Final = "2.0"
+G = TypeVar("G")
+"""What a gate travels as: GateData on the wire, a Gate object in process."""
+C = TypeVar("C")
+"""What a circuit travels as: CircuitData on the wire, a Circuit object in process."""
+
+
+MAX_SHOTS: Final = 2**40
+SEED_LIMIT: Final = 2**63
+"""Shots are 0..MAX_SHOTS; a seed is 0 <= seed < SEED_LIMIT."""
+
+
+def shots_problem(nshots: object, seed: object) -> str:
+    """What is wrong with `nshots` and `seed`, in words ("" when nothing): both ends check."""
+    if type(nshots) is not int and not isinstance(nshots, np.integer):
+        return f"nshots must be an integer, got {nshots!r}"
+    if not 0 <= nshots <= MAX_SHOTS:
+        return f"nshots must be between 0 and 2**40, got {nshots}"
+    if seed is not None and type(seed) is not int and not isinstance(seed, np.integer):
+        return f"seed must be an integer or None, got {seed!r}"
+    if seed is not None and not 0 <= seed < SEED_LIMIT:
+        return f"seed must be between 0 and 2**63 - 1, got {seed}"
+    return ""
+
+
+STATE_ENCODINGS: Final = ("base64", "shm")
+"""How arrays may cross: inline base64 (every backend), or shared-memory segments."""
+SHM_DIR: Final = "/dev/shm"
+SHM_PREFIX: Final = "qibo-core-"
+"""Segments are files in SHM_DIR whose names start with this: a backend attaches no other."""
+
+
+class Precision:
+    """The state precisions a backend may offer."""
+
+    COMPLEX128: Final = "complex128"
+    COMPLEX64: Final = "complex64"
+
+
+class _Message(Struct, rename="camel", omit_defaults=True):
+    """Base of every params and result Struct."""
+
+
+# ---- circuits -------------------------------------------------------------------------------
+
+class GateData(_Message, gc=False):
+    """One gate. `params` by name (RX: theta); `matrix` only for Unitary, as rows of [re, im]."""
+
+    name: str
+    qubits: tuple[int, ...]
+    params: dict[str, float] = {}
+    controls: tuple[int, ...] = ()
+    dagger: bool = False
+    matrix: list[list[tuple[float, float]]] | None = None
+
+
+class MeasurementData(_Message):
+    """Measure `qubits`; the register name defaults to `register<k>` for the k-th measurement."""
+
+    qubits: list[int]
+    register: str | None = None
+
+
+class CircuitData(_Message):
+    nqubits: int
+    gates: list[GateData] = []
+    measurements: list[MeasurementData] = []
+
+
+# ---- arrays ---------------------------------------------------------------------------------
+
+class ArrayData(_Message):
+    """A numeric array: `data` is base64 of its little-endian bytes in C order; or, when the
+    client asked for a shared-memory segment, the same bytes are at the start of `segment`."""
+
+    dtype: str
+    shape: list[int]
+    data: str | None = None
+    segment: int | None = None
+
+
+# ---- initialize -----------------------------------------------------------------------------
+
+class ClientInfo(_Message):
+    name: str
+    version: str | None = None
+
+
+class InitializeOptions(_Message):
+    precision: str = Precision.COMPLEX128
+    threads: int | None = None
+    """Threads the simulator may use; absent means the backend's default."""
+
+
+class InitializeParams(_Message):
+    protocol_version: int
+    client_info: ClientInfo | None = None
+    options: InitializeOptions = msgspec.field(default_factory=InitializeOptions)
+
+
+class ServerInfo(_Message):
+    name: str
+    version: str
+
+
+class Capabilities(_Message):
+    gates: list[str]
+    """Every gate name the backend accepts."""
+    native_gates: list[str]
+    """Gates the simulator runs with a kernel of its own, not as a generic matrix."""
+    max_qubits: int
+    precisions: list[str]
+    state_encodings: list[str]
+    threads: int
+
+
+class InitializeResult(_Message):
+    protocol_version: int
+    server_info: ServerInfo
+    capabilities: Capabilities
+
+
+# ---- execution and states -------------------------------------------------------------------
+
+class ExecuteParams(_Message, Generic[C]):
+    circuit: C
+    nshots: int = 0
+    seed: int | None = None
+    work_done_token: int | str | None = None
+    """When set, the backend reports progress with `$/progress` notifications carrying it."""
+
+
+class ExecuteResult(_Message):
+    """`state` holds the final state until `state/free`; `frequencies` counts the measured
+    qubits' outcomes (in measurement order) when nshots > 0."""
+
+    state: int
+    frequencies: dict[str, int] | None = None
+
+
+class NewStateParams(_Message):
+    nqubits: int
+
+
+class StateRef(_Message):
+    """A state the backend holds, by id: the result of `state/new` and params of several methods."""
+
+    state: int
+
+
+class ApplyParams(_Message, Generic[G]):
+    state: int
+    gates: list[G]
+
+
+class ReadParams(_Message):
+    state: int
+    segment: int | None = None
+    """A shared-memory segment (from shm/attach) to write the amplitudes into."""
+
+
+class AttachParams(_Message):
+    """A file the client created in SHM_DIR (named SHM_PREFIX...), of at least `size` bytes,
+    to map."""
+
+    path: str
+    size: int
+
+
+class SegmentRef(_Message):
+    segment: int
+
+
+class ProbabilitiesParams(_Message):
+    state: int
+    qubits: list[int] | None = None
+    """Qubits to keep, in this order; absent means all."""
+
+
+class SampleParams(_Message):
+    state: int
+    nshots: int
+    qubits: list[int] | None = None
+    seed: int | None = None
+
+
+class SampleResult(_Message):
+    frequencies: dict[str, int]
+
+
+class CancelParams(_Message):
+    id: int | str
+
+
+class ProgressValue(_Message):
+    done: int
+    total: int
+
+
+class ProgressParams(_Message):
+    """Sent by the backend while a request with a workDoneToken runs: `done` of `total` gates."""
+
+    token: int | str
+    value: ProgressValue
+
+
+# ---- envelopes: UNSET fields are left out of the JSON ----------------------------------------
+
+class ErrorObject(Struct):
+    code: int
+    message: str
+    data: Any = UNSET
+
+
+class Request(Struct, kw_only=True):
+    """A request or notification (no id) as sent: params is any Struct."""
+
+    jsonrpc: str = JSONRPC
+    id: int | str | UnsetType = UNSET
+    method: str
+    params: Any = UNSET
+
+
+class IncomingRequest(Struct):
+    """A request or notification as received: params stay raw until the method is known."""
+
+    jsonrpc: str
+    method: str
+    id: int | str | None | UnsetType = UNSET
+    params: Raw = Raw(b"null")
+
+
+class Response(Struct, kw_only=True):
+    """A response as sent: exactly one of result and error."""
+
+    jsonrpc: str = JSONRPC
+    id: int | str | None
+    result: Any = UNSET
+    error: ErrorObject | UnsetType = UNSET
+
+
+class IncomingResponse(Struct):
+    """Any message a client receives: a response, or a notification when `method` is set."""
+
+    jsonrpc: str
+    id: int | str | None | UnsetType = UNSET
+    result: Raw | UnsetType = UNSET
+    error: ErrorObject | UnsetType = UNSET
+    method: str | UnsetType = UNSET
+    params: Raw = Raw(b"null")
+
+
+def _to_data(value: Any) -> Any:
+    """Gate and Circuit objects (in the generic params) as the data they stand for."""
+    try:
+        return value.to_data()
+    except AttributeError:
+        raise TypeError(f"cannot encode {type(value).__name__} objects") from None
+
+
+encoder: Final = msgspec.json.Encoder(enc_hook=_to_data)

@@ -1,0 +1,70 @@
+"""Every method of the protocol: its name, its params and result types, and the versions.
+
+`METHOD_TYPES` is the one table both ends read: the server decodes params with it, the client
+decodes results with it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .messages import (
+    ApplyParams,
+    ArrayData,
+    AttachParams,
+    CancelParams,
+    CircuitData,
+    ExecuteParams,
+    ExecuteResult,
+    GateData,
+    InitializeParams,
+    InitializeResult,
+    NewStateParams,
+    ProbabilitiesParams,
+    ReadParams,
+    SampleParams,
+    SampleResult,
+    SegmentRef,
+    StateRef,
+)
+
+PROTOCOL_VERSION: Final = 1
+"""The version this package speaks by default: the newest."""
+SUPPORTED_VERSIONS: Final = (1,)
+
+
+class Method:
+    """Every method name, defined once."""
+
+    INITIALIZE: Final = "initialize"
+    SHUTDOWN: Final = "shutdown"
+    EXIT: Final = "exit"
+    EXECUTE: Final = "execute"
+    STATE_NEW: Final = "state/new"
+    STATE_APPLY: Final = "state/apply"
+    STATE_READ: Final = "state/read"
+    STATE_PROBABILITIES: Final = "state/probabilities"
+    STATE_SAMPLE: Final = "state/sample"
+    STATE_FREE: Final = "state/free"
+    SHM_ATTACH: Final = "shm/attach"
+    SHM_DETACH: Final = "shm/detach"
+    CANCEL_REQUEST: Final = "$/cancelRequest"
+    PROGRESS: Final = "$/progress"
+
+
+METHOD_TYPES: Final[dict[str, tuple[type | None, type | None]]] = {
+    Method.INITIALIZE: (InitializeParams, InitializeResult),
+    Method.SHUTDOWN: (None, None),
+    Method.EXIT: (None, None),
+    Method.EXECUTE: (ExecuteParams[CircuitData], ExecuteResult),
+    Method.STATE_NEW: (NewStateParams, StateRef),
+    Method.STATE_APPLY: (ApplyParams[GateData], None),
+    Method.STATE_READ: (ReadParams, ArrayData),
+    Method.STATE_PROBABILITIES: (ProbabilitiesParams, ArrayData),
+    Method.STATE_SAMPLE: (SampleParams, SampleResult),
+    Method.STATE_FREE: (StateRef, None),
+    Method.SHM_ATTACH: (AttachParams, SegmentRef),
+    Method.SHM_DETACH: (SegmentRef, None),
+    Method.CANCEL_REQUEST: (CancelParams, None),
+}
+"""Each method's params and result types (None: no params / a null result)."""

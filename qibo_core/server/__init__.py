@@ -1,0 +1,15 @@
+"""The server framework: the interface a simulator implements, the session that checks every
+request for it, and serve(backend), the loop of a backend executable.
+
+    from qibo_core.server import Backend, serve
+    class MyBackend(Backend): ...   # zero_state, apply, to_array
+    def main() -> None:             # the console script qibo-backend-mine
+        serve(MyBackend())
+"""
+
+from .backend import Backend, Checkpoint, marginal_probabilities, no_checkpoint
+from .serve import serve
+from .session import Session
+
+__all__ = ["Backend", "Checkpoint", "Session", "marginal_probabilities", "no_checkpoint",
+           "serve"]

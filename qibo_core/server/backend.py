@@ -1,0 +1,107 @@
+"""The backend interface: what a simulator implements, in this process or behind `serve`.
+
+A backend only simulates. It receives gates already validated (qubits in range, parameters
+finite, matrices unitary) and never sees the wire: `Session` does the checking and keeps the
+states by id, for the server and for in-process handles alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from ..circuit import GATES, Gate
+from ..protocol import InitializeOptions, Precision
+
+
+def marginal_probabilities(amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """Probabilities of the outcomes of `qubits` (in that order, the first most significant)."""
+    n = amplitudes.size.bit_length() - 1
+    probs = (np.abs(amplitudes) ** 2).reshape((2,) * n)
+    others = tuple(q for q in range(n) if q not in qubits)
+    marginal = probs.sum(axis=others) if others else probs
+    kept = sorted(qubits)
+    ordered = np.transpose(marginal, [kept.index(q) for q in qubits])
+    return ordered.reshape(-1).astype(np.float64)
+
+
+class Checkpoint(Protocol):
+    """What a backend calls between gates: `done` of `total` gates applied so far."""
+
+    def __call__(self, done: int = 0, total: int = 0) -> None: ...
+
+
+def no_checkpoint(done: int = 0, total: int = 0) -> None:
+    """The checkpoint of a request nobody can cancel or watch."""
+
+
+class Backend(ABC):
+    """A state-vector simulator. States are whatever object the simulator likes."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "unknown"
+    """The backend's own version (its distribution's), shown by `qibo-core backends`."""
+    native_gates: ClassVar[frozenset[str]] = frozenset()
+    """Gates run by a kernel of their own; the others become dense matrices with controls."""
+    precisions: ClassVar[tuple[str, ...]] = (Precision.COMPLEX128, Precision.COMPLEX64)
+    max_qubits: ClassVar[int] = 34
+
+    def __init__(self) -> None:
+        self.options = InitializeOptions()
+
+    def configure(self, options: InitializeOptions) -> None:
+        """Take the options of `initialize`; already checked against `precisions`."""
+        self.options = options
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.options.precision)
+
+    @property
+    def threads(self) -> int:
+        """How many threads the simulator uses."""
+        return 1
+
+    @property
+    def gates(self) -> list[str]:
+        """Every gate this backend accepts: by default the whole gate set."""
+        return sorted(GATES)
+
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
+        """Release what the backend holds beyond its states (threads, pools). Safe twice."""
+
+    def state_bytes(self, nqubits: int) -> int:
+        """The memory a state of `nqubits` takes: checked before one is allocated."""
+        return int(2**nqubits * self.dtype.itemsize)
+
+    @abstractmethod
+    def zero_state(self, nqubits: int) -> Any:
+        """A new state |0...0>."""
+
+    @abstractmethod
+    def apply(self, state: Any, gates: Sequence[Gate],
+              checkpoint: Checkpoint = no_checkpoint) -> Any:
+        """Apply `gates` in order; return the state (the same object, or a new one).
+
+        Call `checkpoint(done, total)` between gates, every few milliseconds of work: it raises
+        RequestCancelled when the client cancelled the request (the state may be left
+        part-way; the session discards it), lets the server notice other input meanwhile, and
+        reports progress to a client that asked for it.
+        """
+
+    @abstractmethod
+    def to_array(self, state: Any) -> np.ndarray:
+        """The amplitudes as a flat array, qubit 0 the most significant bit."""
+
+    def probabilities(self, state: Any, qubits: Sequence[int]) -> np.ndarray:
+        """Probabilities of the outcomes of `qubits` (in that order, the first most significant)."""
+        return marginal_probabilities(self.to_array(state), qubits)
+
+    def sample(self, state: Any, qubits: Sequence[int], nshots: int,
+               seed: int | None) -> np.ndarray:
+        """Counts of each outcome of `qubits` over `nshots` shots (length 2**len(qubits))."""
+        probs = self.probabilities(state, qubits)
+        return np.random.default_rng(seed).multinomial(nshots, probs / probs.sum())

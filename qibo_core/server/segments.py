@@ -1,0 +1,80 @@
+"""The server half of shared memory: the client's segments a backend has attached, by id.
+
+A backend attaches only what the protocol means by a segment (docs/protocol.md 2.5), so that
+`shm/attach` can never be used to make it write to another file.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+
+from ..errors import InvalidParams
+from ..protocol import SHM_DIR, SHM_PREFIX
+
+
+class Segments:
+    """Attached segments by id; `enabled` is False for a backend started with --no-shm."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._mapped: dict[int, mmap.mmap] = {}
+        self._next_id = 1
+
+    def attach(self, path: str, size: int) -> int:
+        if not self.enabled:
+            raise InvalidParams("shared memory is off in this backend (--no-shm); use base64")
+        fd = _open_segment(path, size)
+        try:
+            segment = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        segment_id, self._next_id = self._next_id, self._next_id + 1
+        self._mapped[segment_id] = segment
+        return segment_id
+
+    def detach(self, segment_id: int) -> None:
+        self.get(segment_id)
+        self._mapped.pop(segment_id).close()
+
+    def get(self, segment_id: int) -> mmap.mmap:
+        segment = self._mapped.get(segment_id)
+        if segment is None:
+            raise InvalidParams(f"no shared-memory segment {segment_id} is attached")
+        return segment
+
+    def close(self) -> None:
+        for segment in self._mapped.values():
+            segment.close()
+        self._mapped.clear()
+
+
+def _open_segment(path: str, size: int) -> int:
+    """A descriptor of the segment file `path`, opened only if it is what the protocol means: a
+    regular file of ours (same user) of at least `size` bytes, named SHM_PREFIX... directly in
+    SHM_DIR, reached without following a link. Nothing else is ever written to."""
+    folder, name = os.path.split(path)
+    if (not name.startswith(SHM_PREFIX) or not os.path.isabs(path)
+            or os.path.realpath(folder) != os.path.realpath(SHM_DIR)):
+        raise InvalidParams(f"{path!r} is not a shared-memory segment: segments are files named "
+                            f"{SHM_PREFIX}* directly in {SHM_DIR}")
+    if size <= 0:
+        raise InvalidParams(f"a segment's size must be positive, got {size}")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InvalidParams(f"cannot open shared memory {path!r}: {exc.strerror} (is the backend "
+                            "on another host?); use base64") from None
+    info = os.fstat(fd)
+    problem = ""
+    if not stat.S_ISREG(info.st_mode):
+        problem = "it is not a regular file"
+    elif info.st_uid != os.geteuid():
+        problem = f"it belongs to user {info.st_uid}, not to the backend's user {os.geteuid()}"
+    elif info.st_size < size:
+        problem = f"it holds {info.st_size} bytes, fewer than the {size} claimed"
+    if problem:
+        os.close(fd)
+        raise InvalidParams(f"refused to attach {path!r}: {problem}")
+    return fd

@@ -1,0 +1,345 @@
+"""serve(backend): the loop inside a backend process, and the Server that runs it.
+
+One message per line on stdin, one response per request on stdout, in order. A thread watches
+the parent process and exits when it is gone, even in the middle of a request. Stdout is kept for
+protocol messages: fd 1 is pointed at stderr before the backend is loaded, so a stray print (or
+C code writing to fd 1) cannot corrupt the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+import msgspec
+
+from ..errors import (
+    BackendError,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    ParseError,
+    RequestCancelled,
+)
+from ..protocol import (
+    JSONRPC,
+    METHOD_TYPES,
+    PROTOCOL_VERSION,
+    IncomingRequest,
+    LineReader,
+    Method,
+    Oversized,
+    ProgressParams,
+    ProgressValue,
+    Request,
+    Response,
+    encoder,
+)
+from .backend import Backend
+from .session import Session, method_not_found
+
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20
+PARENT_POLL_SECONDS = 1.0
+CHECKPOINT_SECONDS = 0.005
+PROGRESS_SECONDS = 0.2
+"""At most one `$/progress` notification per request this often."""
+
+_request_decoder = msgspec.json.Decoder(IncomingRequest)
+_params_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+    method: msgspec.json.Decoder(params) for method, (params, _) in METHOD_TYPES.items() if params
+}
+_NO_PARAMS = (b"null", b"{}", b"[]")
+
+
+def log(message: str) -> None:
+    """Diagnostics go to stderr: stdout carries protocol messages only."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
+          version: str | None = None, argv: Sequence[str] | None = None) -> None:
+    """Run a backend executable's main loop until `exit` or end of input, then exit.
+
+    `backend` is a Backend, or a callable returning one: pass a callable (with `name` and
+    `version`) to import the simulator only after stdout is protected.
+    """
+    if isinstance(backend, Backend):
+        name, version = name or backend.name, version or backend.version
+    args = _parse_args(name or "backend", version or "unknown", argv)
+    protocol_out = _protect_stdout()
+    if not isinstance(backend, Backend):
+        try:
+            backend = backend()
+        except ImportError as exc:  # the simulator is missing: say so, rather than look healthy
+            log(f"qibo-backend-{name}: cannot start: {exc}")
+            sys.exit(1)
+    session = Session(backend, shared_memory=args.shm)
+    server = Server(session, protocol_out, max_message_bytes=args.max_message_bytes)
+    code = server.run(sys.stdin.fileno())
+    session.backend.close()
+    sys.exit(code)
+
+
+def _parse_args(name: str, version: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"qibo-backend-{name}",
+        description=f"The {name} qibo-core backend: a JSON-RPC 2.0 server on stdin/stdout, one "
+                    "message per line (protocol version %d). Start with an 'initialize' request, "
+                    "for example:\n  {\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", "
+                    "\"params\": {\"protocolVersion\": 1}}" % PROTOCOL_VERSION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"qibo-backend-{name} {version} (protocol {PROTOCOL_VERSION})")
+    parser.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
+                        help="refuse longer input lines (default: %(default)s)")
+    parser.add_argument("--no-shm", dest="shm", action="store_false",
+                        help="refuse shared-memory segments (shm/attach): arrays go as base64")
+    return parser.parse_args(argv)
+
+
+def _protect_stdout() -> IO[bytes]:
+    """Keep a private copy of fd 1 for protocol messages and point fd 1 at stderr."""
+    sys.stdout.flush()
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    return os.fdopen(protocol_fd, "wb")
+
+
+class Server:
+    """Reads requests, runs them on a Session one at a time, writes the responses.
+
+    Everything happens on the main thread, so a request costs no hand-over between threads.
+    While a request runs, the session calls `checkpoint` between gates: input that arrived
+    meanwhile is taken in, so a `$/cancelRequest` stops the request there.
+    """
+
+    def __init__(self, session: Session, out: IO[bytes], *,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.session = session
+        session.checkpoint = self.checkpoint
+        self._out = out
+        self._max = max_message_bytes
+        self._input: LineReader | None = None
+        self._backlog: collections.deque[IncomingRequest | Response] = collections.deque()
+        self._cancelled: set[int | str] = set()
+        self._running: int | str | None = None
+        self._progress_token: int | str | None = None
+        self._next_look = 0.0
+        self._next_progress = 0.0
+        self._shutdown = False
+
+    def run(self, stdin: int) -> int:
+        """Serve until `exit` or end of input on file descriptor `stdin`; the exit code LSP
+        prescribes."""
+        self._input = LineReader(stdin, self._max)
+        threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="parent",
+                         daemon=True).start()
+        while (message := self._next_message()) is not None:
+            if isinstance(message, Response):
+                self._send(message)
+                continue
+            try:
+                response = self.handle(message)
+            except _Exit:
+                return 0 if self._shutdown else 1
+            if response is not None:
+                self._send(response)
+        return 0
+
+    def _next_message(self) -> IncomingRequest | Response | None:
+        """The next message to run, or the error response a bad line earns; None at end of
+        input. Cancellations are taken in here, never run in turn."""
+        if self._backlog:
+            return self._backlog.popleft()
+        assert self._input is not None
+        while True:
+            line = self._input.read_line()
+            if line is None:
+                return None
+            message = self._take(line)  # type: ignore[arg-type]
+            if message is not None:
+                return message
+
+    def checkpoint(self, done: int = 0, total: int = 0) -> None:
+        """Take in the input that arrived while a request runs; RequestCancelled if the
+        running request was cancelled; report progress if it asked for it. Cheap when called
+        often: it looks at most every CHECKPOINT_SECONDS."""
+        now = time.monotonic()
+        if self._input is None or now < self._next_look:
+            return
+        self._next_look = now + CHECKPOINT_SECONDS
+        if self._progress_token is not None and total and now >= self._next_progress:
+            self._next_progress = now + PROGRESS_SECONDS
+            self._send(Request(method=Method.PROGRESS, params=ProgressParams(
+                self._progress_token, ProgressValue(done, total))))
+        while isinstance(line := self._input.read_line(timeout=0), (bytes, Oversized)):
+            message = self._take(line)
+            if message is not None:
+                self._backlog.append(message)
+        if self._running is not None and self._running in self._cancelled:
+            self._cancelled.discard(self._running)
+            raise RequestCancelled(f"request {self._running} was cancelled")
+
+    def _take(self, line: bytes | Oversized) -> IncomingRequest | Response | None:
+        """A line decoded, to be run in turn; or the error response it earns; or None when
+        there is nothing to run (a blank line, a cancellation, which takes effect at once)."""
+        message = self.decode(line)
+        if isinstance(message, IncomingRequest) and message.method == Method.CANCEL_REQUEST:
+            return self._cancel(message)
+        return message
+
+    def _cancel(self, message: IncomingRequest) -> Response | None:
+        """Mark a request cancelled; a cancellation sent as a request is answered at once."""
+        try:
+            params = _decode_params(message)
+        except BackendError as exc:
+            if message.id is msgspec.UNSET:
+                log(f"ignored a malformed $/cancelRequest: {exc}")
+                return None
+            return _error(message.id, exc)
+        self._cancelled.add(params.id)
+        return None if message.id is msgspec.UNSET else Response(id=message.id, result=None)
+
+    def decode(self, line: bytes | Oversized) -> IncomingRequest | Response | None:
+        """One input line as a message, or the error response it earns (None: a blank line)."""
+        if isinstance(line, Oversized):
+            return _error(None, InvalidRequest(
+                f"message of {line.size} bytes exceeds the maximum of {self._max} "
+                "(--max-message-bytes)"))
+        line = line.strip()
+        if not line:
+            return None
+        try:
+            return _request_decoder.decode(line)
+        except msgspec.ValidationError as exc:
+            return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
+        except (msgspec.DecodeError, RecursionError) as exc:
+            nan = b"NaN" in line or b"Infinity" in line
+            hint = " (NaN and Infinity are not JSON numbers)" if nan else ""
+            return _error(None, ParseError(f"invalid JSON: {exc}{hint}"))
+
+    def handle(self, message: IncomingRequest) -> Response | None:
+        """Run one message; its response (None for notifications)."""
+        is_request = message.id is not msgspec.UNSET
+        request_id = None if message.id is msgspec.UNSET else message.id
+        try:
+            return self._dispatch(message, request_id, is_request)
+        except BackendError as exc:
+            error = exc
+        except _Exit:
+            raise
+        except Exception as exc:  # the one place that catches everything: keep serving
+            traceback.print_exc(file=sys.stderr)
+            error = InternalError(f"{message.method} failed: {type(exc).__name__}: {exc}",
+                                  {"exception": type(exc).__name__})
+        if is_request:
+            return _error(request_id, error)
+        if message.method == Method.STATE_APPLY:
+            self.session.stream_failed(_salvage_state(message.params), error)
+        log(f"notification {message.method!r} failed: {error}")
+        return None
+
+    def _dispatch(self, message: IncomingRequest, request_id: Any,
+                  is_request: bool) -> Response | None:
+        if message.jsonrpc != JSONRPC:
+            raise InvalidRequest(f"'jsonrpc' must be \"2.0\", got {message.jsonrpc!r}")
+        if message.method == Method.EXIT:
+            raise _Exit
+        if not self.session.serves(message.method):
+            if is_request:
+                raise method_not_found(message.method)
+            return None  # unknown notifications are ignored, as LSP does
+        if request_id in self._cancelled:
+            self._cancelled.discard(request_id)
+            raise RequestCancelled(f"request {request_id} was cancelled before it started")
+        params = _decode_params(message)
+        if not is_request:
+            self.session.notify(message.method, params)
+            return None
+        self._running = request_id
+        self._progress_token = getattr(params, "work_done_token", None)
+        self._next_progress = time.monotonic() + PROGRESS_SECONDS
+        try:
+            result = self.session.call(message.method, params)
+        finally:
+            self._running = self._progress_token = None
+        if message.method == Method.SHUTDOWN:
+            self._shutdown = True
+        return Response(id=request_id, result=result)
+
+    def _send(self, response: Response | Request) -> None:
+        try:
+            self._out.write(encoder.encode(response) + b"\n")
+            self._out.flush()
+        except BrokenPipeError:
+            os._exit(0)  # the client is gone; nobody is left to answer
+
+
+class _Exit(Exception):
+    """The `exit` notification arrived."""
+
+
+def _decode_params(message: IncomingRequest) -> Any:
+    decoder = _params_decoders.get(message.method)
+    raw = message.params
+    absent = len(raw) <= 4 and bytes(raw) in _NO_PARAMS
+    if decoder is None:
+        if not absent:
+            raise InvalidParams(f"{message.method!r} takes no params")
+        return None
+    if absent and bytes(raw) == b"null":
+        raise InvalidParams(f"{message.method!r} needs params")
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidParams(f"invalid params for {message.method!r}: {exc}") from None
+    except RecursionError:
+        raise InvalidParams(f"params for {message.method!r} are nested too deeply") from None
+
+
+def _error(request_id: Any, exc: BackendError) -> Response:
+    return Response(id=request_id, error=exc.to_error_object())
+
+
+class _IdOnly(msgspec.Struct):
+    id: int | str | None = None
+
+
+def _salvage_id(line: bytes) -> int | str | None:
+    """The id of an invalid request, when one can be read, so the client can match the error."""
+    try:
+        return msgspec.json.decode(line, type=_IdOnly).id
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+class _StateOnly(msgspec.Struct):
+    state: int | None = None
+
+
+def _salvage_state(params: msgspec.Raw) -> int | None:
+    """The state a `state/apply` whose gates cannot be decoded was meant for, when one can be
+    read."""
+    try:
+        return msgspec.json.decode(params, type=_StateOnly).state
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Exit once the parent is gone (we are re-parented), even in the middle of a request."""
+    while True:
+        time.sleep(PARENT_POLL_SECONDS)
+        if os.getppid() != parent:
+            try:
+                os.write(2, b"qibo-core: the parent process is gone; exiting\n")
+            except OSError:
+                pass  # stderr went with the parent: nobody is left to tell
+            os._exit(1)

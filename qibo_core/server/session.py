@@ -1,0 +1,365 @@
+"""Session: the protocol's methods as Python calls on one backend, with every check they need.
+
+The server decodes a message and calls `call` or `notify`; an in-process handle calls them
+directly with the same Structs (holding Gate and Circuit objects instead of their data). So
+validation is written once, for every backend. The methods a session serves are the ones its
+handlers register, and nothing else lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+import numpy as np
+
+from ..circuit import Circuit, Gate, GateReader, gate_label, read_gates
+from ..errors import (
+    BackendError,
+    CircuitError,
+    GateFailed,
+    InvalidGate,
+    InvalidParams,
+    InvalidRequest,
+    MethodNotFound,
+    RequestCancelled,
+    ServerNotInitialized,
+    StateTooLarge,
+    UnknownState,
+    UnsupportedProtocolVersion,
+)
+from ..protocol import (
+    PROTOCOL_VERSION,
+    STATE_ENCODINGS,
+    SUPPORTED_VERSIONS,
+    ApplyParams,
+    ArrayData,
+    AttachParams,
+    Capabilities,
+    ExecuteParams,
+    ExecuteResult,
+    InitializeParams,
+    InitializeResult,
+    Method,
+    NewStateParams,
+    ProbabilitiesParams,
+    ReadParams,
+    SampleParams,
+    SampleResult,
+    SegmentRef,
+    ServerInfo,
+    StateRef,
+    encode_array,
+    shots_problem,
+)
+from .backend import Backend, Checkpoint, no_checkpoint
+from .memory import available_memory, format_bytes
+from .segments import Segments
+
+SMALL_STATE_BYTES = 2**26
+"""States smaller than this are allocated without checking the memory available."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+_HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
+"""Every method a session serves, with its handler: the one list of them."""
+
+
+def _handles(method: str) -> Callable[[F], F]:
+    def register(handler: F) -> F:
+        _HANDLERS[method] = handler
+        return handler
+    return register
+
+
+def method_not_found(method: str) -> MethodNotFound:
+    return MethodNotFound(f"unknown method {method!r}; methods: {', '.join(sorted(_HANDLERS))}")
+
+
+@dataclass
+class _HeldState:
+    native: Any
+    nqubits: int
+    reader: GateReader
+    streamed: int = 0
+    """Gates received by state/apply so far: the index a GateFailed error names."""
+    failure: GateFailed | None = None
+    dropped: int = 0
+    """Gates skipped after a failure, until the failure is reported."""
+
+
+class Session:
+    """One backend's states by id, and the protocol's methods on them."""
+
+    def __init__(self, backend: Backend, *, shared_memory: bool = True) -> None:
+        self.backend = backend
+        self.checkpoint: Checkpoint = no_checkpoint
+        """Handed to the backend to call between gates; the server's raises RequestCancelled."""
+        self.initialized = False
+        self.segments = Segments(enabled=shared_memory)
+        self._states: dict[int, _HeldState] = {}
+        self._next_id = 1
+
+    @staticmethod
+    def serves(method: str) -> bool:
+        return method in _HANDLERS
+
+    def call(self, method: str, params: Any) -> Any:
+        """Run a request; BackendError subclasses carry what the caller must be told."""
+        handler = _HANDLERS.get(method)
+        if handler is None:
+            raise method_not_found(method)
+        if not self.initialized and method != Method.INITIALIZE:
+            raise ServerNotInitialized(f"{method!r} before 'initialize': send 'initialize' first")
+        return handler(self, params)
+
+    def call_array(self, method: str, params: Any) -> np.ndarray:
+        """`state/read` or `state/probabilities` for in-process callers: an array of their own,
+        not its wire encoding."""
+        if not self.initialized:
+            raise ServerNotInitialized(f"{method!r} before 'initialize': send 'initialize' first")
+        if method == Method.STATE_READ:
+            return np.array(self.read_array(params))
+        if method == Method.STATE_PROBABILITIES:
+            return self.probabilities_array(params)
+        raise MethodNotFound(f"{method!r} does not answer an array")
+
+    def notify(self, method: str, params: Any) -> None:
+        """Run a notification: no reply, so a streamed gate's error waits on its state."""
+        if method == Method.STATE_APPLY and self.initialized:
+            self._stream(params)
+        else:
+            self.call(method, params)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    @_handles(Method.INITIALIZE)
+    def initialize(self, params: InitializeParams) -> InitializeResult:
+        if self.initialized:
+            raise InvalidRequest("'initialize' was already received")
+        if params.protocol_version not in SUPPORTED_VERSIONS:
+            raise UnsupportedProtocolVersion(
+                f"protocol version {params.protocol_version} is not supported; this backend "
+                f"speaks {list(SUPPORTED_VERSIONS)}",
+                {"supported": list(SUPPORTED_VERSIONS), "requested": params.protocol_version})
+        options = params.options
+        if options.precision not in self.backend.precisions:
+            raise InvalidParams(f"precision {options.precision!r} is not offered; choose one of "
+                                f"{list(self.backend.precisions)}")
+        if options.threads is not None and options.threads < 1:
+            raise InvalidParams(f"threads must be at least 1, got {options.threads}")
+        self.backend.configure(options)
+        self.initialized = True
+        encodings = [e for e in STATE_ENCODINGS if e != "shm" or self.segments.enabled]
+        return InitializeResult(
+            protocol_version=PROTOCOL_VERSION,
+            server_info=ServerInfo(name=self.backend.name, version=self.backend.version),
+            capabilities=Capabilities(
+                gates=self.backend.gates, native_gates=sorted(self.backend.native_gates),
+                max_qubits=self.backend.max_qubits, precisions=list(self.backend.precisions),
+                state_encodings=encodings, threads=self.backend.threads))
+
+    @_handles(Method.SHUTDOWN)
+    def shutdown(self, params: None) -> None:
+        self._states.clear()
+        self.segments.close()
+
+    # ---- execution ---------------------------------------------------------------------
+
+    @_handles(Method.EXECUTE)
+    def execute(self, params: ExecuteParams[Any]) -> ExecuteResult:
+        circuit = params.circuit
+        if not isinstance(circuit, Circuit):  # in process, it was checked when it was built
+            try:
+                circuit = Circuit.from_data(circuit)
+            except CircuitError as exc:
+                raise InvalidParams(f"invalid circuit: {exc}") from None
+        qubits = list(circuit.measured_qubits)
+        self._check_shots(params.nshots, params.seed)
+        if params.nshots and not qubits:
+            raise InvalidParams("nshots > 0 but the circuit measures no qubit: add an M gate")
+        self._check_fits(circuit.nqubits)
+        native = self.backend.apply(self.backend.zero_state(circuit.nqubits), circuit.gates,
+                                    self.checkpoint)
+        state_id = self._hold(native, circuit.nqubits)
+        frequencies = None
+        if params.nshots:
+            frequencies = self._frequencies(self._states[state_id], qubits, params.nshots,
+                                            params.seed)
+        return ExecuteResult(state=state_id, frequencies=frequencies)
+
+    @_handles(Method.STATE_NEW)
+    def new_state(self, params: NewStateParams) -> StateRef:
+        self._check_fits(params.nqubits)
+        return StateRef(self._hold(self.backend.zero_state(params.nqubits), params.nqubits))
+
+    @_handles(Method.STATE_APPLY)
+    def apply(self, params: ApplyParams[Any]) -> None:
+        held = self._state(params.state)
+        try:
+            gates = read_gates(params.gates, held.reader)
+        except InvalidGate as exc:
+            raise InvalidParams(str(exc), {"index": exc.index}) from None
+        try:
+            held.native = self.backend.apply(held.native, gates, self.checkpoint)
+        except RequestCancelled as exc:
+            del self._states[params.state]
+            raise RequestCancelled(f"{exc.message}; state {params.state} was part-way through "
+                                   "its gates and has been freed") from None
+        held.streamed += len(gates)
+
+    def _stream(self, params: ApplyParams[Any]) -> None:
+        held = self._states.get(params.state)
+        if held is None:
+            return  # reported at the next request naming this id
+        if held.failure is not None:
+            held.dropped += len(params.gates)
+            return
+        try:
+            valid = list(map(held.reader.read, params.gates))
+        except CircuitError:
+            valid = self._until_invalid(held, params)
+        held.native = self.backend.apply(held.native, valid, self.checkpoint)  # one call: fused
+        held.streamed += len(valid)
+
+    @staticmethod
+    def _until_invalid(held: _HeldState, params: ApplyParams[Any]) -> list[Gate]:
+        """The streamed gates before the first invalid one, which becomes the state's failure
+        (read one by one only once a batch is known to hold one)."""
+        valid: list[Gate] = []
+        for data in params.gates:
+            try:
+                valid.append(held.reader.read(data))
+            except CircuitError as exc:
+                index = held.streamed + len(valid)
+                gate = data.to_data() if isinstance(data, Gate) else data
+                held.failure = GateFailed(
+                    f"streamed {gate_label(index, gate.name)} of state {params.state} failed: "
+                    f"{exc}",
+                    {"state": params.state, "index": index, "gate": msgspec.to_builtins(gate)})
+                held.dropped = len(params.gates) - len(valid) - 1
+                break
+        return valid
+
+    def stream_failed(self, state_id: int | None, error: BackendError) -> None:
+        """A `state/apply` notification could not be run at all (its params could not be
+        decoded): its state reports that at the next request naming it, as it would a streamed
+        gate that failed, rather than silently missing the gates."""
+        held = self._states.get(state_id) if state_id is not None else None
+        if held is None or held.failure is not None:
+            return
+        held.failure = GateFailed(
+            f"streamed gates from gate {held.streamed} on of state {state_id} were lost: "
+            f"{error.message}", {"state": state_id, "index": held.streamed})
+
+    # ---- reading states ----------------------------------------------------------------
+
+    @_handles(Method.STATE_READ)
+    def read(self, params: ReadParams) -> ArrayData:
+        array = self.read_array(params)
+        if params.segment is None:
+            return encode_array(array)
+        segment = self.segments.get(params.segment)
+        if array.nbytes > len(segment):
+            raise InvalidParams(f"the state takes {array.nbytes} bytes; segment "
+                                f"{params.segment} holds {len(segment)}")
+        np.copyto(np.frombuffer(segment, array.dtype, array.size), array.reshape(-1))
+        return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=params.segment)
+
+    def read_array(self, params: ReadParams) -> np.ndarray:
+        return self.backend.to_array(self._state(params.state).native)
+
+    @_handles(Method.STATE_PROBABILITIES)
+    def probabilities(self, params: ProbabilitiesParams) -> ArrayData:
+        return encode_array(self.probabilities_array(params))
+
+    def probabilities_array(self, params: ProbabilitiesParams) -> np.ndarray:
+        held = self._state(params.state)
+        return self.backend.probabilities(held.native, self._qubits(params.qubits, held.nqubits))
+
+    @_handles(Method.STATE_SAMPLE)
+    def sample(self, params: SampleParams) -> SampleResult:
+        held = self._state(params.state)
+        qubits = self._qubits(params.qubits, held.nqubits)
+        self._check_shots(params.nshots, params.seed)
+        return SampleResult(self._frequencies(held, qubits, params.nshots, params.seed))
+
+    @_handles(Method.STATE_FREE)
+    def free(self, params: StateRef) -> None:
+        if self._states.pop(params.state, None) is None:
+            raise UnknownState(f"no state {params.state} is held")
+
+    # ---- shared memory -----------------------------------------------------------------
+
+    @_handles(Method.SHM_ATTACH)
+    def attach(self, params: AttachParams) -> SegmentRef:
+        return SegmentRef(self.segments.attach(params.path, params.size))
+
+    @_handles(Method.SHM_DETACH)
+    def detach(self, params: SegmentRef) -> None:
+        self.segments.detach(params.segment)
+
+    # ---- checks ------------------------------------------------------------------------
+
+    def _state(self, state_id: int) -> _HeldState:
+        held = self._states.get(state_id)
+        if held is None:
+            raise UnknownState(f"no state {state_id} is held (never created, or freed); "
+                               f"held states: {sorted(self._states) or 'none'}")
+        if held.failure is not None:
+            failure, held.failure = held.failure, None
+            if held.dropped:
+                failure.message += f"; the {held.dropped} gates streamed after it were skipped"
+                failure.args = (failure.message,)
+                held.dropped = 0
+            raise failure
+        return held
+
+    def _hold(self, native: Any, nqubits: int) -> int:
+        state_id, self._next_id = self._next_id, self._next_id + 1
+        self._states[state_id] = _HeldState(native, nqubits, GateReader(nqubits))
+        return state_id
+
+    def _check_fits(self, nqubits: int) -> None:
+        if nqubits <= 0:
+            raise InvalidParams(f"nqubits must be positive, got {nqubits}")
+        limit = self.backend.max_qubits
+        if nqubits > limit:
+            size = (format_bytes(2.0**nqubits * self.backend.dtype.itemsize) if nqubits < 1000
+                    else "more than any machine has")
+            raise StateTooLarge(f"{nqubits} qubits exceed this backend's maximum of {limit}; a "
+                                f"{self.backend.dtype.name} state would need {size}",
+                                {"nqubits": nqubits, "maxQubits": limit})
+        need = self.backend.state_bytes(nqubits)
+        if need < SMALL_STATE_BYTES:
+            return  # reading /proc/meminfo would cost more than the state
+        have = available_memory()
+        if need > have:
+            raise StateTooLarge(f"a {nqubits}-qubit {self.backend.dtype.name} state needs "
+                                f"{format_bytes(need)}; only {format_bytes(have)} of memory is "
+                                "available",
+                                {"nqubits": nqubits, "bytesNeeded": need, "bytesAvailable": have})
+
+    @staticmethod
+    def _check_shots(nshots: int, seed: int | None) -> None:
+        problem = shots_problem(nshots, seed)
+        if problem:
+            raise InvalidParams(problem)
+
+    @staticmethod
+    def _qubits(qubits: Sequence[int] | None, nqubits: int) -> list[int]:
+        if qubits is None:
+            return list(range(nqubits))
+        bad = [q for q in qubits if not 0 <= q < nqubits]
+        if bad:
+            raise InvalidParams(f"qubit {bad[0]} is out of range for a {nqubits}-qubit state")
+        if len(set(qubits)) != len(qubits):
+            raise InvalidParams(f"qubits {list(qubits)} has repeats")
+        return list(qubits)
+
+    def _frequencies(self, held: _HeldState, qubits: list[int], nshots: int,
+                     seed: int | None) -> dict[str, int]:
+        counts = self.backend.sample(held.native, qubits, nshots, seed)
+        width = len(qubits)
+        return {format(int(k), f"0{width}b"): int(counts[k]) for k in np.flatnonzero(counts)}

@@ -1,0 +1,267 @@
+"""Protocol checks: raw JSON lines to a fresh backend process, so a failure shows the exchange.
+
+Each request has REPLY_TIMEOUT seconds; a backend that does not answer in time is hung (Hung),
+and a conformance run stops its protocol checks there.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..protocol import PROTOCOL_VERSION, SHM_DIR, SHM_PREFIX, TIMEOUT, ErrorCode, LineReader
+from .report import CheckFailed, Hung
+
+REPLY_TIMEOUT = 10.0
+"""Seconds a backend has to answer one request of a check; one that does not is hung, and the
+checks after it are not run."""
+
+
+class Exchange:
+    """A fresh backend process on pipes, recording every line both ways."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL)
+        assert self.process.stdout is not None
+        self.lines = LineReader(self.process.stdout.fileno())
+        self.exchange: list[str] = []
+        self.ids = 0
+
+    def send(self, message: dict[str, Any] | bytes) -> None:
+        line = message if isinstance(message, bytes) else json.dumps(message).encode()
+        self.exchange.append(f"> {line.decode(errors='replace')[:300]}")
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + b"\n")
+        self.process.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        line = self.lines.read_line(REPLY_TIMEOUT)
+        if line is TIMEOUT:
+            raise Hung(f"no reply within {REPLY_TIMEOUT} s")
+        if not isinstance(line, bytes):
+            raise CheckFailed("the backend closed its stdout")
+        self.exchange.append(f"< {line.decode(errors='replace')[:300]}")
+        try:
+            message = json.loads(line)
+        except ValueError:
+            raise CheckFailed("stdout carried a line that is not JSON") from None
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            raise CheckFailed("stdout carried a line that is not a JSON-RPC message")
+        return message
+
+    def call(self, method: str, params: Any = None) -> dict[str, Any]:
+        self.ids += 1
+        request: dict[str, Any] = {"jsonrpc": "2.0", "id": self.ids, "method": method}
+        if params is not None:
+            request["params"] = params
+        self.send(request)
+        reply = self.receive()
+        if reply.get("id") != self.ids:
+            raise CheckFailed(f"the reply's id is {reply.get('id')!r}, not {self.ids}")
+        return reply
+
+    def result(self, method: str, params: Any = None) -> Any:
+        reply = self.call(method, params)
+        if "error" in reply:
+            raise CheckFailed(f"{method} failed: {reply['error']}")
+        if "result" not in reply:
+            raise CheckFailed(f"the reply to {method} has neither 'result' nor 'error'")
+        return reply["result"]
+
+    def object(self, method: str, params: Any = None) -> dict[str, Any]:
+        """The result of a request whose result must be an object."""
+        result = self.result(method, params)
+        if not isinstance(result, dict):
+            raise CheckFailed(f"{method} answered {result!r}, not an object")
+        return result
+
+    def error(self, method: str, params: Any, code: int) -> None:
+        _expect_error(self.call(method, params), code)
+
+    def close(self, wait: float = REPLY_TIMEOUT) -> int | None:
+        """End of input, then the exit code; None if it had to be killed after `wait` s."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass  # it is gone already
+        try:
+            return self.process.wait(wait)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return None
+        finally:
+            self.process.stdout.close()
+
+
+def _expect_error(reply: dict[str, Any], code: int) -> None:
+    error = reply.get("error")
+    if not isinstance(error, dict) or error.get("code") != code:
+        raise CheckFailed(f"expected error {code} ({ErrorCode(code).name}), got {reply}")
+    if not isinstance(error.get("message"), str) or not error["message"]:
+        raise CheckFailed("the error has no message")
+
+
+BELL = {"nqubits": 2, "gates": [{"name": "H", "qubits": [0]}, {"name": "CNOT", "qubits": [0, 1]}],
+        "measurements": [{"qubits": [0, 1]}]}
+INIT = {"protocolVersion": PROTOCOL_VERSION}
+
+
+def _initialize(s: Exchange) -> dict[str, Any]:
+    result = s.object("initialize", INIT)
+    if result.get("protocolVersion") != PROTOCOL_VERSION:
+        raise CheckFailed(f"protocolVersion is {result.get('protocolVersion')!r}")
+    capabilities = result.get("capabilities")
+    if not isinstance(capabilities, dict):
+        raise CheckFailed("capabilities is missing or not an object")
+    for key, kind in (("gates", list), ("nativeGates", list), ("maxQubits", int),
+                      ("precisions", list), ("stateEncodings", list), ("threads", int)):
+        if not isinstance(capabilities.get(key), kind):
+            raise CheckFailed(f"capabilities.{key} is missing or not a {kind.__name__}")
+    if "base64" not in capabilities["stateEncodings"]:
+        raise CheckFailed("stateEncodings lacks 'base64', which every backend must support")
+    return capabilities
+
+
+def _before_initialize(s: Exchange) -> None:
+    s.error("execute", {"circuit": BELL}, ErrorCode.SERVER_NOT_INITIALIZED)
+    s.error("initialize", {"protocolVersion": 999}, ErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
+    _initialize(s)
+
+
+def _malformed(s: Exchange) -> None:
+    _initialize(s)
+    s.send(b"this is not json")
+    _expect_error(s.receive(), ErrorCode.PARSE_ERROR)
+    s.send(b"[1, 2]")
+    _expect_error(s.receive(), ErrorCode.INVALID_REQUEST)
+    s.error("no/such/method", None, ErrorCode.METHOD_NOT_FOUND)
+    s.send({"jsonrpc": "2.0", "method": "no/such/notification"})  # no reply to this
+    s.result("state/new", {"nqubits": 1})
+
+
+def _bad_params(s: Exchange) -> None:
+    _initialize(s)
+    for params in ({"circuit": {"nqubits": 2, "gates": [{"name": "H", "qubits": [5]}]}},
+                   {"circuit": {"nqubits": 1, "gates": [{"name": "Unitary", "qubits": [0],
+                                                         "matrix": [[[1, 0], [1, 0]],
+                                                                    [[0, 0], [1, 0]]]}]}},
+                   {"circuit": {"nqubits": 1, "gates": [{"name": "RX", "qubits": [0]}]}},
+                   {"circuit": {"nqubits": 0}},
+                   {"circuit": BELL, "nshots": -1}):
+        s.error("execute", params, ErrorCode.INVALID_PARAMS)
+    s.error("state/new", {"nqubits": 10_000}, ErrorCode.STATE_TOO_LARGE)
+    s.error("state/read", {"state": 987654}, ErrorCode.UNKNOWN_STATE)
+
+
+def _execute_and_read(s: Exchange) -> None:
+    _initialize(s)
+    result = s.object("execute", {"circuit": BELL, "nshots": 1000, "seed": 3})
+    counts = result.get("frequencies", {})
+    if sum(counts.values()) != 1000 or not set(counts) <= {"00", "11"}:
+        raise CheckFailed(f"a Bell pair gave frequencies {counts}")
+    state = s.object("state/read", {"state": result["state"]})
+    amplitudes = np.frombuffer(base64.b64decode(state["data"]), dtype="<c16")
+    if state.get("shape") != [4] or not np.allclose(amplitudes, [2**-0.5, 0, 0, 2**-0.5]):
+        raise CheckFailed(f"the Bell state read back as {amplitudes}")
+    probabilities = s.object("state/probabilities", {"state": result["state"], "qubits": [1]})
+    p = np.frombuffer(base64.b64decode(probabilities["data"]), dtype="<f8")
+    if not np.allclose(p, [0.5, 0.5]):
+        raise CheckFailed(f"P(q1) of a Bell pair is {p}")
+    s.result("state/free", {"state": result["state"]})
+    s.error("state/read", {"state": result["state"]}, ErrorCode.UNKNOWN_STATE)
+
+
+def _streaming(s: Exchange) -> None:
+    _initialize(s)
+    state = s.object("state/new", {"nqubits": 2})["state"]
+    for gate in ({"name": "H", "qubits": [0]}, {"name": "X", "qubits": [9]}):
+        s.send({"jsonrpc": "2.0", "method": "state/apply",
+                "params": {"state": state, "gates": [gate]}})
+    s.error("state/read", {"state": state}, ErrorCode.GATE_FAILED)
+    s.result("state/read", {"state": state})
+    s.send({"jsonrpc": "2.0", "method": "state/apply",  # a batch that cannot be decoded
+            "params": {"state": state, "gates": [{"name": "H", "qubits": ["zero"]}]}})
+    s.error("state/read", {"state": state}, ErrorCode.GATE_FAILED)
+    s.result("state/read", {"state": state})
+
+
+def _shared_memory(s: Exchange) -> None:
+    """A segment of the client's is attached and written; any other path is refused untouched."""
+    if "shm" not in _initialize(s)["stateEncodings"]:
+        return  # base64 only: nothing to check
+    with tempfile.TemporaryDirectory() as folder:
+        stranger = os.path.join(folder, "not-a-segment")
+        content = b"a file that is not a segment\n" * 8
+        with open(stranger, "wb") as f:
+            f.write(content)
+        segment = _segment_file(64)
+        link, small, unprefixed = _segment_file(0), _segment_file(8), _segment_file(64, prefix="x-")
+        os.unlink(link)
+        os.symlink(stranger, link)
+        try:
+            for path, size in ((stranger, 64), (link, 64), (small, 64), (unprefixed, 64),
+                               (segment, 0)):
+                s.error("shm/attach", {"path": path, "size": size}, ErrorCode.INVALID_PARAMS)
+            with open(stranger, "rb") as f:
+                if f.read() != content:
+                    raise CheckFailed("a refused path was written to")
+            ref = s.object("shm/attach", {"path": segment, "size": 64})
+        finally:
+            for path in (segment, link, small, unprefixed):
+                os.unlink(path)
+        state = s.object("state/new", {"nqubits": 2})["state"]
+        read = s.object("state/read", {"state": state, "segment": ref["segment"]})
+        if read.get("segment") != ref["segment"] or read.get("data") is not None:
+            raise CheckFailed(f"state/read into a segment answered {read}")
+        s.result("shm/detach", {"segment": ref["segment"]})
+        s.error("state/read", {"state": state, "segment": ref["segment"]},
+                ErrorCode.INVALID_PARAMS)
+
+
+def _segment_file(size: int, prefix: str = SHM_PREFIX) -> str:
+    """A new file of `size` zero bytes in the shared-memory folder."""
+    path = os.path.join(SHM_DIR, f"{prefix}{os.getpid()}-{uuid.uuid4().hex}")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.ftruncate(fd, size)
+    os.close(fd)
+    return path
+
+
+def _shutdown(s: Exchange) -> None:
+    _initialize(s)
+    if s.result("shutdown") is not None:
+        raise CheckFailed("shutdown must answer null")
+    s.send({"jsonrpc": "2.0", "method": "exit"})
+    code = s.close()
+    if code != 0:
+        raise CheckFailed(f"after shutdown and exit the backend ended with {code}, not 0")
+
+
+def _end_of_input(s: Exchange) -> None:
+    _initialize(s)
+    if s.close() is None:
+        raise CheckFailed("the backend did not exit within 10 s of end of input")
+
+
+PROTOCOL_CHECKS: list[tuple[str, Callable[[Exchange], object]]] = [
+    ("initialize answers version, server info and capabilities", _initialize),
+    ("requests before initialize, and a wrong version, are refused", _before_initialize),
+    ("malformed lines get parse / invalid request / method errors", _malformed),
+    ("invalid params are refused with InvalidParams, StateTooLarge, UnknownState", _bad_params),
+    ("execute, state/read, state/probabilities, state/free", _execute_and_read),
+    ("a failed streamed gate, or undecodable batch, surfaces at the next request", _streaming),
+    ("shm/attach takes a segment of the client's and refuses any other path", _shared_memory),
+    ("shutdown then exit ends the process with code 0", _shutdown),
+    ("end of input ends the process", _end_of_input),
+]
