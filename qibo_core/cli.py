@@ -18,6 +18,7 @@ import numpy as np
 from .circuit import Circuit, M
 from .client import Handle, connect
 from .client.discovery import (
+    PREFIX,
     BackendExecutable,
     backend_command,
     configured_backends,
@@ -220,7 +221,7 @@ def _check(args: argparse.Namespace) -> int:
     from .testing.conformance import check
     command = args.executable
     if len(command) == 1 and os.sep not in command[0] and not os.path.exists(command[0]):
-        command = backend_command(command[0])
+        command = backend_command(command[0].removeprefix(PREFIX))  # "dense" or its program
     report = check(command)
     print(report.text())
     return 0 if report.passed else 1

@@ -24,12 +24,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from circuits import layered, qft  # noqa: E402
+from circuits import layered, qft
 
-from qibo_backend_numpy import NumpyBackend  # noqa: E402
-from qibo_backend_qulacs import QulacsBackend  # noqa: E402
-from qibo_core import Circuit, connect, gates  # noqa: E402
-from qibo_core.protocol import ApplyParams, Method  # noqa: E402
+from qibo_backend_numpy import NumpyBackend
+from qibo_backend_qulacs import QulacsBackend
+from qibo_core import Circuit, connect, gates
+from qibo_core.protocol import ApplyParams, Method
 
 
 @dataclass

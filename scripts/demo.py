@@ -10,10 +10,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from circuits import qft  # noqa: E402
+from circuits import qft
 
-import qibo_core  # noqa: E402
-from qibo_core import Circuit, gates  # noqa: E402
+import qibo_core
+from qibo_core import Circuit, gates
 
 
 def main() -> None:

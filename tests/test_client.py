@@ -231,7 +231,7 @@ def test_one_handle_many_threads() -> None:
                     c.add([gates.RY(0, seed * 0.1), gates.M(0)])
                     p1 = handle.execute(c).probabilities([0])[1]
                     assert abs(p1 - np.sin(seed * 0.05) ** 2) < 1e-12
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]

@@ -268,7 +268,7 @@ class RZX(Gate):
         return _rotation(np.kron(_Z, _X), self.params["theta"])
 
 
-class fSim(Gate):  # noqa: N801 - qibo's name
+class fSim(Gate):
     """The fermionic simulation gate: an iSWAP-like rotation by theta and a phase phi on |11>."""
 
     ntargets = 2

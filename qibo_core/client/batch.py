@@ -71,7 +71,7 @@ def execute_many(circuits: Sequence[Circuit], backend: str = "numpy", *, workers
             try:
                 results[index] = _run(name, backend, circuits[index], nshots, seeds[index],
                                       threads)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as exc:
                 failures.append(exc)
                 return
             if report is not None:
