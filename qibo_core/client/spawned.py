@@ -80,7 +80,7 @@ class ProcessChannel:
     def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None) -> None:
         self.name = name
         self._ids = itertools.count(1)
-        self._pending: dict[int, Future[bytes]] = {}
+        self._pending: dict[int, Future[msgspec.Raw]] = {}
         self._abandoned: set[int] = set()
         self._lock = threading.Lock()
         self._failure: ConnectionFailed | None = None
@@ -118,7 +118,7 @@ class ProcessChannel:
 
     def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
         """Send a request and wait for its result, decoded as the method's result type."""
-        future: Future[bytes] = Future()
+        future: Future[msgspec.Raw] = Future()
         request_id = self._send(Request(method=method, params=params), future)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -137,7 +137,7 @@ class ProcessChannel:
             for request_id in list(self._pending):
                 self._write_cancel(request_id)
 
-    def _timed_out(self, method: str, request_id: int, future: Future[bytes],
+    def _timed_out(self, method: str, request_id: int, future: Future[msgspec.Raw],
                    timeout: float | None) -> RequestTimeout | BackendHung:
         """Cancel a request that ran out of time; a backend that ignores the cancellation too
         is hung, and is terminated."""
@@ -172,7 +172,7 @@ class ProcessChannel:
         fills: that coalesces streamed gates into few writes."""
         self._send(Request(method=method, params=params))
 
-    def _send(self, message: Request, future: Future[bytes] | None = None) -> int:
+    def _send(self, message: Request, future: Future[msgspec.Raw] | None = None) -> int:
         """Write one message (a request when `future` is given); its id, or 0."""
         with self._lock:
             self._check_usable()
@@ -210,17 +210,17 @@ class ProcessChannel:
             self._abandoned.add(request_id)
             self._write_cancel(request_id)
 
-    def _decode_result(self, method: str, raw: bytes) -> Any:
+    def _decode_result(self, method: str, raw: msgspec.Raw) -> Any:
         decoder = _result_decoders.get(method)
         try:
             return msgspec.json.decode(raw) if decoder is None else decoder.decode(raw)
         except msgspec.DecodeError as exc:
             raise ProtocolError(f"backend {self.name!r} answered {method!r} with an invalid result:"
-                                f" {exc}: {_quote(raw)}") from None
+                                f" {exc}: {_quote(bytes(raw))}") from None
 
     # ---- reading responses -------------------------------------------------------------
 
-    def _wait(self, future: Future[bytes], deadline: float | None) -> bytes:
+    def _wait(self, future: Future[msgspec.Raw], deadline: float | None) -> msgspec.Raw:
         """The result of `future`, reading stdout as the leader whenever nobody else does."""
         while not future.done():
             if self._reading.acquire(blocking=False):
@@ -238,7 +238,7 @@ class ProcessChannel:
                 raise FutureTimeout
         return future.result()
 
-    def _lead(self, future: Future[bytes], deadline: float | None) -> None:
+    def _lead(self, future: Future[msgspec.Raw], deadline: float | None) -> None:
         """Read and dispatch responses until `future` is set, stdout ends or time is up."""
         while not future.done():
             line = self._stdout.read_line(_remaining(deadline))
@@ -276,7 +276,7 @@ class ProcessChannel:
         if message.error is not msgspec.UNSET:
             future.set_exception(BackendError.from_object(message.error))
         elif message.result is not msgspec.UNSET:
-            future.set_result(bytes(message.result))
+            future.set_result(message.result)
         else:
             future.set_exception(ProtocolError(
                 f"backend {self.name!r} sent a response with neither result nor error: "
