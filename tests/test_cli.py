@@ -177,9 +177,12 @@ def test_ctrl_c_during_run_cancels_and_exits_quietly(tmp_path: Path) -> None:
     path = tmp_path / "long.json"
     import msgspec
     path.write_bytes(msgspec.json.encode(circuit.to_data()))
+    # A shell running CI in the background ignores SIGINT, and children inherit that; a
+    # terminal's Ctrl-C reaches a program with the default disposition, as restored here.
     process = subprocess.Popen([QIBO_CORE, "run", str(path), "--shots", "0", "--no-progress"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, PYTHONFAULTHANDLER="1"))
+                               env=dict(os.environ, PYTHONFAULTHANDLER="1"),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(2.0)  # well into the execute
     process.send_signal(signal.SIGINT)
     try:
