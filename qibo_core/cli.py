@@ -28,7 +28,13 @@ from .client.discovery import (
 from .client.progress import Bar
 from .client.spawned import ProcessChannel
 from .client.trace import TRACE_VARIABLE
-from .errors import BackendCrashed, ProtocolError, QiboCoreError, UnsupportedProtocolVersion
+from .errors import (
+    BackendCrashed,
+    ConfigError,
+    ProtocolError,
+    QiboCoreError,
+    UnsupportedProtocolVersion,
+)
 from .protocol import PROTOCOL_VERSION, CircuitData
 from .version import __version__
 
@@ -105,7 +111,11 @@ def _main(argv: list[str] | None) -> int:
 # ---- backends ------------------------------------------------------------------------------
 
 def _backends(args: argparse.Namespace) -> int:
-    configured = configured_backends()
+    try:
+        configured = configured_backends()
+    except ConfigError as exc:  # the installed backends are still listed
+        print(f"warning: {exc}", file=sys.stderr)
+        configured = {}
     found = [BackendExecutable(name, shlex.join(command)) for name, command in configured.items()]
     found += [b for b in list_backends() if b.name not in configured]
     with ThreadPoolExecutor(max(1, len(found))) as pool:

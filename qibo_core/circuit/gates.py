@@ -17,6 +17,9 @@ from ..errors import CircuitError
 from ..protocol.messages import GateData
 from .gate import GATES, UNITARY_TOLERANCE, Entries, Gate, M
 
+UNITARY_MAX_QUBITS = 14
+"""A 14-qubit matrix is 4 GiB; a Unitary on more qubits is refused before anything is built."""
+
 __all__ = [
     "CCZ", "CH", "CNOT", "CRX", "CRY", "CRZ", "CSX", "CU1", "CU2", "CU3", "CY", "CZ", "ECR",
     "FSWAP", "GATES", "GPI", "GPI2", "Gate", "H", "I", "M", "PRX", "RX", "RXX", "RY", "RYY",
@@ -287,14 +290,18 @@ class Unitary(Gate):
 
     def __init__(self, matrix: object, *qubits: int) -> None:
         super().__init__(*qubits)
+        if len(self.qubits) > UNITARY_MAX_QUBITS:
+            raise CircuitError(f"Unitary on {len(self.qubits)} qubits: at most "
+                               f"{UNITARY_MAX_QUBITS} are supported (its matrix would not fit)")
         try:
             m = np.array(matrix, dtype=np.complex128)
         except (TypeError, ValueError) as exc:
             raise CircuitError(f"Unitary: the matrix is not a complex array: {exc}") from None
-        dim = 2 ** len(self.qubits)
+        k = len(self.qubits)
+        dim = 2**k
         if m.shape != (dim, dim):
-            raise CircuitError(f"Unitary on {len(self.qubits)} qubits needs a {dim}x{dim} "
-                               f"matrix, got shape {m.shape}")
+            raise CircuitError(f"Unitary on {k} qubits needs a {dim}x{dim} matrix, got shape "
+                               f"{m.shape}")
         if not np.isfinite(m).all():
             raise CircuitError("Unitary: the matrix has NaN or infinite entries")
         error = np.abs(m.conj().T @ m - np.eye(dim)).max()

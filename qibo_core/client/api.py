@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from ..server import Backend
 from .discovery import backend_command
 from .handle import Handle, Result
 from .local import LocalChannel
-from .spawned import ProcessChannel
+from .spawned import MAX_REPLY_BYTES, ProcessChannel
 
 if TYPE_CHECKING:
     from ..circuit import Circuit
@@ -29,14 +30,16 @@ logger = logging.getLogger("qibo_core.client")
 
 def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
             threads: int | None = None, timeout: float | None = None,
-            command: list[str] | None = None) -> Handle:
+            command: list[str] | None = None, max_reply_bytes: int = MAX_REPLY_BYTES) -> Handle:
     """A handle on `backend`: a name spawns its configured command or qibo-backend-<name>
     (or `command`: anything whose stdin/stdout speak the protocol, such as
-    ["ssh", "host", "qibo-backend-qulacs"]); a Backend object runs here."""
+    ["ssh", "host", "qibo-backend-qulacs"]); a Backend object runs here. A spawned backend's
+    replies may be at most `max_reply_bytes` long (a base64 state is 4/3 of its size)."""
     if isinstance(backend, Backend):
         return Handle(LocalChannel(backend), precision=precision, threads=threads,
                       timeout=timeout)
-    channel = ProcessChannel(command or backend_command(backend), name=backend)
+    channel = ProcessChannel(command or backend_command(backend), name=backend,
+                             max_reply_bytes=max_reply_bytes)
     return Handle(channel, precision=precision, threads=threads, timeout=timeout,
                   reopen=lambda: resolve(backend))
 
@@ -92,6 +95,17 @@ def _may_restart(name: str) -> bool:
         return False
     recent.append(now)
     return True
+
+
+def _forget_after_fork() -> None:
+    """In a forked child the shared handles are the parent's: forget them (the child starts its
+    own on first use), and the lock a parent thread may have held."""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+    _shared.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register

@@ -13,8 +13,10 @@ in $QIBO_CORE_CONFIG, or else $XDG_CONFIG_HOME/qibo-core/backends.json (~/.confi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import stat
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from pathlib import Path
 from ..errors import BackendNotFound, ConfigError
 
 PREFIX = "qibo-backend-"
+CONFIG_MAX_BYTES = 2**20
+logger = logging.getLogger("qibo_core.client")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -93,8 +97,18 @@ def find_backend(name: str) -> str:
 
 
 def backend_command(name: str) -> list[str]:
-    """The command that starts backend `name`: configured, or else the executable found."""
-    return configured_backends().get(name) or [find_backend(name)]
+    """The command that starts backend `name`: configured, or else the executable found. A
+    configuration file that cannot be read leaves the installed backends working."""
+    try:
+        configured = configured_backends()
+    except ConfigError as exc:
+        try:
+            path = find_backend(name)
+        except BackendNotFound as missing:
+            raise BackendNotFound(f"{missing} (and {exc})") from None
+        logger.warning("%s; using %s", exc, path)
+        return [path]
+    return configured.get(name) or [find_backend(name)]
 
 
 def config_path() -> Path:
@@ -108,14 +122,18 @@ def configured_backends() -> dict[str, list[str]]:
     """Each configured backend's command; ConfigError says what is wrong with the file."""
     path = config_path()
     try:
-        text = path.read_text()
+        text = _read_config(path)
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         entries = json.loads(text).get("backends", {})
         commands = {name: entry["command"] for name, entry in entries.items()}
+    except RecursionError:
+        raise ConfigError(f"{path}: the JSON is nested too deeply") from None
     except (ValueError, AttributeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: expected {{\"backends\": {{name: {{\"command\": [...]}}}}}} "
                           f"({type(exc).__name__}: {exc})") from None
@@ -123,6 +141,18 @@ def configured_backends() -> dict[str, list[str]]:
         if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
             raise ConfigError(f"{path}: the command of {name!r} must be a list of strings")
     return commands
+
+
+def _read_config(path: Path) -> str:
+    """The file's text: only a regular file of at most CONFIG_MAX_BYTES (a FIFO would hang)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path} is not a regular file")
+        if info.st_size > CONFIG_MAX_BYTES:
+            raise ConfigError(f"{path} is {info.st_size} bytes; at most {CONFIG_MAX_BYTES}")
+        return f.read(CONFIG_MAX_BYTES).decode("utf-8")
 
 
 def _is_executable(path: str) -> bool:

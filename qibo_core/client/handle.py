@@ -90,6 +90,7 @@ class Handle:
                 f"backend {channel.name!r} answered 'initialize' with protocol version "
                 f"{self.info.protocol_version}; this client speaks {list(SUPPORTED_VERSIONS)}: "
                 f"{self.info!r}")
+        channel.max_request_bytes = self.info.capabilities.max_message_bytes
         self._segments: SegmentPool | None = None
         if channel.shares_memory and "shm" in self.info.capabilities.state_encodings:
             self._segments = SegmentPool(channel.request, channel.notify)
@@ -168,10 +169,10 @@ class Handle:
         self._send_pending()
         return self._channel.request(method, params, timeout or self.timeout)
 
-    def _request_array(self, method: str, params: Any) -> np.ndarray:
+    def _request_array(self, method: str, params: Any, dtype: str) -> np.ndarray:
         self.check_open(f"cannot send {method!r}")
         self._send_pending()
-        return self._channel.request_array(method, params)
+        return self._channel.request_array(method, params, dtype)
 
     def _send_pending(self) -> None:
         """Streamed gates, then frees of collected states: before any other message."""
@@ -189,14 +190,15 @@ class Handle:
             self._send_pending()
             segment = self._segments.acquire(nbytes)
         if segment is None:
-            return self._request_array(Method.STATE_READ, ReadParams(state_id))
+            return self._request_array(Method.STATE_READ, ReadParams(state_id), self.precision)
         try:
             data = self._channel.request(Method.STATE_READ, ReadParams(state_id, segment.id),
                                          self.timeout)
         except BaseException:
             self._segments.release(segment)  # type: ignore[union-attr]
             raise
-        return self._segments.view(segment, data)  # type: ignore[union-attr]
+        return self._segments.copy_out(  # type: ignore[union-attr]
+            segment, data, np.dtype(self.precision))
 
     def _forget(self, state_id: int) -> None:
         # Called by the garbage collector, maybe inside a send: only queue the free.
@@ -252,7 +254,7 @@ class State:
     def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
         """Outcome probabilities of `qubits` (default: all), the first the most significant."""
         return self._call(self.handle._request_array, Method.STATE_PROBABILITIES,
-                          ProbabilitiesParams(self.id, qubits))
+                          ProbabilitiesParams(self.id, qubits), "float64")
 
     def sample(self, nshots: int, *, qubits: list[int] | None = None,
                seed: int | None = None) -> dict[str, int]:

@@ -16,6 +16,7 @@ class LocalChannel:
     """The in-process sibling of ProcessChannel."""
 
     shares_memory = False  # arrays are handed over directly
+    max_request_bytes: int | None = None  # nothing is encoded
 
     def __init__(self, backend: Backend) -> None:
         self.name = backend.name
@@ -31,7 +32,7 @@ class LocalChannel:
         with self._lock:
             return self._session.call(method, params)
 
-    def request_array(self, method: str, params: Any) -> np.ndarray:
+    def request_array(self, method: str, params: Any, dtype: str) -> np.ndarray:
         with self._lock:
             return self._session.call_array(method, params)
 

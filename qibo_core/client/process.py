@@ -25,6 +25,8 @@ EXIT_TIMEOUT = 2.0
 TERMINATE_TIMEOUT = 2.0
 """Seconds to wait after SIGTERM before SIGKILL."""
 STDERR_TAIL_LINES = 50
+STDERR_LINE_BYTES = 1000
+"""Each stderr line is kept to at most this many bytes."""
 PIPE_BUFFER = 2**20
 
 
@@ -91,10 +93,22 @@ class BackendProcess:
         return f"<BackendProcess {self.name} pid={self.pid} {describe_exit(self.returncode)}>"
 
     def _drain_stderr(self) -> None:
+        """Keep the last lines, each cut to STDERR_LINE_BYTES: memory stays bounded whatever
+        comes (a progress bar redrawn with \\r for ever has no newline at all)."""
         stderr = self._popen.stderr
         assert stderr is not None
-        for raw in stderr:
-            line = raw.decode("utf-8", errors="replace").rstrip()[:1000]
+        partial = b""
+        while chunk := os.read(stderr.fileno(), 2**16):
+            lines = (partial + chunk).replace(b"\r", b"\n").split(b"\n")
+            partial = lines.pop()[-STDERR_LINE_BYTES:]
+            for raw in lines:
+                self._keep(raw)
+        if partial:
+            self._keep(partial)
+
+    def _keep(self, raw: bytes) -> None:
+        line = raw[:STDERR_LINE_BYTES].decode("utf-8", errors="replace").rstrip()
+        if line:
             self._tail.append(line)
             logger.info("[%s] %s", self.name, line)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from ..errors import (
     BackendCrashed,
@@ -29,16 +31,18 @@ from ..errors import (
     ConnectionFailed,
     ProtocolError,
     RequestTimeout,
+    UsageError,
 )
 from ..protocol import (
     METHOD_TYPES,
-    TIMEOUT,
     CancelParams,
     IncomingResponse,
     LineReader,
     Method,
+    Oversized,
     ProgressParams,
     Request,
+    TimedOut,
     decode_array,
     encoder,
 )
@@ -47,15 +51,14 @@ from .trace import TRACE_VARIABLE, Trace
 
 logger = logging.getLogger("qibo_core.client")
 
+MAX_REPLY_BYTES = 2**30
+"""Longer reply lines are refused as they arrive; connect(max_reply_bytes=...) raises it."""
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds the backend has to answer `shutdown`."""
 CANCEL_GRACE = 2.0
 """Seconds a backend has to answer a `$/cancelRequest` sent after a timeout before it is
 terminated as hung."""
 
-_FLUSHED_NOTIFICATIONS = frozenset({Method.EXIT, Method.CANCEL_REQUEST, Method.STATE_APPLY})
-"""Written at once; other notifications wait for the next request. A batch of streamed gates
-goes now, so that the backend applies it while the client queues the next."""
 _response_decoder = msgspec.json.Decoder(IncomingResponse)
 _progress_decoder = msgspec.json.Decoder(ProgressParams)
 _result_decoders: dict[str, msgspec.json.Decoder[Any]] = {
@@ -77,8 +80,12 @@ class ProcessChannel:
 
     shares_memory = True  # segments are offered; a backend elsewhere (ssh) refuses them
 
-    def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None,
+                 max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
         self.name = name
+        self._owner = os.getpid()
+        self.max_request_bytes: int | None = None
+        """The longest line the backend reads (it says in `initialize`), when it says."""
         self._ids = itertools.count(1)
         self._pending: dict[int, Future[msgspec.Raw]] = {}
         self._abandoned: set[int] = set()
@@ -97,7 +104,7 @@ class ProcessChannel:
                               f"{exc}") from None
         self.process = BackendProcess(argv, name=name, env=env)
         self._stdin = self.process.stdin
-        self._stdout = LineReader(self.process.stdout_fd)
+        self._stdout = LineReader(self.process.stdout_fd, max_reply_bytes)
 
     @property
     def pid(self) -> int:
@@ -105,7 +112,16 @@ class ProcessChannel:
 
     @property
     def alive(self) -> bool:
-        return self._failure is None and not self._closing and self.process.poll() is None
+        return (self._owner == os.getpid() and self._failure is None and not self._closing
+                and self.process.poll() is None)
+
+    def _check_owner(self) -> None:
+        """A channel belongs to the process that made it: after a fork the child gets the
+        parent's pipes (and maybe locks its threads held), never a working connection."""
+        if self._owner != os.getpid():
+            raise ConnectionFailed(
+                f"this connection to backend {self.name!r} belongs to process {self._owner}, "
+                f"not to this one (pid {os.getpid()}, forked from it): connect again here")
 
     @property
     def stderr_tail(self) -> list[str]:
@@ -133,6 +149,7 @@ class ProcessChannel:
     def cancel(self) -> None:
         """Ask the backend to cancel every request in flight; their callers get
         RequestCancelled (or their result, if it came first)."""
+        self._check_owner()
         with self._lock:
             for request_id in list(self._pending):
                 self._write_cancel(request_id)
@@ -164,23 +181,35 @@ class ProcessChannel:
             except (OSError, ValueError):
                 pass  # gone: the reader reports it
 
-    def request_array(self, method: str, params: Any) -> Any:
-        return decode_array(self.request(method, params))
+    def request_array(self, method: str, params: Any, dtype: str) -> np.ndarray:
+        """A request whose result is an array of `dtype`; a malformed one is a ProtocolError."""
+        data = self.request(method, params)
+        try:
+            return decode_array(data, dtype)
+        except ValueError as exc:
+            raise ProtocolError(f"backend {self.name!r} answered {method!r} with a malformed "
+                                f"array: {exc}") from None
 
     def notify(self, method: str, params: Any) -> None:
-        """Send a notification. It stays buffered until the next request or until the buffer
-        fills: that coalesces streamed gates into few writes."""
+        """Send a notification: no reply, nothing to wait for."""
         self._send(Request(method=method, params=params))
 
     def _send(self, message: Request, future: Future[msgspec.Raw] | None = None) -> int:
         """Write one message (a request when `future` is given); its id, or 0."""
+        self._check_owner()
         with self._lock:
             self._check_usable()
             if future is not None:
                 message.id = next(self._ids)
-                self._pending[message.id] = future
+            line = encoder.encode(message)
+            if self.max_request_bytes is not None and len(line) > self.max_request_bytes:
+                raise UsageError(f"the {message.method!r} message is {len(line)} bytes, more than "
+                                 f"backend {self.name!r} reads ({self.max_request_bytes}, its "
+                                 "--max-message-bytes): send less at once")
+            if future is not None:
+                self._pending[message.id] = future  # type: ignore[index]
             try:
-                self._write(message)
+                self._write(message, line)
                 return message.id if future is not None else 0  # type: ignore[return-value]
             except (OSError, ValueError):
                 pass  # the child is gone: report how it ended, outside the lock
@@ -188,13 +217,15 @@ class ProcessChannel:
             self._fail(self.process.crashed())
         raise self._failure  # type: ignore[misc]
 
-    def _write(self, message: Request) -> None:
-        line = encoder.encode(message)
+    def _write(self, message: Request, line: bytes | None = None) -> None:
+        if line is None:
+            line = encoder.encode(message)
         if self._trace is not None:
             self._trace.record(">", self.name, self.pid, line)
         self._stdin.write(line + b"\n")
-        if message.id is not msgspec.UNSET or message.method in _FLUSHED_NOTIFICATIONS:
-            self._stdin.flush()
+        # Every message leaves at once (streamed gates are already batched by the handle), so
+        # that nothing waits in a buffer a forked child could flush again.
+        self._stdin.flush()
 
     def _check_usable(self) -> None:
         if self._failure is not None:
@@ -242,17 +273,34 @@ class ProcessChannel:
         """Read and dispatch responses until `future` is set, stdout ends or time is up."""
         while not future.done():
             line = self._stdout.read_line(_remaining(deadline))
-            if line is TIMEOUT:
+            if isinstance(line, TimedOut):
                 return
             if line is None:
-                self._fail(self.process.crashed())
+                self._fail(self._closed_stdout())
+                return
+            if isinstance(line, Oversized):
+                self._fail(ProtocolError(
+                    f"backend {self.name!r} sent a line of {line.size} bytes, more than the "
+                    f"{self._stdout.limit} this client takes: connect(..., max_reply_bytes=...) "
+                    "takes more"))
+                self.process.kill()
                 return
             try:
-                self._dispatch(line)  # type: ignore[arg-type]
+                self._dispatch(line)
             except ProtocolError as exc:
                 self._fail(exc)
                 self.process.kill()
                 return
+
+    def _closed_stdout(self) -> BackendCrashed:
+        """Stdout ended: the backend exited, or closed it and must not be left running."""
+        crash = self.process.crashed()
+        if crash.returncode is not None:
+            return crash
+        self.process.stop(polite=False)
+        return BackendCrashed(f"backend {self.name!r} (pid {self.pid}) closed its stdout but kept "
+                              "running; it was terminated", returncode=self.process.returncode,
+                              stderr_tail=crash.stderr_tail)
 
     def _dispatch(self, line: bytes) -> None:
         if self._trace is not None:
@@ -318,8 +366,9 @@ class ProcessChannel:
     # ---- closing -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Shut the backend down politely, then less so; always reap it. Safe to call twice."""
-        if self._closing:
+        """Shut the backend down politely, then less so; always reap it. Safe to call twice. In
+        a forked child it does nothing: the backend is the parent's."""
+        if self._closing or self._owner != os.getpid():
             return
         if self._failure is None and self.process.poll() is None:
             try:

@@ -5,7 +5,7 @@ docs/protocol.md is the contract in prose; this package is the same contract in 
 
 from .arrays import decode_array, encode_array
 from .codes import ErrorCode
-from .framing import TIMEOUT, LineReader, Oversized
+from .framing import TIMEOUT, LineReader, Oversized, TimedOut
 from .messages import (
     JSONRPC,
     MAX_SHOTS,
@@ -49,13 +49,13 @@ from .messages import (
 from .methods import METHOD_TYPES, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method
 
 __all__ = [
-    "JSONRPC", "MAX_SHOTS", "METHOD_TYPES", "PROTOCOL_VERSION", "SEED_LIMIT", "SHM_DIR",
-    "SHM_PREFIX", "STATE_ENCODINGS", "SUPPORTED_VERSIONS", "TIMEOUT", "ApplyParams", "ArrayData",
-    "AttachParams", "CancelParams", "Capabilities", "CircuitData", "ClientInfo", "ErrorCode",
-    "ErrorObject", "ExecuteParams", "ExecuteResult", "GateData", "IncomingRequest",
-    "IncomingResponse", "InitializeOptions", "InitializeParams", "InitializeResult",
-    "LineReader", "MeasurementData", "Method", "NewStateParams", "Oversized", "Precision",
+    "ApplyParams", "ArrayData", "AttachParams", "CancelParams", "Capabilities", "CircuitData",
+    "ClientInfo", "ErrorCode", "ErrorObject", "ExecuteParams", "ExecuteResult", "GateData",
+    "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
+    "InitializeResult", "JSONRPC", "LineReader", "MAX_SHOTS", "METHOD_TYPES", "MeasurementData",
+    "Method", "NewStateParams", "Oversized", "PROTOCOL_VERSION", "Precision",
     "ProbabilitiesParams", "ProgressParams", "ProgressValue", "ReadParams", "Request",
-    "Response", "SampleParams", "SampleResult", "SegmentRef", "ServerInfo", "StateRef",
-    "decode_array", "encode_array", "encoder", "shots_problem",
+    "Response", "SEED_LIMIT", "SHM_DIR", "SHM_PREFIX", "STATE_ENCODINGS", "SUPPORTED_VERSIONS",
+    "SampleParams", "SampleResult", "SegmentRef", "ServerInfo", "StateRef", "TIMEOUT",
+    "TimedOut", "decode_array", "encode_array", "encoder", "shots_problem",
 ]

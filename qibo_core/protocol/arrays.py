@@ -1,8 +1,13 @@
-"""Arrays on the wire: base64 of little-endian bytes, the encoding every backend supports."""
+"""Arrays on the wire: base64 of little-endian bytes, the encoding every backend supports.
+
+Decoding trusts nothing: a malformed array (an unknown dtype, a negative or absurd shape, base64
+of the wrong length) is a ValueError saying what is wrong.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Final
 
 import numpy as np
@@ -10,6 +15,8 @@ import numpy as np
 from .messages import ArrayData
 
 _WIRE_DTYPES: Final = {"complex128": "<c16", "complex64": "<c8", "float64": "<f8"}
+MAX_ELEMENTS: Final = 2**40
+"""No array of the protocol holds more (a 40-qubit state vector)."""
 
 
 def encode_array(array: np.ndarray) -> ArrayData:
@@ -20,15 +27,36 @@ def encode_array(array: np.ndarray) -> ArrayData:
                      data=base64.b64encode(raw).decode("ascii"))
 
 
-def decode_array(data: ArrayData) -> np.ndarray:
-    """The array an `ArrayData` holds inline; ValueError if it is malformed."""
+def checked_shape(shape: list[int]) -> tuple[int, ...]:
+    """`shape`, if it is one an array of the protocol can have."""
+    if not all(type(n) is int and n >= 0 for n in shape) or len(shape) > 64:
+        raise ValueError(f"shape {shape[:8]} is not a list of non-negative integers")
+    size = 1
+    for n in shape:
+        size *= n
+    if size > MAX_ELEMENTS:
+        raise ValueError(f"shape {shape} holds {size} elements, more than {MAX_ELEMENTS}")
+    return tuple(shape)
+
+
+def decode_array(data: ArrayData, dtype: str | None = None) -> np.ndarray:
+    """The array an `ArrayData` holds inline, of `dtype` when given; ValueError if it is
+    malformed."""
     if data.dtype not in _WIRE_DTYPES:
         raise ValueError(f"unsupported dtype {data.dtype!r}; expected one of {list(_WIRE_DTYPES)}")
+    if dtype is not None and data.dtype != dtype:
+        raise ValueError(f"dtype {data.dtype!r} where {dtype!r} was asked for")
     if data.data is None:
         raise ValueError("the array has no inline 'data'")
-    raw = base64.b64decode(data.data, validate=True)
+    shape = checked_shape(data.shape)
+    try:
+        raw = base64.b64decode(data.data, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"'data' is not base64: {exc}") from None
+    itemsize = np.dtype(_WIRE_DTYPES[data.dtype]).itemsize
+    size = int(np.prod(shape, dtype=np.int64))
+    if len(raw) != size * itemsize:
+        raise ValueError(f"array data holds {len(raw)} bytes, shape {list(shape)} of "
+                         f"{data.dtype} needs {size * itemsize}")
     array = np.frombuffer(raw, dtype=_WIRE_DTYPES[data.dtype])
-    size = int(np.prod(data.shape, dtype=np.int64))
-    if array.size != size:
-        raise ValueError(f"array data holds {array.size} elements, shape {data.shape} needs {size}")
-    return array.reshape(data.shape).astype(data.dtype, copy=False)
+    return array.reshape(shape).astype(data.dtype, copy=False)

@@ -23,12 +23,12 @@ class Oversized:
     size: int
 
 
-class _Timeout:
+class TimedOut:
     def __repr__(self) -> str:
         return "TIMEOUT"
 
 
-TIMEOUT: Final = _Timeout()
+TIMEOUT: Final = TimedOut()
 """What `LineReader.read_line` returns when no line arrived in time."""
 
 
@@ -37,13 +37,13 @@ class LineReader:
 
     def __init__(self, fd: int, limit: int | None = None) -> None:
         self.fd = fd
-        self._limit = limit
+        self.limit = limit
         self._lines: collections.deque[bytes | Oversized] = collections.deque()
         self._partial = bytearray()
         self._dropped = 0  # bytes of an oversized line skipped so far
         self.eof = False
 
-    def read_line(self, timeout: float | None = None) -> bytes | Oversized | _Timeout | None:
+    def read_line(self, timeout: float | None = None) -> bytes | Oversized | TimedOut | None:
         """The next line; None at end of input; TIMEOUT if none came within `timeout` seconds
         (None waits for ever, 0 only takes what has already arrived)."""
         while not self._lines and not self.eof:
@@ -79,4 +79,4 @@ class LineReader:
         self._dropped = 0
 
     def _too_long(self, size: int) -> bool:
-        return self._limit is not None and size > self._limit
+        return self.limit is not None and size > self.limit

@@ -132,6 +132,8 @@ class Capabilities(_Message):
     precisions: list[str]
     state_encodings: list[str]
     threads: int
+    max_message_bytes: int | None = None
+    """The longest input line the backend reads; absent: no stated limit."""
 
 
 class InitializeResult(_Message):

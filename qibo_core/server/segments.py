@@ -1,17 +1,25 @@
 """The server half of shared memory: the client's segments a backend has attached, by id.
 
 A backend attaches only what the protocol means by a segment (docs/protocol.md 2.5), so that
-`shm/attach` can never be used to make it write to another file.
+`shm/attach` can never be used to make it write to another file. It writes through the file
+descriptor (pwrite) and maps nothing: a segment someone truncated makes the write fail with an
+error, never kill the backend with SIGBUS.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import stat
 
+import numpy as np
+
 from ..errors import InvalidParams
 from ..protocol import SHM_DIR, SHM_PREFIX
+
+MAX_SEGMENTS = 64
+"""The most segments attached at once (each holds a file descriptor)."""
+_CHUNK = 2**30
+"""Bytes per pwrite: Linux moves at most about 2 GiB in one call."""
 
 
 class Segments:
@@ -19,35 +27,47 @@ class Segments:
 
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._mapped: dict[int, mmap.mmap] = {}
+        self._fds: dict[int, int] = {}
         self._next_id = 1
 
     def attach(self, path: str, size: int) -> int:
         if not self.enabled:
             raise InvalidParams("shared memory is off in this backend (--no-shm); use base64")
-        fd = _open_segment(path, size)
-        try:
-            segment = mmap.mmap(fd, size)
-        finally:
-            os.close(fd)
+        if len(self._fds) >= MAX_SEGMENTS:
+            raise InvalidParams(f"{MAX_SEGMENTS} segments are attached already: detach some")
         segment_id, self._next_id = self._next_id, self._next_id + 1
-        self._mapped[segment_id] = segment
+        self._fds[segment_id] = _open_segment(path, size)
         return segment_id
 
     def detach(self, segment_id: int) -> None:
-        self.get(segment_id)
-        self._mapped.pop(segment_id).close()
+        os.close(self._fd(segment_id))
+        del self._fds[segment_id]
 
-    def get(self, segment_id: int) -> mmap.mmap:
-        segment = self._mapped.get(segment_id)
-        if segment is None:
-            raise InvalidParams(f"no shared-memory segment {segment_id} is attached")
-        return segment
+    def write(self, segment_id: int, array: np.ndarray) -> None:
+        """`array`'s bytes at the start of the segment."""
+        fd = self._fd(segment_id)
+        size = os.fstat(fd).st_size
+        if array.nbytes > size:
+            raise InvalidParams(f"the array takes {array.nbytes} bytes; segment {segment_id} "
+                                f"holds {size}")
+        data = np.ascontiguousarray(array).reshape(-1).data.cast("B")
+        done = 0
+        try:
+            while done < len(data):
+                done += os.pwritev(fd, [data[done:done + _CHUNK]], done)
+        except OSError as exc:  # ENOSPC: someone truncated it and the memory is gone
+            raise InvalidParams(f"cannot write segment {segment_id}: {exc.strerror}") from None
 
     def close(self) -> None:
-        for segment in self._mapped.values():
-            segment.close()
-        self._mapped.clear()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _fd(self, segment_id: int) -> int:
+        fd = self._fds.get(segment_id)
+        if fd is None:
+            raise InvalidParams(f"no shared-memory segment {segment_id} is attached")
+        return fd
 
 
 def _open_segment(path: str, size: int) -> int:

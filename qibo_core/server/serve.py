@@ -48,6 +48,8 @@ from .session import Session, method_not_found
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20
 PARENT_POLL_SECONDS = 1.0
 CHECKPOINT_SECONDS = 0.005
+MAX_CANCELLED = 1024
+"""Cancellations remembered for requests not seen yet."""
 PROGRESS_SECONDS = 0.2
 """At most one `$/progress` notification per request this often."""
 
@@ -80,7 +82,7 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
         except ImportError as exc:  # the simulator is missing: say so, rather than look healthy
             log(f"qibo-backend-{name}: cannot start: {exc}")
             sys.exit(1)
-    session = Session(backend, shared_memory=args.shm)
+    session = Session(backend, shared_memory=args.shm, max_message_bytes=args.max_message_bytes)
     server = Server(session, protocol_out, max_message_bytes=args.max_message_bytes)
     code = server.run(sys.stdin.fileno())
     session.backend.close()
@@ -128,7 +130,8 @@ class Server:
         self._max = max_message_bytes
         self._input: LineReader | None = None
         self._backlog: collections.deque[IncomingRequest | Response] = collections.deque()
-        self._cancelled: set[int | str] = set()
+        self._cancelled: dict[int | str, None] = {}
+        """Ids cancelled and not yet seen, oldest first, at most MAX_CANCELLED of them."""
         self._running: int | str | None = None
         self._progress_token: int | str | None = None
         self._next_look = 0.0
@@ -184,7 +187,7 @@ class Server:
             if message is not None:
                 self._backlog.append(message)
         if self._running is not None and self._running in self._cancelled:
-            self._cancelled.discard(self._running)
+            del self._cancelled[self._running]
             raise RequestCancelled(f"request {self._running} was cancelled")
 
     def _take(self, line: bytes | Oversized) -> IncomingRequest | Response | None:
@@ -204,7 +207,9 @@ class Server:
                 log(f"ignored a malformed $/cancelRequest: {exc}")
                 return None
             return _error(message.id, exc)
-        self._cancelled.add(params.id)
+        self._cancelled[params.id] = None
+        if len(self._cancelled) > MAX_CANCELLED:  # ids never sent would pile up for ever
+            del self._cancelled[next(iter(self._cancelled))]
         return None if message.id is msgspec.UNSET else Response(id=message.id, result=None)
 
     def decode(self, line: bytes | Oversized) -> IncomingRequest | Response | None:
@@ -251,13 +256,15 @@ class Server:
         if message.jsonrpc != JSONRPC:
             raise InvalidRequest(f"'jsonrpc' must be \"2.0\", got {message.jsonrpc!r}")
         if message.method == Method.EXIT:
+            if is_request:  # answered, as every request is, then carried out
+                self._send(Response(id=request_id, result=None))
             raise _Exit
         if not self.session.serves(message.method):
             if is_request:
                 raise method_not_found(message.method)
             return None  # unknown notifications are ignored, as LSP does
         if request_id in self._cancelled:
-            self._cancelled.discard(request_id)
+            del self._cancelled[request_id]
             raise RequestCancelled(f"request {request_id} was cancelled before it started")
         params = _decode_params(message)
         if not is_request:
@@ -300,6 +307,8 @@ def _decode_params(message: IncomingRequest) -> Any:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise InvalidParams(f"invalid params for {message.method!r}: {exc}") from None
+    except msgspec.DecodeError as exc:  # invalid UTF-8 inside the params, say
+        raise ParseError(f"params for {message.method!r} are not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidParams(f"params for {message.method!r} are nested too deeply") from None
 

@@ -55,11 +55,15 @@ from ..protocol import (
     shots_problem,
 )
 from .backend import Backend, Checkpoint, no_checkpoint
-from .memory import available_memory, format_bytes
+from .memory import available_memory, format_bytes, memory_limit
 from .segments import Segments
 
 SMALL_STATE_BYTES = 2**26
-"""States smaller than this are allocated without checking the memory available."""
+"""States smaller than this are allocated without reading how much memory is free now (they
+still count against the budget)."""
+BUDGET_SHARE = 0.9
+"""Of the memory this process may use (its cgroup's limit, or the machine's), the share its
+states may be promised: the rest is the interpreter's and the messages'."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
@@ -82,6 +86,8 @@ class _HeldState:
     native: Any
     nqubits: int
     reader: GateReader
+    nbytes: int = 0
+    """What the backend promised this state (it may not have touched it all yet)."""
     streamed: int = 0
     """Gates received by state/apply so far: the index a GateFailed error names."""
     failure: GateFailed | None = None
@@ -92,14 +98,20 @@ class _HeldState:
 class Session:
     """One backend's states by id, and the protocol's methods on them."""
 
-    def __init__(self, backend: Backend, *, shared_memory: bool = True) -> None:
+    def __init__(self, backend: Backend, *, shared_memory: bool = True,
+                 max_message_bytes: int | None = None) -> None:
         self.backend = backend
+        self.max_message_bytes = max_message_bytes
         self.checkpoint: Checkpoint = no_checkpoint
         """Handed to the backend to call between gates; the server's raises RequestCancelled."""
         self.initialized = False
         self.segments = Segments(enabled=shared_memory)
         self._states: dict[int, _HeldState] = {}
         self._next_id = 1
+        self._budget = int(BUDGET_SHARE * memory_limit())
+        self._promised = 0
+        """Bytes of the states held: counted when promised, not when touched (NumPy zeroes
+        lazily), so that many large states cannot be accepted on memory they have not used."""
 
     @staticmethod
     def serves(method: str) -> bool:
@@ -158,11 +170,13 @@ class Session:
             capabilities=Capabilities(
                 gates=self.backend.gates, native_gates=sorted(self.backend.native_gates),
                 max_qubits=self.backend.max_qubits, precisions=list(self.backend.precisions),
-                state_encodings=encodings, threads=self.backend.threads))
+                state_encodings=encodings, threads=self.backend.threads,
+                max_message_bytes=self.max_message_bytes))
 
     @_handles(Method.SHUTDOWN)
     def shutdown(self, params: None) -> None:
         self._states.clear()
+        self._promised = 0
         self.segments.close()
 
     # ---- execution ---------------------------------------------------------------------
@@ -204,7 +218,7 @@ class Session:
         try:
             held.native = self.backend.apply(held.native, gates, self.checkpoint)
         except RequestCancelled as exc:
-            del self._states[params.state]
+            self._drop(params.state)
             raise RequestCancelled(f"{exc.message}; state {params.state} was part-way through "
                                    "its gates and has been freed") from None
         held.streamed += len(gates)
@@ -260,11 +274,7 @@ class Session:
         array = self.read_array(params)
         if params.segment is None:
             return encode_array(array)
-        segment = self.segments.get(params.segment)
-        if array.nbytes > len(segment):
-            raise InvalidParams(f"the state takes {array.nbytes} bytes; segment "
-                                f"{params.segment} holds {len(segment)}")
-        np.copyto(np.frombuffer(segment, array.dtype, array.size), array.reshape(-1))
+        self.segments.write(params.segment, array)
         return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=params.segment)
 
     def read_array(self, params: ReadParams) -> np.ndarray:
@@ -287,8 +297,9 @@ class Session:
 
     @_handles(Method.STATE_FREE)
     def free(self, params: StateRef) -> None:
-        if self._states.pop(params.state, None) is None:
+        if params.state not in self._states:
             raise UnknownState(f"no state {params.state} is held")
+        self._drop(params.state)
 
     # ---- shared memory -----------------------------------------------------------------
 
@@ -318,8 +329,13 @@ class Session:
 
     def _hold(self, native: Any, nqubits: int) -> int:
         state_id, self._next_id = self._next_id, self._next_id + 1
-        self._states[state_id] = _HeldState(native, nqubits, GateReader(nqubits))
+        nbytes = self.backend.state_bytes(nqubits)
+        self._states[state_id] = _HeldState(native, nqubits, GateReader(nqubits), nbytes)
+        self._promised += nbytes
         return state_id
+
+    def _drop(self, state_id: int) -> None:
+        self._promised -= self._states.pop(state_id).nbytes
 
     def _check_fits(self, nqubits: int) -> None:
         if nqubits <= 0:
@@ -332,6 +348,13 @@ class Session:
                                 f"{self.backend.dtype.name} state would need {size}",
                                 {"nqubits": nqubits, "maxQubits": limit})
         need = self.backend.state_bytes(nqubits)
+        if self._promised + need > self._budget:
+            raise StateTooLarge(
+                f"a {nqubits}-qubit {self.backend.dtype.name} state needs {format_bytes(need)}; "
+                f"the {len(self._states)} states held take {format_bytes(self._promised)} of "
+                f"the {format_bytes(self._budget)} this backend may use: free some",
+                {"nqubits": nqubits, "bytesNeeded": need,
+                 "bytesAvailable": max(0, self._budget - self._promised)})
         if need < SMALL_STATE_BYTES:
             return  # reading /proc/meminfo would cost more than the state
         have = available_memory()

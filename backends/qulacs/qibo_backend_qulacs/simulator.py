@@ -97,15 +97,3 @@ class QulacsBackend(Backend):
 
     def to_array(self, state: Any) -> np.ndarray:
         return state.get_vector()
-
-    def sample(self, state: Any, qubits: Sequence[int], nshots: int,
-               seed: int | None) -> np.ndarray:
-        if seed is None:
-            seed = int(np.random.default_rng().integers(2**31))
-        n = state.get_qubit_count()
-        # Qulacs takes a 32-bit seed; fold ours into that range deterministically.
-        outcomes = np.array(state.sampling(nshots, seed % 2**32), dtype=np.int64)
-        marginal = np.zeros_like(outcomes)
-        for q in qubits:
-            marginal = (marginal << 1) | ((outcomes >> (n - 1 - q)) & 1)
-        return np.bincount(marginal, minlength=2 ** len(qubits))
