@@ -44,10 +44,12 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .client import (
+        AsyncHandle,
         BackendExecutable,
         Handle,
         Result,
         State,
+        aconnect,
         connect,
         execute_many,
         list_backends,
@@ -56,9 +58,10 @@ if TYPE_CHECKING:
 
 # The client loads on first use: a backend process (which imports this package for its server)
 # starts faster without subprocess, threads and shared-memory machinery.
-_LAZY = {"BackendExecutable": "client", "Handle": "client", "Result": "client", "State": "client",
-         "connect": "client", "execute_many": "client", "list_backends": "client",
-         "MetaBackend": "interop.qibo"}  # what qibo.set_backend("qibo_core") loads
+_LAZY = {name: "client" for name in ("AsyncHandle", "BackendExecutable", "Handle", "Result",
+                                      "State", "aconnect", "connect", "execute_many",
+                                      "list_backends")}
+_LAZY["MetaBackend"] = "interop.qibo"  # what qibo.set_backend("qibo_core") loads
 
 
 def _execute(circuit: Circuit, backend: Any, **options: Any) -> Any:
@@ -80,6 +83,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AsyncHandle",
     "Backend",
     "BackendCrashed",
     "BackendError",
@@ -114,6 +118,7 @@ __all__ = [
     "UnsupportedProtocolVersion",
     "UsageError",
     "__version__",
+    "aconnect",
     "connect",
     "execute_many",
     "gates",

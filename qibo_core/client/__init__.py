@@ -5,10 +5,12 @@ Loaded on first use by `qibo_core`: a backend process, which imports the package
 starts faster without subprocess, threads and shared-memory machinery.
 """
 
+from .aio import AsyncHandle, AsyncResult, AsyncState, aconnect
 from .api import close_shared, connect, execute, resolve
 from .batch import execute_many
 from .discovery import BackendExecutable, list_backends
 from .handle import Handle, Result, State
 
-__all__ = ["BackendExecutable", "Handle", "Result", "State", "close_shared", "connect",
-           "execute", "execute_many", "list_backends", "resolve"]
+__all__ = ["AsyncHandle", "AsyncResult", "AsyncState", "BackendExecutable", "Handle", "Result",
+           "State", "aconnect", "close_shared", "connect", "execute", "execute_many",
+           "list_backends", "resolve"]

@@ -4,9 +4,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import numpy as np
+
+
+class Call:
+    """One call of an async caller, running on a worker thread: the channel says here how to
+    cancel the request it sent, so that the event loop can cancel exactly that one."""
+
+    def __init__(self) -> None:
+        self._cancel: Callable[[], None] | None = None
+        self.cancelled = False
+
+    def sent(self, cancel: Callable[[], None]) -> None:
+        self._cancel = cancel
+        if self.cancelled:
+            cancel()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self._cancel is not None:
+            self._cancel()
+
+
+current_call: ContextVar[Call | None] = ContextVar("qibo_core_call", default=None)
+"""The Call the current request belongs to (set by the async API, read by the channel)."""
 
 
 class Channel(Protocol):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -46,6 +47,7 @@ from ..protocol import (
     decode_array,
     encoder,
 )
+from .channel import current_call
 from .process import BackendProcess
 from .trace import TRACE_VARIABLE, Trace
 
@@ -136,6 +138,9 @@ class ProcessChannel:
         """Send a request and wait for its result, decoded as the method's result type."""
         future: Future[msgspec.Raw] = Future()
         request_id = self._send(Request(method=method, params=params), future)
+        call = current_call.get()
+        if call is not None:  # an async caller may cancel this request from its event loop
+            call.sent(partial(self.cancel_request, request_id))
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             raw = self._wait(future, deadline)
@@ -145,6 +150,12 @@ class ProcessChannel:
             self._abandon(request_id)
             raise
         return self._decode_result(method, raw)
+
+    def cancel_request(self, request_id: int) -> None:
+        """Ask the backend to cancel one request, if it is still in flight."""
+        with self._lock:
+            if request_id in self._pending:
+                self._write_cancel(request_id)
 
     def cancel(self) -> None:
         """Ask the backend to cancel every request in flight; their callers get

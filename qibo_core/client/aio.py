@@ -1,0 +1,116 @@
+"""The asyncio API: the same handles, with awaitable methods.
+
+    async with await aconnect("qulacs") as handle:
+        result = await handle.execute(circuit, nshots=1000)
+        amplitudes = await result.state()
+
+One implementation underneath: each call runs the synchronous one on a worker thread, so the
+event loop never blocks. Cancelling the task cancels the request on the backend
+(`$/cancelRequest`), which stops at its next gate boundary and stays usable; a backend in this
+process cannot be interrupted, so its call finishes in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from .api import connect
+from .channel import Call, current_call
+from .handle import Handle, Result, State
+
+if TYPE_CHECKING:
+    from ..circuit import Circuit, Gate
+    from ..server import Backend
+
+T = TypeVar("T")
+
+
+async def _run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`function` on a worker thread; cancelling the awaiting task cancels its request."""
+    call = Call()
+    token = current_call.set(call)  # the worker thread runs in a copy of this context
+    try:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    except asyncio.CancelledError:
+        call.cancel()
+        raise
+    finally:
+        current_call.reset(token)
+
+
+async def aconnect(backend: str | Backend, **options: Any) -> AsyncHandle:
+    """`connect()` without blocking the event loop: the same options."""
+    return AsyncHandle(await _run(connect, backend, **options))
+
+
+class AsyncHandle:
+    """A Handle whose calls are awaited."""
+
+    def __init__(self, handle: Handle) -> None:
+        self.handle = handle
+
+    @property
+    def name(self) -> str:
+        return self.handle.name
+
+    async def execute(self, circuit: Circuit, **options: Any) -> AsyncResult:
+        """`Handle.execute`, awaited (the same options)."""
+        return AsyncResult(await _run(self.handle.execute, circuit, **options))
+
+    async def new_state(self, nqubits: int) -> AsyncState:
+        return AsyncState(await _run(self.handle.new_state, nqubits))
+
+    async def aclose(self) -> None:
+        await _run(self.handle.close)
+
+    async def __aenter__(self) -> AsyncHandle:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<AsyncHandle {self.handle!r}>"
+
+
+class AsyncResult:
+    """A Result whose reads are awaited; what came with the reply is there at once."""
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+
+    def frequencies(self, **options: Any) -> Any:
+        return self.result.frequencies(**options)
+
+    async def state(self) -> np.ndarray:
+        return await _run(self.result.state)
+
+    async def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
+        return await _run(self.result.probabilities, qubits)
+
+
+class AsyncState:
+    """A State whose reads are awaited. `apply` only queues gates, so it is not."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def apply(self, *gates: Gate) -> AsyncState:
+        self.state.apply(*gates)
+        return self
+
+    async def read(self) -> np.ndarray:
+        return await _run(self.state.read)
+
+    async def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
+        return await _run(self.state.probabilities, qubits)
+
+    async def sample(self, nshots: int, **options: Any) -> dict[str, int]:
+        return await _run(self.state.sample, nshots, **options)
+
+    async def free(self) -> None:
+        await _run(self.state.free)
