@@ -202,6 +202,25 @@ def test_attached_segments_are_bounded() -> None:
     assert pipe.close() == 0
 
 
+def test_a_segment_truncated_under_the_backend_is_refused_not_a_sigbus() -> None:
+    pipe = Pipe([find_backend("numpy")])
+    pipe.initialize()
+    path = Path(SHM_DIR) / f"{SHM_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, 16 * 2**14)
+        segment = pipe.call("shm/attach", {"path": str(path), "size": 16 * 2**14})["result"]
+        os.ftruncate(fd, 100)  # as a third party with the file could
+        state = pipe.call("state/new", {"nqubits": 14})["result"]["state"]
+        error = pipe.call("state/read", {"state": state, **segment})["error"]
+        assert error["code"] == ErrorCode.INVALID_PARAMS and "truncated" in error["message"]
+        assert pipe.call("state/read", {"state": state})["result"]["shape"] == [2**14]
+    finally:
+        os.close(fd)
+        path.unlink()
+    assert pipe.close() == 0
+
+
 # ---- 3. fork -----------------------------------------------------------------------------
 
 FORK = """

@@ -1,15 +1,19 @@
 """The server half of shared memory: the client's segments a backend has attached, by id.
 
 A backend attaches only what the protocol means by a segment (docs/protocol.md 2.5), so that
-`shm/attach` can never be used to make it write to another file. It writes through the file
-descriptor (pwrite) and maps nothing: a segment someone truncated makes the write fail with an
-error, never kill the backend with SIGBUS.
+`shm/attach` can never be used to make it write to another file. It maps the segment once and
+copies states into it at memory speed, after checking, at every write, that the file still holds
+them: writing past the end of a file someone truncated would kill the backend with SIGBUS. (Only
+the client, which created the file, and its own user can reach it after the unlink: they could
+as well kill the backend.)
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,8 +22,12 @@ from ..protocol import SHM_DIR, SHM_PREFIX
 
 MAX_SEGMENTS = 64
 """The most segments attached at once (each holds a file descriptor)."""
-_CHUNK = 2**30
-"""Bytes per pwrite: Linux moves at most about 2 GiB in one call."""
+
+
+@dataclass
+class _Segment:
+    fd: int
+    memory: mmap.mmap
 
 
 class Segments:
@@ -27,47 +35,54 @@ class Segments:
 
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
-        self._fds: dict[int, int] = {}
+        self._attached: dict[int, _Segment] = {}
         self._next_id = 1
 
     def attach(self, path: str, size: int) -> int:
         if not self.enabled:
             raise InvalidParams("shared memory is off in this backend (--no-shm); use base64")
-        if len(self._fds) >= MAX_SEGMENTS:
+        if len(self._attached) >= MAX_SEGMENTS:
             raise InvalidParams(f"{MAX_SEGMENTS} segments are attached already: detach some")
+        fd = _open_segment(path, size)
+        try:
+            memory = mmap.mmap(fd, size)
+        except OSError:
+            os.close(fd)
+            raise
         segment_id, self._next_id = self._next_id, self._next_id + 1
-        self._fds[segment_id] = _open_segment(path, size)
+        self._attached[segment_id] = _Segment(fd, memory)
         return segment_id
 
     def detach(self, segment_id: int) -> None:
-        os.close(self._fd(segment_id))
-        del self._fds[segment_id]
+        segment = self._get(segment_id)
+        del self._attached[segment_id]
+        _close(segment)
 
     def write(self, segment_id: int, array: np.ndarray) -> None:
         """`array`'s bytes at the start of the segment."""
-        fd = self._fd(segment_id)
-        size = os.fstat(fd).st_size
+        segment = self._get(segment_id)
+        size = min(len(segment.memory), os.fstat(segment.fd).st_size)
         if array.nbytes > size:
             raise InvalidParams(f"the array takes {array.nbytes} bytes; segment {segment_id} "
-                                f"holds {size}")
-        data = np.ascontiguousarray(array).reshape(-1).data.cast("B")
-        done = 0
-        try:
-            while done < len(data):
-                done += os.pwritev(fd, [data[done:done + _CHUNK]], done)
-        except OSError as exc:  # ENOSPC: someone truncated it and the memory is gone
-            raise InvalidParams(f"cannot write segment {segment_id}: {exc.strerror}") from None
+                                f"holds {size} (was it truncated?)")
+        target = np.frombuffer(segment.memory, dtype=array.dtype, count=array.size)
+        np.copyto(target, array.reshape(-1))
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        for segment in self._attached.values():
+            _close(segment)
+        self._attached.clear()
 
-    def _fd(self, segment_id: int) -> int:
-        fd = self._fds.get(segment_id)
-        if fd is None:
+    def _get(self, segment_id: int) -> _Segment:
+        segment = self._attached.get(segment_id)
+        if segment is None:
             raise InvalidParams(f"no shared-memory segment {segment_id} is attached")
-        return fd
+        return segment
+
+
+def _close(segment: _Segment) -> None:
+    segment.memory.close()
+    os.close(segment.fd)
 
 
 def _open_segment(path: str, size: int) -> int:
