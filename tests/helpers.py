@@ -17,7 +17,8 @@ HANDSHAKE = """
 import json, os, sys, time
 request = json.loads(sys.stdin.readline())
 print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
-    "protocolVersion": 1, "serverInfo": {"name": "fake", "version": "0"},
+    "protocolVersion": request["params"]["protocolVersion"],
+    "serverInfo": {"name": "fake", "version": "0"},
     "capabilities": {"gates": [], "nativeGates": [], "maxQubits": 2, "precisions": [],
                      "stateEncodings": [], "threads": 1}}}), flush=True)
 """

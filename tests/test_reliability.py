@@ -117,8 +117,8 @@ def test_a_hung_backend_is_terminated() -> None:
 
 
 def test_a_backend_speaking_an_old_protocol_version_is_refused() -> None:
-    program = fake_program("sys.stdin.readline()\n").replace('"protocolVersion": 1',
-                                                               '"protocolVersion": 0')
+    program = fake_program("sys.stdin.readline()\n").replace(
+        '"protocolVersion": request["params"]["protocolVersion"]', '"protocolVersion": 0')
     channel = ProcessChannel([sys.executable, "-c", program], name="old")
     with pytest.raises(ProtocolError, match="answered 'initialize' with protocol version 0"):
         Handle(channel)

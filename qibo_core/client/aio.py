@@ -61,8 +61,9 @@ class AsyncHandle:
         """`Handle.execute`, awaited (the same options)."""
         return AsyncResult(await _run(self.handle.execute, circuit, **options))
 
-    async def new_state(self, nqubits: int) -> AsyncState:
-        return AsyncState(await _run(self.handle.new_state, nqubits))
+    async def new_state(self, nqubits: int, **options: Any) -> AsyncState:
+        """`Handle.new_state`, awaited (the same options)."""
+        return AsyncState(await _run(self.handle.new_state, nqubits, **options))
 
     async def aclose(self) -> None:
         await _run(self.handle.close)
@@ -85,6 +86,9 @@ class AsyncResult:
 
     def frequencies(self, **options: Any) -> Any:
         return self.result.frequencies(**options)
+
+    def samples(self, **options: Any) -> Any:
+        return self.result.samples(**options)
 
     async def state(self) -> np.ndarray:
         return await _run(self.result.state)

@@ -7,22 +7,33 @@ Session calls, no serialization). Code that runs circuits never asks which one i
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..errors import BackendCrashed, GateFailed, HandleClosed, ProtocolError, StateLost, UsageError
+from ..errors import (
+    BackendCrashed,
+    GateFailed,
+    HandleClosed,
+    ProtocolError,
+    StateLost,
+    UnsupportedProtocolVersion,
+    UsageError,
+)
 from ..protocol import (
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
     ApplyParams,
+    ArrayData,
     ClientInfo,
     ExecuteParams,
+    Feature,
     InitializeOptions,
     InitializeParams,
     InitializeResult,
@@ -34,6 +45,7 @@ from ..protocol import (
     SampleParams,
     SampleResult,
     StateRef,
+    decode_array,
     shots_problem,
 )
 from ..server import marginal_probabilities
@@ -76,11 +88,7 @@ class Handle:
         self._closed = False
         self.precision = precision
         try:
-            self.info: InitializeResult = channel.request(
-                Method.INITIALIZE,
-                InitializeParams(PROTOCOL_VERSION, ClientInfo("qibo-core", __version__),
-                                 InitializeOptions(precision, threads)),
-                timeout=HANDSHAKE_TIMEOUT)
+            self.info: InitializeResult = _initialize(channel, precision, threads)
         except BaseException:
             channel.close()
             raise
@@ -98,6 +106,18 @@ class Handle:
     @property
     def name(self) -> str:
         return self.info.server_info.name
+
+    @property
+    def protocol_version(self) -> int:
+        """The protocol version agreed with the backend."""
+        return self.info.protocol_version
+
+    def require(self, feature: str, what: str) -> None:
+        """UsageError, before anything is sent, unless the backend offers `feature`."""
+        if feature not in self.info.capabilities.features:
+            raise UsageError(f"{what}: backend {self.name!r} (protocol version "
+                             f"{self.protocol_version}) does not offer {feature!r}; it offers "
+                             f"{self.info.capabilities.features or 'no optional features'}")
 
     @property
     def alive(self) -> bool:
@@ -120,33 +140,74 @@ class Handle:
         return self._channel
 
     def execute(self, circuit: Circuit, *, nshots: int = 0, seed: int | None = None,
-                timeout: float | None = None,
+                timeout: float | None = None, initial_state: np.ndarray | None = None,
+                samples: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> Result:
-        """Run `circuit` from |0...0>; sample `nshots` shots of its measurements.
+        """Run `circuit` from |0...0> (or from `initial_state`); sample `nshots` shots of its
+        measurements, and keep every shot's outcome if `samples` (`Result.samples()`).
 
         `progress(done, total)` is called now and then while a spawned backend works (from
         whichever thread reads its replies), if the backend reports progress."""
         _check_arguments(nshots, seed, timeout)
+        if samples:
+            self.require(Feature.SAMPLES, "samples")
         token = f"execute-{next(_tokens)}" if progress else None
         if token is not None:
             self._channel.watch(token, progress)
         try:
-            reply = self._request(Method.EXECUTE, ExecuteParams(circuit, nshots, seed, token),
-                                  timeout)
+            with self._array_param(initial_state, "an initial state") as initial:
+                reply = self._request(Method.EXECUTE, ExecuteParams(
+                    circuit, nshots, seed, token, initial, samples), timeout)
         finally:
             if token is not None:
                 self._channel.watch(token, None)
         state = State(self, reply.state, circuit.nqubits)
-        return Result(state, reply.frequencies, circuit.registers, nshots)
+        shots = None
+        if reply.samples is not None:
+            shots = self._decoded(reply.samples, "uint8")
+        return Result(state, reply.frequencies, circuit.registers, nshots, samples=shots)
 
     def cancel(self) -> None:
         """Cancel every request in flight on this handle (from another thread): each caller
         gets RequestCancelled. A backend in this process cannot be interrupted."""
         self._channel.cancel()
 
-    def new_state(self, nqubits: int) -> State:
-        """A state |0...0> held by the backend, to stream gates into."""
-        return State(self, self._request(Method.STATE_NEW, NewStateParams(nqubits)).state, nqubits)
+    def new_state(self, nqubits: int, *, initial: np.ndarray | None = None) -> State:
+        """A state held by the backend, to stream gates into: |0...0>, or the amplitudes
+        `initial` (qubit 0 the most significant bit)."""
+        with self._array_param(initial, "an initial state") as data:
+            reply = self._request(Method.STATE_NEW, NewStateParams(nqubits, data))
+        return State(self, reply.state, nqubits)
+
+    @contextlib.contextmanager
+    def _array_param(self, array: np.ndarray | None, what: str) -> Iterator[Any]:
+        """`array` as params carry it: through a shared-memory segment while the request runs,
+        when one can be had; else the array itself (base64 on the wire, as is in process)."""
+        if array is None:
+            yield None
+            return
+        self.require(Feature.INITIAL_STATE, what)
+        array = np.asarray(array)
+        if array.dtype.kind != "c":
+            array = array.astype(self.precision)
+        segment = None
+        if self._segments is not None and array.nbytes >= MIN_BYTES:
+            self._send_pending()
+            segment = self._segments.acquire(array.nbytes)
+        if segment is None:
+            yield array
+            return
+        try:
+            yield self._segments.copy_in(segment, array)  # type: ignore[union-attr]
+        finally:
+            self._segments.release(segment)  # type: ignore[union-attr]
+
+    def _decoded(self, data: ArrayData, dtype: str) -> np.ndarray:
+        try:
+            return decode_array(data, dtype)
+        except ValueError as exc:
+            raise ProtocolError(f"backend {self.name!r} answered a malformed array: "
+                                f"{exc}") from None
 
     def close(self) -> None:
         """Close the backend (a spawned one is shut down and reaped). Safe to call twice."""
@@ -301,6 +362,25 @@ class State:
         return f"<State {self.id} of {self.nqubits} qubits on {self.handle.name}>"
 
 
+def _initialize(channel: Channel, precision: str, threads: int | None) -> InitializeResult:
+    """The handshake, in the newest version both ends speak: a backend of an older version
+    refuses ours and says which it speaks (the protocol leaves it uninitialized)."""
+    options = InitializeOptions(precision, threads)
+    client = ClientInfo("qibo-core", __version__)
+    try:
+        return channel.request(Method.INITIALIZE,  # type: ignore[no-any-return]
+                               InitializeParams(PROTOCOL_VERSION, client, options),
+                               timeout=HANDSHAKE_TIMEOUT)
+    except UnsupportedProtocolVersion as exc:
+        supported = exc.data.get("supported", []) if isinstance(exc.data, dict) else []
+        common = sorted(set(supported) & set(SUPPORTED_VERSIONS))
+        if not common:
+            raise
+        return channel.request(Method.INITIALIZE,  # type: ignore[no-any-return]
+                               InitializeParams(common[-1], client, options),
+                               timeout=HANDSHAKE_TIMEOUT)
+
+
 def _check_arguments(nshots: object, seed: object, timeout: object) -> None:
     """UsageError, in words, before anything is sent."""
     problem = shots_problem(nshots, seed)
@@ -316,12 +396,13 @@ class Result:
 
     def __init__(self, state: State | None, frequencies: dict[str, int] | None,
                  registers: dict[str, tuple[int, ...]], nshots: int,
-                 amplitudes: np.ndarray | None = None) -> None:
+                 amplitudes: np.ndarray | None = None, samples: np.ndarray | None = None) -> None:
         self.final_state = state
         self.nshots = nshots
         self.registers = registers
         self._frequencies = frequencies
         self._amplitudes = amplitudes
+        self._samples = samples
 
     @classmethod
     def computed(cls, amplitudes: np.ndarray, frequencies: dict[str, int] | None,
@@ -344,6 +425,23 @@ class Result:
             return marginal_probabilities(self._amplitudes, range(n) if qubits is None else qubits)
         return self.final_state.probabilities(qubits)
 
+    def samples(self, *, binary: bool = True,
+                registers: bool = False) -> np.ndarray | dict[str, np.ndarray]:
+        """Every shot's outcome: an array of shape (nshots, measured qubits) of 0 and 1, in
+        measurement order (`binary=False`: each row as an integer, the first qubit most
+        significant); per register with `registers=True`. Kept when executed with
+        `samples=True`."""
+        if self._samples is None:
+            raise UsageError("no samples were kept: execute with nshots > 0 and samples=True")
+        if not registers:
+            return self._samples if binary else _as_integers(self._samples)
+        per_register, start = {}, 0
+        for name, qubits in self.registers.items():
+            bits = self._samples[:, start:start + len(qubits)]
+            per_register[name] = bits if binary else _as_integers(bits)
+            start += len(qubits)
+        return per_register
+
     def frequencies(self, *, binary: bool = True,
                     registers: bool = False
                     ) -> Counter[str] | Counter[int] | dict[str, Counter[str] | Counter[int]]:
@@ -365,6 +463,11 @@ class Result:
 
     def __repr__(self) -> str:
         return f"<Result of {self.final_state!r}, nshots={self.nshots}>"
+
+
+def _as_integers(bits: np.ndarray) -> np.ndarray:
+    weights = 1 << np.arange(bits.shape[1] - 1, -1, -1, dtype=np.int64)
+    return bits.astype(np.int64) @ weights
 
 
 def _keys(counts: Counter[str], binary: bool) -> Counter[str] | Counter[int]:

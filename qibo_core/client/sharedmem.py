@@ -90,6 +90,15 @@ class SegmentPool:
         finally:
             self.release(segment)
 
+    def copy_in(self, segment: Segment, array: np.ndarray) -> ArrayData:
+        """`array` written at the start of `segment`, for the backend to read; what params
+        carry instead of the array."""
+        data = np.ascontiguousarray(array).reshape(-1).data.cast("B")
+        done = 0
+        while done < len(data):
+            done += os.pwritev(segment.fd, [data[done:done + _CHUNK]], done)
+        return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=segment.id)
+
     def release(self, segment: Segment) -> None:
         """Give back a segment that holds no array handed out."""
         with self._lock:

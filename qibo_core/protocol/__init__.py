@@ -3,7 +3,7 @@
 docs/protocol.md is the contract in prose; this package is the same contract in code.
 """
 
-from .arrays import decode_array, encode_array
+from .arrays import decode_array, encode_array, encoder
 from .codes import ErrorCode
 from .framing import TIMEOUT, LineReader, Oversized, TimedOut
 from .messages import (
@@ -23,6 +23,7 @@ from .messages import (
     ErrorObject,
     ExecuteParams,
     ExecuteResult,
+    Feature,
     GateData,
     IncomingRequest,
     IncomingResponse,
@@ -43,15 +44,14 @@ from .messages import (
     SegmentRef,
     ServerInfo,
     StateRef,
-    encoder,
     shots_problem,
 )
 from .methods import METHOD_TYPES, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method
 
 __all__ = [
     "ApplyParams", "ArrayData", "AttachParams", "CancelParams", "Capabilities", "CircuitData",
-    "ClientInfo", "ErrorCode", "ErrorObject", "ExecuteParams", "ExecuteResult", "GateData",
-    "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
+    "ClientInfo", "ErrorCode", "ErrorObject", "ExecuteParams", "ExecuteResult", "Feature",
+    "GateData", "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
     "InitializeResult", "JSONRPC", "LineReader", "MAX_SHOTS", "METHOD_TYPES", "MeasurementData",
     "Method", "NewStateParams", "Oversized", "PROTOCOL_VERSION", "Precision",
     "ProbabilitiesParams", "ProgressParams", "ProgressValue", "ReadParams", "Request",

@@ -1,4 +1,5 @@
-"""Arrays on the wire: base64 of little-endian bytes, the encoding every backend supports.
+"""Arrays on the wire (base64 of little-endian bytes, the encoding every backend supports), and
+the encoder of every message.
 
 Decoding trusts nothing: a malformed array (an unknown dtype, a negative or absurd shape, base64
 of the wrong length) is a ValueError saying what is wrong.
@@ -8,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Final
+from typing import Any, Final
 
+import msgspec
 import numpy as np
 
 from .messages import ArrayData
 
-_WIRE_DTYPES: Final = {"complex128": "<c16", "complex64": "<c8", "float64": "<f8"}
+_WIRE_DTYPES: Final = {"complex128": "<c16", "complex64": "<c8", "float64": "<f8",
+                       "uint8": "u1"}
 MAX_ELEMENTS: Final = 2**40
 """No array of the protocol holds more (a 40-qubit state vector)."""
 
@@ -60,3 +63,18 @@ def decode_array(data: ArrayData, dtype: str | None = None) -> np.ndarray:
                          f"{data.dtype} needs {size * itemsize}")
     array = np.frombuffer(raw, dtype=_WIRE_DTYPES[data.dtype])
     return array.reshape(shape).astype(data.dtype, copy=False)
+
+
+def _to_data(value: Any) -> Any:
+    """What the encoder writes for objects in generic params: Gate and Circuit objects as
+    their data, NumPy arrays as base64."""
+    if isinstance(value, np.ndarray):
+        return encode_array(value)
+    try:
+        return value.to_data()
+    except AttributeError:
+        raise TypeError(f"cannot encode {type(value).__name__} objects") from None
+
+
+encoder: Final = msgspec.json.Encoder(enc_hook=_to_data)
+"""The one encoder both ends write messages with."""

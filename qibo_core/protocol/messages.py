@@ -23,6 +23,9 @@ G = TypeVar("G")
 """What a gate travels as: GateData on the wire, a Gate object in process."""
 C = TypeVar("C")
 """What a circuit travels as: CircuitData on the wire, a Circuit object in process."""
+A = TypeVar("A")
+"""What an array sent to the backend travels as: ArrayData on the wire, a NumPy array in
+process."""
 
 
 MAX_SHOTS: Final = 2**40
@@ -48,6 +51,13 @@ STATE_ENCODINGS: Final = ("base64", "shm")
 SHM_DIR: Final = "/dev/shm"
 SHM_PREFIX: Final = "qibo-core-"
 """Segments are files in SHM_DIR whose names start with this: a backend attaches no other."""
+
+
+class Feature:
+    """Optional features of protocol version 2, listed in `capabilities.features`."""
+
+    INITIAL_STATE: Final = "initialState"
+    SAMPLES: Final = "samples"
 
 
 class Precision:
@@ -134,6 +144,8 @@ class Capabilities(_Message):
     threads: int
     max_message_bytes: int | None = None
     """The longest input line the backend reads; absent: no stated limit."""
+    features: list[str] = []
+    """Version 2: the optional features the backend implements (`Feature`)."""
 
 
 class InitializeResult(_Message):
@@ -144,12 +156,16 @@ class InitializeResult(_Message):
 
 # ---- execution and states -------------------------------------------------------------------
 
-class ExecuteParams(_Message, Generic[C]):
+class ExecuteParams(_Message, Generic[C, A]):
     circuit: C
     nshots: int = 0
     seed: int | None = None
     work_done_token: int | str | None = None
     """When set, the backend reports progress with `$/progress` notifications carrying it."""
+    initial_state: A | None = None
+    """Version 2 (feature "initialState"): the state the circuit starts from, not |0...0>."""
+    samples: bool = False
+    """Version 2 (feature "samples"): also answer every shot's outcome."""
 
 
 class ExecuteResult(_Message):
@@ -158,10 +174,15 @@ class ExecuteResult(_Message):
 
     state: int
     frequencies: dict[str, int] | None = None
+    samples: ArrayData | None = None
+    """Version 2: when asked for, uint8 of shape [nshots, measured qubits], 0 or 1, in
+    measurement order; the frequencies count exactly these shots."""
 
 
-class NewStateParams(_Message):
+class NewStateParams(_Message, Generic[A]):
     nqubits: int
+    initial: A | None = None
+    """Version 2 (feature "initialState"): the amplitudes to start from, not |0...0>."""
 
 
 class StateRef(_Message):
@@ -270,14 +291,3 @@ class IncomingResponse(Struct):
     error: ErrorObject | UnsetType = UNSET
     method: str | UnsetType = UNSET
     params: Raw = Raw(b"null")
-
-
-def _to_data(value: Any) -> Any:
-    """Gate and Circuit objects (in the generic params) as the data they stand for."""
-    try:
-        return value.to_data()
-    except AttributeError:
-        raise TypeError(f"cannot encode {type(value).__name__} objects") from None
-
-
-encoder: Final = msgspec.json.Encoder(enc_hook=_to_data)

@@ -28,9 +28,9 @@ from .messages import (
     StateRef,
 )
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 """The version this package speaks by default: the newest."""
-SUPPORTED_VERSIONS: Final = (1,)
+SUPPORTED_VERSIONS: Final = (1, 2)
 
 
 class Method:
@@ -56,8 +56,8 @@ METHOD_TYPES: Final[dict[str, tuple[type | None, type | None]]] = {
     Method.INITIALIZE: (InitializeParams, InitializeResult),
     Method.SHUTDOWN: (None, None),
     Method.EXIT: (None, None),
-    Method.EXECUTE: (ExecuteParams[CircuitData], ExecuteResult),
-    Method.STATE_NEW: (NewStateParams, StateRef),
+    Method.EXECUTE: (ExecuteParams[CircuitData, ArrayData], ExecuteResult),
+    Method.STATE_NEW: (NewStateParams[ArrayData], StateRef),
     Method.STATE_APPLY: (ApplyParams[GateData], None),
     Method.STATE_READ: (ReadParams, ArrayData),
     Method.STATE_PROBABILITIES: (ProbabilitiesParams, ArrayData),

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from ..circuit import GATES, Gate
-from ..protocol import InitializeOptions, Precision
+from ..protocol import Feature, InitializeOptions, Precision
 
 
 def marginal_probabilities(amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
@@ -91,6 +91,20 @@ class Backend(ABC):
         part-way; the session discards it), lets the server notice other input meanwhile, and
         reports progress to a client that asked for it.
         """
+
+    def from_array(self, amplitudes: np.ndarray) -> Any:
+        """A state holding `amplitudes` (already checked: 2**n of them, of the backend's dtype,
+        normalized), for circuits that do not start from |0...0>. Optional: a backend that
+        defines it offers the feature "initialState"."""
+        raise NotImplementedError(f"the {self.name} backend takes no initial states")
+
+    @property
+    def features(self) -> list[str]:
+        """The optional features of protocol version 2 this backend offers."""
+        offered = [Feature.SAMPLES]  # the session draws shots from `sample` for every backend
+        if type(self).from_array is not Backend.from_array:
+            offered.append(Feature.INITIAL_STATE)
+        return sorted(offered)
 
     @abstractmethod
     def to_array(self, state: Any) -> np.ndarray:

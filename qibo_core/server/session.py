@@ -40,6 +40,7 @@ from ..protocol import (
     Capabilities,
     ExecuteParams,
     ExecuteResult,
+    Feature,
     InitializeParams,
     InitializeResult,
     Method,
@@ -51,6 +52,7 @@ from ..protocol import (
     SegmentRef,
     ServerInfo,
     StateRef,
+    decode_array,
     encode_array,
     shots_problem,
 )
@@ -58,6 +60,10 @@ from .backend import Backend, Checkpoint, no_checkpoint
 from .memory import available_memory, format_bytes, memory_limit
 from .segments import Segments
 
+MAX_SAMPLES = 10**8
+"""The most shots answered one by one (a byte per measured qubit each)."""
+NORM_TOLERANCE = 1e-6
+"""How far from 1 the norm of an initial state may be."""
 SMALL_STATE_BYTES = 2**26
 """States smaller than this are allocated without reading how much memory is free now (they
 still count against the budget)."""
@@ -105,6 +111,8 @@ class Session:
         self.checkpoint: Checkpoint = no_checkpoint
         """Handed to the backend to call between gates; the server's raises RequestCancelled."""
         self.initialized = False
+        self.version = PROTOCOL_VERSION
+        """The protocol version `initialize` agreed on."""
         self.segments = Segments(enabled=shared_memory)
         self._states: dict[int, _HeldState] = {}
         self._next_id = 1
@@ -163,15 +171,17 @@ class Session:
             raise InvalidParams(f"threads must be at least 1, got {options.threads}")
         self.backend.configure(options)
         self.initialized = True
+        self.version = params.protocol_version
         encodings = [e for e in STATE_ENCODINGS if e != "shm" or self.segments.enabled]
         return InitializeResult(
-            protocol_version=PROTOCOL_VERSION,
+            protocol_version=self.version,
             server_info=ServerInfo(name=self.backend.name, version=self.backend.version),
             capabilities=Capabilities(
                 gates=self.backend.gates, native_gates=sorted(self.backend.native_gates),
                 max_qubits=self.backend.max_qubits, precisions=list(self.backend.precisions),
                 state_encodings=encodings, threads=self.backend.threads,
-                max_message_bytes=self.max_message_bytes))
+                max_message_bytes=self.max_message_bytes,
+                features=self.backend.features if self.version >= 2 else []))
 
     @_handles(Method.SHUTDOWN)
     def shutdown(self, params: None) -> None:
@@ -182,7 +192,7 @@ class Session:
     # ---- execution ---------------------------------------------------------------------
 
     @_handles(Method.EXECUTE)
-    def execute(self, params: ExecuteParams[Any]) -> ExecuteResult:
+    def execute(self, params: ExecuteParams[Any, Any]) -> ExecuteResult:
         circuit = params.circuit
         if not isinstance(circuit, Circuit):  # in process, it was checked when it was built
             try:
@@ -193,20 +203,64 @@ class Session:
         self._check_shots(params.nshots, params.seed)
         if params.nshots and not qubits:
             raise InvalidParams("nshots > 0 but the circuit measures no qubit: add an M gate")
+        if params.samples and params.nshots > MAX_SAMPLES:
+            raise InvalidParams(f"samples of {params.nshots} shots: at most {MAX_SAMPLES} are "
+                                "answered shot by shot; ask for frequencies alone")
         self._check_fits(circuit.nqubits)
-        native = self.backend.apply(self.backend.zero_state(circuit.nqubits), circuit.gates,
-                                    self.checkpoint)
+        native = self.backend.apply(self._start(circuit.nqubits, params.initial_state),
+                                    circuit.gates, self.checkpoint)
         state_id = self._hold(native, circuit.nqubits)
-        frequencies = None
-        if params.nshots:
-            frequencies = self._frequencies(self._states[state_id], qubits, params.nshots,
-                                            params.seed)
-        return ExecuteResult(state=state_id, frequencies=frequencies)
+        if not params.nshots:
+            return ExecuteResult(state=state_id)
+        counts = self.backend.sample(native, qubits, params.nshots, params.seed)
+        result = ExecuteResult(state=state_id, frequencies=_frequencies(counts, len(qubits)))
+        if params.samples:
+            result.samples = encode_array(_shots(counts, len(qubits), params.seed))
+        return result
 
     @_handles(Method.STATE_NEW)
-    def new_state(self, params: NewStateParams) -> StateRef:
+    def new_state(self, params: NewStateParams[Any]) -> StateRef:
         self._check_fits(params.nqubits)
-        return StateRef(self._hold(self.backend.zero_state(params.nqubits), params.nqubits))
+        return StateRef(self._hold(self._start(params.nqubits, params.initial), params.nqubits))
+
+    def _start(self, nqubits: int, initial: ArrayData | np.ndarray | None) -> Any:
+        """A new state: |0...0>, or the amplitudes given (checked)."""
+        if initial is None:
+            return self.backend.zero_state(nqubits)
+        if Feature.INITIAL_STATE not in self.backend.features:
+            raise InvalidParams(f"the {self.backend.name} backend takes no initial states")
+        return self.backend.from_array(self._amplitudes(initial, nqubits))
+
+    def _amplitudes(self, initial: ArrayData | np.ndarray, nqubits: int) -> np.ndarray:
+        """The initial state's amplitudes, in the backend's dtype, once they are checked."""
+        if isinstance(initial, ArrayData):
+            if initial.dtype not in ("complex128", "complex64"):
+                raise InvalidParams(f"an initial state is complex128 or complex64, not "
+                                    f"{initial.dtype!r}")
+            if initial.segment is None:
+                try:
+                    array = decode_array(initial)
+                except ValueError as exc:
+                    raise InvalidParams(f"invalid initial state: {exc}") from None
+            else:
+                shape = initial.shape if initial.shape else [0]
+                array = self.segments.read(initial.segment, np.dtype(initial.dtype),
+                                           int(np.prod(shape))).reshape(shape)
+        else:
+            array = np.asarray(initial)
+            if array.dtype.kind not in "fc":
+                raise InvalidParams(f"an initial state is an array of complex numbers, not of "
+                                    f"{array.dtype}")
+        if array.shape != (2**nqubits,):
+            raise InvalidParams(f"an initial state of {nqubits} qubits has shape "
+                                f"({2**nqubits},), not {array.shape}")
+        if not np.isfinite(array).all():
+            raise InvalidParams("the initial state has NaN or infinite amplitudes")
+        norm = float(np.linalg.norm(array))
+        if abs(norm - 1) > NORM_TOLERANCE:
+            raise InvalidParams(f"the initial state's norm is {norm:.12g}, not 1 (within "
+                                f"{NORM_TOLERANCE})")
+        return array.astype(self.backend.dtype, copy=True)
 
     @_handles(Method.STATE_APPLY)
     def apply(self, params: ApplyParams[Any]) -> None:
@@ -293,7 +347,8 @@ class Session:
         held = self._state(params.state)
         qubits = self._qubits(params.qubits, held.nqubits)
         self._check_shots(params.nshots, params.seed)
-        return SampleResult(self._frequencies(held, qubits, params.nshots, params.seed))
+        counts = self.backend.sample(held.native, qubits, params.nshots, params.seed)
+        return SampleResult(_frequencies(counts, len(qubits)))
 
     @_handles(Method.STATE_FREE)
     def free(self, params: StateRef) -> None:
@@ -381,8 +436,14 @@ class Session:
             raise InvalidParams(f"qubits {list(qubits)} has repeats")
         return list(qubits)
 
-    def _frequencies(self, held: _HeldState, qubits: list[int], nshots: int,
-                     seed: int | None) -> dict[str, int]:
-        counts = self.backend.sample(held.native, qubits, nshots, seed)
-        width = len(qubits)
-        return {format(int(k), f"0{width}b"): int(counts[k]) for k in np.flatnonzero(counts)}
+
+
+def _frequencies(counts: np.ndarray, width: int) -> dict[str, int]:
+    return {format(int(k), f"0{width}b"): int(counts[k]) for k in np.flatnonzero(counts)}
+
+
+def _shots(counts: np.ndarray, width: int, seed: int | None) -> np.ndarray:
+    """Every shot's bits (uint8, [nshots, width]), in a random order: exactly the `counts`.
+    Independent shots, given how many gave each outcome, are in uniformly random order."""
+    outcomes = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(counts)), counts))
+    return ((outcomes[:, None] >> np.arange(width - 1, -1, -1)) & 1).astype(np.uint8)

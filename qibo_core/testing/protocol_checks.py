@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from ..protocol import PROTOCOL_VERSION, SHM_DIR, SHM_PREFIX, TIMEOUT, ErrorCode, LineReader
+from ..protocol import (
+    PROTOCOL_VERSION,
+    SHM_DIR,
+    SHM_PREFIX,
+    SUPPORTED_VERSIONS,
+    TIMEOUT,
+    ErrorCode,
+    LineReader,
+)
 from .report import CheckFailed, Hung
 
 REPLY_TIMEOUT = 10.0
@@ -35,6 +43,8 @@ class Exchange:
         self.lines = LineReader(self.process.stdout.fileno())
         self.exchange: list[str] = []
         self.ids = 0
+        self.version = PROTOCOL_VERSION
+        """The protocol version the handshake agreed on."""
 
     def send(self, message: dict[str, Any] | bytes) -> None:
         line = message if isinstance(message, bytes) else json.dumps(message).encode()
@@ -112,15 +122,32 @@ def _expect_error(reply: dict[str, Any], code: int) -> None:
         raise CheckFailed("the error has no message")
 
 
-BELL = {"nqubits": 2, "gates": [{"name": "H", "qubits": [0]}, {"name": "CNOT", "qubits": [0, 1]}],
-        "measurements": [{"qubits": [0, 1]}]}
-INIT = {"protocolVersion": PROTOCOL_VERSION}
+BELL_GATES = [{"name": "H", "qubits": [0]}, {"name": "CNOT", "qubits": [0, 1]}]
+BELL = {"nqubits": 2, "gates": BELL_GATES, "measurements": [{"qubits": [0, 1]}]}
 
 
 def _initialize(s: Exchange) -> dict[str, Any]:
-    result = s.object("initialize", INIT)
-    if result.get("protocolVersion") != PROTOCOL_VERSION:
-        raise CheckFailed(f"protocolVersion is {result.get('protocolVersion')!r}")
+    """The handshake in the newest version both speak (a backend of an older version refuses
+    ours, listing its own, and stays uninitialized); the capabilities, checked."""
+    version = PROTOCOL_VERSION
+    reply = s.call("initialize", {"protocolVersion": version})
+    error = reply.get("error")
+    if isinstance(error, dict) and error.get("code") == ErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
+        data = error.get("data")
+        supported = data.get("supported") if isinstance(data, dict) else None
+        common = set(supported or []) & set(SUPPORTED_VERSIONS)
+        if not isinstance(supported, list) or not common:
+            raise CheckFailed(f"initialize refused version {version}, and its data does not "
+                              f"list one this kit speaks ({list(SUPPORTED_VERSIONS)}): {error}")
+        version = max(common)
+        reply = s.call("initialize", {"protocolVersion": version})
+    if "result" not in reply or not isinstance(reply["result"], dict):
+        raise CheckFailed(f"initialize answered {reply}")
+    result = reply["result"]
+    if result.get("protocolVersion") != version:
+        raise CheckFailed(f"protocolVersion is {result.get('protocolVersion')!r}, not the "
+                          f"{version} asked for")
+    s.version = version
     capabilities = result.get("capabilities")
     if not isinstance(capabilities, dict):
         raise CheckFailed("capabilities is missing or not an object")
@@ -196,6 +223,48 @@ def _streaming(s: Exchange) -> None:
     s.result("state/read", {"state": state})
 
 
+def _initial_states(s: Exchange) -> None:
+    """Version 2, feature "initialState": a circuit starts from the amplitudes given, which are
+    checked."""
+    features = _initialize(s).get("features", [])
+    if s.version < 2 or "initialState" not in features:
+        return
+    one = base64.b64encode(np.array([0, 1], dtype="<c16").tobytes()).decode()
+    start = {"dtype": "complex128", "shape": [2], "data": one}
+    circuit = {"nqubits": 1, "gates": [{"name": "H", "qubits": [0]}]}
+    result = s.object("execute", {"circuit": circuit, "initialState": start})
+    state = s.object("state/read", {"state": result["state"]})
+    amplitudes = np.frombuffer(base64.b64decode(state["data"]), dtype="<c16")
+    if not np.allclose(amplitudes, [2**-0.5, -(2**-0.5)]):
+        raise CheckFailed(f"H on the initial state |1> gave {amplitudes}")
+    twice = base64.b64encode(np.array([0, 2], dtype="<c16").tobytes()).decode()
+    for bad in ({**start, "data": twice}, {**start, "shape": [4]}):
+        s.error("execute", {"circuit": circuit, "initialState": bad}, ErrorCode.INVALID_PARAMS)
+    new = s.object("state/new", {"nqubits": 1, "initial": start})
+    read = s.object("state/read", {"state": new["state"]})
+    if read.get("data") != one:
+        raise CheckFailed(f"state/new with an initial state read back as {read}")
+
+
+def _samples(s: Exchange) -> None:
+    """Version 2, feature "samples": every shot, uint8 bits in measurement order, counting to
+    exactly the frequencies."""
+    features = _initialize(s).get("features", [])
+    if s.version < 2 or "samples" not in features:
+        return
+    circuit = {**BELL, "gates": [*BELL_GATES, {"name": "X", "qubits": [1]}]}
+    result = s.object("execute", {"circuit": circuit, "nshots": 50, "seed": 2, "samples": True})
+    data = result.get("samples")
+    if not isinstance(data, dict) or data.get("dtype") != "uint8" or data.get("shape") != [50, 2]:
+        raise CheckFailed(f"samples of 50 shots of 2 qubits came as {data}")
+    bits = np.frombuffer(base64.b64decode(data["data"]), dtype=np.uint8).reshape(50, 2)
+    rows = ["".join(map(str, row)) for row in bits]
+    counted = {k: rows.count(k) for k in set(rows)}
+    if counted != result.get("frequencies") or not set(counted) <= {"01", "10"}:
+        raise CheckFailed(f"samples {counted} do not match the frequencies "
+                          f"{result.get('frequencies')} of X(1) after a Bell pair")
+
+
 def _shared_memory(s: Exchange) -> None:
     """A segment of the client's is attached and written; any other path is refused untouched."""
     if "shm" not in _initialize(s)["stateEncodings"]:
@@ -262,6 +331,8 @@ PROTOCOL_CHECKS: list[tuple[str, Callable[[Exchange], object]]] = [
     ("execute, state/read, state/probabilities, state/free", _execute_and_read),
     ("a failed streamed gate, or undecodable batch, surfaces at the next request", _streaming),
     ("shm/attach takes a segment of the client's and refuses any other path", _shared_memory),
+    ("version 2: a circuit starts from an initial state, which is checked", _initial_states),
+    ("version 2: samples are every shot and count to the frequencies", _samples),
     ("shutdown then exit ends the process with code 0", _shutdown),
     ("end of input ends the process", _end_of_input),
 ]

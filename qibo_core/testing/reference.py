@@ -86,5 +86,8 @@ class ReferenceBackend(Backend):
             state = apply_gate(state, gate)
         return state
 
+    def from_array(self, amplitudes: np.ndarray) -> np.ndarray:
+        return amplitudes.astype(complex)
+
     def to_array(self, state: np.ndarray) -> np.ndarray:
         return state.astype(self.dtype, copy=False)

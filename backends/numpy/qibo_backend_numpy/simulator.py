@@ -36,10 +36,9 @@ PARALLEL_MIN_AMPLITUDES = 2**16
 class NumpyState:
     """The amplitudes, and a scratch array of the same size for out-of-place matmuls."""
 
-    def __init__(self, nqubits: int, dtype: np.dtype) -> None:
-        self.nqubits = nqubits
-        self.data = np.zeros(2**nqubits, dtype=dtype)
-        self.data[0] = 1
+    def __init__(self, data: np.ndarray) -> None:
+        self.nqubits = data.size.bit_length() - 1
+        self.data = data
         self._scratch: np.ndarray | None = None
 
     @property
@@ -89,7 +88,12 @@ class NumpyBackend(Backend):
         return 2 * super().state_bytes(nqubits)  # the amplitudes and the scratch array
 
     def zero_state(self, nqubits: int) -> NumpyState:
-        return NumpyState(nqubits, self.dtype)
+        data = np.zeros(2**nqubits, dtype=self.dtype)
+        data[0] = 1
+        return NumpyState(data)
+
+    def from_array(self, amplitudes: np.ndarray) -> NumpyState:
+        return NumpyState(amplitudes)
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> NumpyState:

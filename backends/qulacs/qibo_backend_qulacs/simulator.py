@@ -66,6 +66,11 @@ class QulacsBackend(Backend):
     def zero_state(self, nqubits: int) -> Any:
         return self.qulacs.QuantumState(nqubits)
 
+    def from_array(self, amplitudes: np.ndarray) -> Any:
+        state = self.qulacs.QuantumState(amplitudes.size.bit_length() - 1)
+        state.load(amplitudes)  # qubit n-1-q is ours q: the index is the same
+        return state
+
     def apply(self, state: Any, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> Any:
         n = state.get_qubit_count()

@@ -1,0 +1,120 @@
+"""Simulation depth (protocol version 2): initial states and per-shot samples, on every backend,
+and a backend of version 1 kept working for what it supports."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from helpers import bell
+
+from qibo_core import Circuit, Handle, InvalidParams, UsageError, gates
+from qibo_core.client.spawned import ProcessChannel
+from qibo_core.protocol import Feature
+
+
+def random_state(nqubits: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    state = rng.normal(size=2**nqubits) + 1j * rng.normal(size=2**nqubits)
+    return state / np.linalg.norm(state)
+
+
+def layered(nqubits: int) -> Circuit:
+    circuit = Circuit(nqubits)
+    circuit.add(gates.RY(q, 0.3 + q) for q in range(nqubits))
+    circuit.add(gates.CNOT(q, q + 1) for q in range(nqubits - 1))
+    circuit.add(gates.U3(q, 0.1, 0.2 * q, -0.4) for q in range(nqubits))
+    return circuit
+
+
+@pytest.mark.parametrize("nqubits", [3, 14])  # 14 qubits cross through a segment when spawned
+def test_circuits_start_from_an_initial_state(handle: Handle, reference: Handle,
+                                              nqubits: int) -> None:
+    initial = random_state(nqubits, nqubits)
+    circuit = layered(nqubits)
+    expected = reference.execute(circuit, initial_state=initial).state()
+    np.testing.assert_allclose(handle.execute(circuit, initial_state=initial).state(), expected,
+                               atol=1e-10)
+    state = handle.new_state(nqubits, initial=initial).apply(*circuit.gates)
+    np.testing.assert_allclose(state.read(), expected, atol=1e-10)
+    assert Feature.INITIAL_STATE in handle.info.capabilities.features
+
+
+@pytest.mark.parametrize("initial, message", [
+    (np.ones(3) / np.sqrt(3), r"has shape \(4,\), not \(3,\)"),
+    (np.array([1, 1, 0, 0]), "norm is 1.41421356237, not 1"),
+    (np.array([np.nan, 1, 0, 0]), "NaN or infinite"),
+])
+def test_a_wrong_initial_state_is_refused_by_name(handle: Handle, initial: np.ndarray,
+                                                  message: str) -> None:
+    with pytest.raises(InvalidParams, match=message):
+        handle.execute(bell(), initial_state=initial)
+    assert handle.execute(bell(), nshots=5).frequencies()  # still serving
+
+
+def test_samples_are_every_shot_and_count_to_the_frequencies(handle: Handle) -> None:
+    circuit = Circuit(3)
+    circuit.add([gates.H(0), gates.CNOT(0, 1), gates.RY(2, 1.0),
+                 gates.M(1, 0, register_name="a"), gates.M(2, register_name="b")])
+    result = handle.execute(circuit, nshots=2000, seed=5, samples=True)
+    shots = result.samples()
+    assert isinstance(shots, np.ndarray) and shots.shape == (2000, 3) and shots.dtype == np.uint8
+    rows = ["".join(map(str, row)) for row in shots]
+    assert {k: rows.count(k) for k in set(rows)} == dict(result.frequencies())
+    assert (shots[:, 0] == shots[:, 1]).all()  # the Bell pair, measured as (1, 0)
+    per_register = result.samples(registers=True)
+    assert isinstance(per_register, dict) and per_register["b"].shape == (2000, 1)
+    integers = result.samples(binary=False)
+    assert isinstance(integers, np.ndarray) and set(integers) <= {0, 1, 6, 7}
+    again = handle.execute(circuit, nshots=2000, seed=5, samples=True).samples()
+    assert np.array_equal(again, shots)  # a seed fixes every shot
+    with pytest.raises(UsageError, match="samples=True"):
+        handle.execute(circuit, nshots=10).samples()
+
+
+V1_BACKEND = """
+import json, sys
+refused = json.loads(sys.stdin.readline())
+assert refused["params"]["protocolVersion"] == 2
+print(json.dumps({"jsonrpc": "2.0", "id": refused["id"], "error": {"code": -32001,
+      "message": "protocol version 2 is not supported", "data": {"supported": [1],
+      "requested": 2}}}), flush=True)
+request = json.loads(sys.stdin.readline())
+assert request["params"]["protocolVersion"] == 1
+print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
+    "protocolVersion": 1, "serverInfo": {"name": "old", "version": "0"},
+    "capabilities": {"gates": ["H"], "nativeGates": [], "maxQubits": 2, "precisions": [],
+                     "stateEncodings": ["base64"], "threads": 1}}}), flush=True)
+for line in sys.stdin:
+    request = json.loads(line)
+    if request.get("method") != "shutdown":
+        sys.exit("received " + request.get("method", "?"))  # nothing version 2 may arrive
+    print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": None}), flush=True)
+"""
+
+
+def test_a_version_1_backend_is_spoken_to_in_version_1() -> None:
+    with Handle(ProcessChannel([sys.executable, "-c", V1_BACKEND],
+                               name="old")) as handle:
+        assert handle.protocol_version == 1 and handle.info.capabilities.features == []
+        with pytest.raises(UsageError, match=r"protocol version 1\) does not offer"):
+            handle.execute(bell(), initial_state=np.array([1, 0, 0, 0]))
+        with pytest.raises(UsageError, match="'samples'"):
+            handle.execute(bell(), nshots=10, samples=True)
+        assert handle.alive  # nothing was sent
+
+
+def test_a_version_2_backend_answers_version_1_clients() -> None:
+    from rawpipe import Pipe
+
+    from qibo_core.client.discovery import find_backend
+    pipe = Pipe([find_backend("numpy")])
+    result = pipe.call("initialize", {"protocolVersion": 1})["result"]
+    assert result["protocolVersion"] == 1 and "features" not in result["capabilities"]
+    assert pipe.close() == 0
+    pipe = Pipe([find_backend("numpy")])
+    result = pipe.call("initialize", {"protocolVersion": 2})["result"]
+    assert result["protocolVersion"] == 2
+    assert set(result["capabilities"]["features"]) == {"initialState", "samples"}
+    assert pipe.close() == 0
