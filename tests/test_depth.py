@@ -116,5 +116,93 @@ def test_a_version_2_backend_answers_version_1_clients() -> None:
     pipe = Pipe([find_backend("numpy")])
     result = pipe.call("initialize", {"protocolVersion": 2})["result"]
     assert result["protocolVersion"] == 2
-    assert set(result["capabilities"]["features"]) == {"initialState", "samples"}
+    assert set(result["capabilities"]["features"]) == {"initialState", "midCircuitMeasurement",
+                                                       "samples"}
     assert pipe.close() == 0
+
+
+# ---- mid-circuit measurement ---------------------------------------------------------------
+
+def test_a_collapse_acts_on_the_state_and_later_gates_see_it(handle: Handle) -> None:
+    """H, measure with collapse, CNOT copies the outcome: q1 always equals q0's record."""
+    circuit = Circuit(2)
+    circuit.add([gates.H(0), gates.M(0, collapse=True, register_name="mid"), gates.CNOT(0, 1),
+                 gates.M(1, register_name="end")])
+    result = handle.execute(circuit, nshots=4000, seed=3, samples=True)
+    counts = result.frequencies()
+    assert set(counts) == {"00", "11"} and abs(counts["00"] - 2000) < 200
+    shots = result.samples()
+    assert (shots[:, 0] == shots[:, 1]).all()
+    state = result.state()  # the last branch's final state: |00> or |11>
+    assert np.isclose(abs(state[0]) + abs(state[3]), 1)
+
+
+def test_shots_share_the_prefix_and_branches(handle: Handle) -> None:
+    """Three collapses on a 3-qubit superposition: 8 branches, not 10000 simulations; the
+    statistics are those of independent shots."""
+    circuit = Circuit(3)
+    circuit.add([gates.RY(q, 1.0 + q) for q in range(3)])
+    circuit.add(gates.M(q, collapse=True) for q in range(3))
+    circuit.add([gates.RX(q, 0.5) for q in range(3)])
+    circuit.add(gates.M(0, 1, 2))
+    counts = handle.execute(circuit, nshots=10000, seed=11).frequencies()
+    first = {k[:3]: 0 for k in counts}
+    for key, n in counts.items():
+        first[key[:3]] += n
+    p1 = np.sin((1.0 + np.arange(3)) / 2) ** 2  # P(qubit q reads 1) after RY(1 + q)
+    for bits, n in first.items():
+        expected = np.prod([p1[q] if b == "1" else 1 - p1[q] for q, b in enumerate(bits)])
+        assert abs(n / 10000 - expected) < 0.02
+
+
+def test_reset_and_a_conditioned_gate(handle: Handle) -> None:
+    circuit = Circuit(2)
+    circuit.add([gates.H(0), gates.M(0, collapse=True, register_name="m"),
+                 gates.X(1).c_if("m", 1), gates.Reset(0), gates.M(0, 1, register_name="end")])
+    counts = handle.execute(circuit, nshots=1000, seed=1).frequencies(registers=True)
+    assert set(counts["end"]) == {"00", "01"}  # q0 reset; q1 flipped exactly when m read 1
+    joint = handle.execute(circuit, nshots=1000, seed=1).frequencies()
+    assert set(joint) == {"000", "101"}
+
+
+def test_a_collapse_without_shots_gives_one_shots_state(handle: Handle) -> None:
+    circuit = Circuit(1)
+    circuit.add([gates.H(0), gates.M(0, collapse=True), gates.H(0)])
+    state = handle.execute(circuit, seed=4).state()
+    assert np.allclose(np.abs(state), 2**-0.5)  # |+> or |->, never |0> or |1>
+
+
+def test_mid_circuit_measurements_through_qasm() -> None:
+    program = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[2];
+creg m[1];
+creg c[2];
+h q[0];
+measure q[0] -> m[0];
+if(m==1) x q[1];
+reset q[0];
+measure q -> c;
+"""
+    circuit = Circuit.from_qasm(program)
+    assert [type(op).__name__ for op in circuit.gates] == ["H", "M", "X", "Reset"]
+    again = Circuit.from_qasm(circuit.to_qasm())
+    assert again == circuit
+    counts = circuit.execute(backend="numpy", nshots=500, seed=2).frequencies()
+    assert set(counts) == {"000", "101"}
+
+
+def test_what_a_stream_cannot_do_is_refused(handle: Handle) -> None:
+    circuit = Circuit(2)
+    circuit.add([gates.M(0, collapse=True, register_name="m"), gates.X(1).c_if("m")])
+    state = handle.new_state(2)
+    state.apply(circuit.gates[1])  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="a gate with a condition needs the measurement"):
+        state.read()
+    bad = Circuit(1)
+    with pytest.raises(Exception, match="no register 'nope' was measured"):
+        bad.add(gates.X(0).c_if("nope"))
+    closed = Circuit(2)
+    closed.add(gates.M(1))
+    with pytest.raises(Exception, match="add the closing measurements last"):
+        closed.add(gates.M(0, collapse=True))

@@ -1,4 +1,5 @@
-"""Circuit: a number of qubits, an ordered list of gates, and the measurements that close it."""
+"""Circuit: a number of qubits, an ordered list of gates (with any collapsing measurements and
+resets among them), and the measurements that close it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from ..errors import CircuitError
-from ..protocol.messages import CircuitData, MeasurementData
+from ..protocol.messages import CircuitData, GateData, MeasurementData
 from .decode import from_data, gate_label
-from .gate import Gate, M
+from .gate import Gate, M, Operation, Reset
 
 
 class Circuit:
@@ -22,40 +23,62 @@ class Circuit:
         if isinstance(nqubits, bool) or not isinstance(nqubits, int) or nqubits <= 0:
             raise CircuitError(f"a circuit needs a positive number of qubits, got {nqubits!r}")
         self.nqubits = nqubits
-        self.gates: list[Gate] = []
+        self.gates: list[Operation] = []
+        """In order: gates, and the measurements with `collapse=True` and resets among them."""
         self.measurements: list[M] = []
+        """Every measurement, in the order added: the bit order of outcomes."""
         self._measured: set[int] = set()
 
-    def add(self, gate: Gate | M | Iterable[Gate | M]) -> None:
-        """Append a gate or measurement, or each of an iterable of them."""
-        if isinstance(gate, (Gate, M)):
+    def add(self, gate: Operation | Iterable[Operation]) -> None:
+        """Append a gate, measurement or reset, or each of an iterable of them."""
+        if isinstance(gate, (Gate, M, Reset)):
             self._add_one(gate)
         else:
             for g in gate:
                 self.add(g)
 
-    def _add_one(self, gate: Gate | M) -> None:
-        qubits = gate.all_qubits if isinstance(gate, Gate) else gate.qubits
+    def _add_one(self, op: Operation) -> None:
+        qubits = op.all_qubits if isinstance(op, Gate) else op.qubits
         outside = [q for q in qubits if q >= self.nqubits]
         if outside:
-            raise CircuitError(f"{gate!r} acts on qubit {outside[0]}, outside this "
+            raise CircuitError(f"{op!r} acts on qubit {outside[0]}, outside this "
                                f"{self.nqubits}-qubit circuit")
         measured = sorted(self._measured.intersection(qubits))
         if measured:
-            raise CircuitError(f"{gate!r} acts on qubit {measured[0]}, which is already measured;"
-                               " measurements must close the circuit")
-        if isinstance(gate, M):
-            self._add_measurement(gate)
-        else:
-            self.gates.append(gate)
+            raise CircuitError(f"{op!r} acts on qubit {measured[0]}, which is already measured;"
+                               " measurements without collapse=True close the circuit")
+        if isinstance(op, M):
+            self._add_measurement(op)
+            return
+        if isinstance(op, Gate) and op.condition is not None:
+            self._check_condition(op)
+        self.gates.append(op)
 
     def _add_measurement(self, m: M) -> None:
         if m.register_name is None:
-            m = M(*m.qubits, register_name=f"register{len(self.measurements)}")
+            m = M(*m.qubits, register_name=f"register{len(self.measurements)}",
+                  collapse=m.collapse)
         if m.register_name in self.registers:
             raise CircuitError(f"register {m.register_name!r} is already used")
+        if m.collapse:
+            if self._measured:
+                raise CircuitError(f"{m!r} comes after a measurement that closes the circuit: "
+                                   "add the closing measurements last")
+            self.gates.append(m)
+        else:
+            self._measured.update(m.qubits)
         self.measurements.append(m)
-        self._measured.update(m.qubits)
+
+    def _check_condition(self, gate: Gate) -> None:
+        assert gate.condition is not None
+        register, value = gate.condition
+        qubits = {m.register_name: m.qubits for m in self.measurements if m.collapse}
+        if register not in qubits:
+            raise CircuitError(f"{gate!r}: no register {register!r} was measured with "
+                               "collapse=True before it")
+        if value >= 2 ** len(qubits[register]):
+            raise CircuitError(f"{gate!r}: register {register!r} of {len(qubits[register])} "
+                               f"qubits never reads {value}")
 
     @property
     def registers(self) -> dict[str, tuple[int, ...]]:
@@ -67,9 +90,15 @@ class Circuit:
         """Every measured qubit, in measurement order: the bit order of `frequencies` keys."""
         return tuple(q for m in self.measurements for q in m.qubits)
 
+    @property
+    def is_stochastic(self) -> bool:
+        """True when shots may differ before the end: collapsing measurements or resets."""
+        return any(not isinstance(op, Gate) for op in self.gates)
+
     def to_data(self) -> CircuitData:
-        return CircuitData(nqubits=self.nqubits, gates=[g.to_data() for g in self.gates],
-                           measurements=[m.to_data() for m in self.measurements])
+        return CircuitData(nqubits=self.nqubits, gates=[_op_data(op) for op in self.gates],
+                           measurements=[m.to_data() for m in self.measurements
+                                         if not m.collapse])
 
     @classmethod
     def from_data(cls, data: CircuitData) -> Circuit:
@@ -77,7 +106,7 @@ class Circuit:
         circuit = cls(data.nqubits)
         for index, gate in enumerate(data.gates):
             try:
-                circuit.add(from_data(gate))
+                circuit.add(_op_from_data(gate))
             except CircuitError as exc:
                 raise CircuitError(f"{gate_label(index, gate.name)}: {exc}") from None
         for m in data.measurements:
@@ -96,12 +125,11 @@ class Circuit:
         from .qasm import to_qasm
         return to_qasm(self)
 
-    def execute(self, backend: Any = "numpy", *, nshots: int = 0, seed: int | None = None,
-                timeout: float | None = None) -> Any:
+    def execute(self, backend: Any = "numpy", **options: Any) -> Any:
         """Run on a backend: a name (a shared spawned process, restarted if it crashed), a
-        Backend object, or a Handle; a qibo_core.Result."""
+        Backend object, or a Handle, with Handle.execute's options; a qibo_core.Result."""
         assert Circuit.runner is not None, "set by qibo_core/__init__.py"
-        return Circuit.runner(self, backend, nshots=nshots, seed=seed, timeout=timeout)
+        return Circuit.runner(self, backend, **options)
 
     def __len__(self) -> int:
         return len(self.gates)
@@ -112,6 +140,18 @@ class Circuit:
     def __repr__(self) -> str:
         return (f"Circuit({self.nqubits}) with {len(self.gates)} gates, "
                 f"{len(self.measurements)} measurements")
+
+
+def _op_data(op: Operation) -> GateData:
+    return op.to_data() if isinstance(op, Gate) else op.to_gate_data()
+
+
+def _op_from_data(data: GateData) -> Operation:
+    if data.name == "M":
+        return M(*data.qubits, register_name=data.register, collapse=True)
+    if data.name == "RESET":
+        return Reset(*data.qubits)
+    return from_data(data)
 
 
 def _measurement_from_data(data: MeasurementData) -> M:

@@ -49,6 +49,9 @@ def from_data(data: GateData | Gate, nqubits: int | None = None) -> Gate:
         for q in data.all_qubits:
             check_qubit(q, limit)
         return data
+    if data.name in ("M", "RESET"):
+        raise CircuitError(f"{data.name!r} is not a gate but a measurement or reset: it stands in "
+                           "a circuit's list of gates, not in a stream of them")
     cls = GATES.get(data.name)
     if (cls is None or not cls.arity or len(data.qubits) != cls.arity
             or tuple(data.params) != cls.param_names or data.matrix is not None):
@@ -62,6 +65,8 @@ def from_data(data: GateData | Gate, nqubits: int | None = None) -> Gate:
         gate = gate.controlled_by(*(check_qubit(q, limit) for q in data.controls))
     if data.dagger:
         gate = gate.dagger()
+    if data.condition is not None:
+        gate = gate.c_if(data.condition.register, data.condition.value)
     return gate
 
 
@@ -78,6 +83,9 @@ class GateReader:
         self._kinds: dict[tuple[str, tuple[int, ...]], type[Gate]] = {}
 
     def read(self, data: GateData | Gate) -> Gate:
+        if data.condition is not None:
+            raise CircuitError("a gate with a condition needs the measurement it depends on: "
+                               "execute a circuit; a streamed state has no shots")
         if isinstance(data, Gate):
             return from_data(data, self.nqubits)
         name, qubits, params = data.name, data.qubits, data.params

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import CircuitError
-from ..protocol.messages import GateData, MeasurementData
+from ..protocol.messages import ConditionData, GateData, MeasurementData
 
 GATES: dict[str, type[Gate]] = {}
 """Every gate class by its wire name."""
@@ -85,12 +85,17 @@ class Gate:
     params: dict[str, float]
     extra_controls: tuple[int, ...] = ()
     is_dagger: bool = False
+    condition: tuple[str, int] | None = None
+    """(register, value): applied only in shots whose register read that value."""
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
+    def __init_subclass__(cls, *, public: bool = True, **kwargs: object) -> None:
+        """Every gate class is a gate of the protocol (in GATES), unless `public=False`: one
+        only the simulation itself makes."""
         super().__init_subclass__(**kwargs)
         cls.name = cls.__dict__.get("name", cls.__name__)
         cls.arity = cls.ncontrols + cls.ntargets if cls.ntargets else 0
-        GATES[cls.name] = cls
+        if public:
+            GATES[cls.name] = cls
         for param in cls.param_names:  # read as attributes (gate.theta), as in qibo
             setattr(cls, param, _param_attribute(param))
 
@@ -200,9 +205,23 @@ class Gate:
         _check_distinct(other.all_qubits, f"{self.name} controlled by {list(qubits)}")
         return other
 
+    def c_if(self, register: str, value: int = 1) -> Gate:
+        """This gate applied only in the shots whose `register` (measured earlier with
+        `M(..., collapse=True)`) read `value`: its bits as an integer, the first measured qubit
+        most significant."""
+        if not isinstance(register, str) or type(value) is not int or value < 0:
+            raise CircuitError(f"{self.name}.c_if(register, value): a register name and a "
+                               f"non-negative integer, got {register!r}, {value!r}")
+        other = copy.copy(self)
+        other.condition = (register, value)
+        return other
+
     def to_data(self) -> GateData:
-        return GateData(self.name, self.qubits, dict(self.params), self.extra_controls,
+        data = GateData(self.name, self.qubits, dict(self.params), self.extra_controls,
                         self.is_dagger)
+        if self.condition is not None:
+            data.condition = ConditionData(*self.condition)
+        return data
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Gate) and self.to_data() == other.to_data()
@@ -215,17 +234,22 @@ class Gate:
         text = f"{self.name}({', '.join(args)})"
         if self.extra_controls:
             text += f".controlled_by({', '.join(map(str, self.extra_controls))})"
+        if self.condition is not None:
+            text += f".c_if({self.condition[0]!r}, {self.condition[1]})"
         return text + (".dagger()" if self.is_dagger else "")
 
 
 class M:
     """Measure `qubits` in the computational basis into a named register.
 
-    Measurements close a circuit: sampling happens on the final state, so no gate may follow
-    a measurement on the same qubit.
+    By default measurements close a circuit: shots are sampled from the final state, so no gate
+    may follow a measurement on the same qubit. With `collapse=True` the measurement happens
+    where it stands: each shot's outcome collapses the state, later gates act on what is left
+    and may depend on the outcome (`gate.c_if(register)`).
     """
 
-    def __init__(self, *qubits: int, register_name: str | None = None) -> None:
+    def __init__(self, *qubits: int, register_name: str | None = None,
+                 collapse: bool = False) -> None:
         if not qubits:
             raise CircuitError("M(q, ..., register_name=None): got no qubits")
         self.qubits = tuple(check_qubit(q) for q in qubits)
@@ -233,16 +257,50 @@ class M:
         if register_name is not None and not isinstance(register_name, str):
             raise CircuitError(f"M: register_name must be a string, got {register_name!r}")
         self.register_name = register_name
+        self.collapse = bool(collapse)
 
     def to_data(self) -> MeasurementData:
         return MeasurementData(qubits=list(self.qubits), register=self.register_name)
 
+    def to_gate_data(self) -> GateData:
+        """A collapsing measurement, as it stands in a circuit's list of gates."""
+        return GateData("M", self.qubits, register=self.register_name)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, M) and self.to_data() == other.to_data()
+        return (isinstance(other, M) and self.to_data() == other.to_data()
+                and self.collapse == other.collapse)
 
     def __hash__(self) -> int:
         return hash(self.qubits)
 
     def __repr__(self) -> str:
         args = ", ".join(map(str, self.qubits))
-        return f"M({args}, register_name={self.register_name!r})"
+        collapse = ", collapse=True" if self.collapse else ""
+        return f"M({args}, register_name={self.register_name!r}{collapse})"
+
+
+class Reset:
+    """Put `qubits` back to |0> wherever a circuit stands: a measurement whose outcome is
+    forgotten, then X where it was 1."""
+
+    def __init__(self, *qubits: int) -> None:
+        if not qubits:
+            raise CircuitError("Reset(q, ...): got no qubits")
+        self.qubits = tuple(check_qubit(q) for q in qubits)
+        _check_distinct(self.qubits, "Reset")
+
+    def to_gate_data(self) -> GateData:
+        return GateData("RESET", self.qubits)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reset) and self.qubits == other.qubits
+
+    def __hash__(self) -> int:
+        return hash(self.qubits)
+
+    def __repr__(self) -> str:
+        return f"Reset({', '.join(map(str, self.qubits))})"
+
+
+Operation = Gate | M | Reset
+"""What a circuit's list of gates holds: gates, and collapsing measurements and resets."""

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 
 from ..errors import CircuitError
 from ..protocol.messages import GateData
-from .gate import GATES, UNITARY_TOLERANCE, Entries, Gate, M
+from .gate import GATES, UNITARY_TOLERANCE, Entries, Gate, M, Reset
 
 UNITARY_MAX_QUBITS = 14
 """A 14-qubit matrix is 4 GiB; a Unitary on more qubits is refused before anything is built."""
@@ -23,8 +23,8 @@ UNITARY_MAX_QUBITS = 14
 __all__ = [
     "CCZ", "CH", "CNOT", "CRX", "CRY", "CRZ", "CSX", "CU1", "CU2", "CU3", "CY", "CZ", "ECR",
     "FSWAP", "GATES", "GPI", "GPI2", "Gate", "H", "I", "M", "PRX", "RX", "RXX", "RY", "RYY",
-    "RZ", "RZX", "RZZ", "S", "SDG", "SWAP", "SX", "SXDG", "T", "TDG", "TOFFOLI", "U1", "U2",
-    "U3", "Unitary", "X", "Y", "Z", "fSim", "iSWAP",
+    "RZ", "RZX", "RZZ", "Reset", "S", "SDG", "SWAP", "SX", "SXDG", "T", "TDG", "TOFFOLI", "U1",
+    "U2", "U3", "Unitary", "X", "Y", "Z", "fSim", "iSWAP",
 ]
 
 _X = np.array([[0, 1], [1, 0]], dtype=complex)

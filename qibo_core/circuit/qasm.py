@@ -11,7 +11,6 @@ Errors name the line: `line 7: unknown gate 'foo'`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,19 +18,21 @@ from typing import Protocol, TypeVar
 
 from ..errors import CircuitError
 from . import gates
-from .gate import Gate, M
+from .gate import M, Operation, Reset
+from .qasm_expressions import Expression, Token
 
 
 class _Circuit(Protocol):
     """What this module needs of a circuit (Circuit itself: the module stays below it)."""
 
     nqubits: int
-    gates: list[Gate]
+    gates: list[Operation]
+    measurements: list[M]
 
     @property
     def registers(self) -> dict[str, tuple[int, ...]]: ...
 
-    def add(self, gate: Gate | M) -> None: ...
+    def add(self, gate: Operation) -> None: ...
 
 
 C = TypeVar("C", bound=_Circuit)
@@ -53,9 +54,6 @@ for _qasm, _cls in _GATES.items():
 # The inverse of these has a name of its own, so `dagger()` can be written.
 _INVERSES = {"S": "sdg", "SDG": "s", "T": "tdg", "TDG": "t", "SX": "sxdg", "SXDG": "sx"}
 
-_FUNCTIONS: dict[str, Callable[[float], float]] = {
-    "sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "ln": math.log,
-    "sqrt": math.sqrt}
 _TOKEN = re.compile(r"""
     (?P<space>[ \t\r]+) | (?P<newline>\n) | (?P<comment>//[^\n]*)
   | (?P<real>(\d+\.\d*|\.\d+)([eE][-+]?\d+)? | \d+[eE][-+]?\d+) | (?P<int>\d+)
@@ -65,17 +63,19 @@ _TOKEN = re.compile(r"""
 
 
 @dataclass
-class _Token:
-    kind: str
-    text: str
-    line: int
+class _Measure:
+    """A measure statement, until it is known to close the circuit or stand midway."""
+
+    creg: str
+    bits: list[int]
+    qubits: list[int]
 
 
 @dataclass
 class _Definition:
     params: list[str]
     qubits: list[str]
-    body: list[tuple[str, list[list[_Token]], list[str]]] = field(default_factory=list)
+    body: list[tuple[str, list[list[Token]], list[str]]] = field(default_factory=list)
     """Each call: gate name, parameter expressions (as tokens), argument names."""
 
 
@@ -84,7 +84,7 @@ def _place(source: str | None, line: int) -> str:
     return f"{source}:{line}" if source else f"line {line}"
 
 
-def _tokens(text: str, source: str | None) -> list[_Token]:
+def _tokens(text: str, source: str | None) -> list[Token]:
     tokens, line, position = [], 1, 0
     while position < len(text):
         match = _TOKEN.match(text, position)
@@ -95,9 +95,9 @@ def _tokens(text: str, source: str | None) -> list[_Token]:
         if kind == "newline":
             line += 1
         elif kind not in ("space", "comment"):
-            tokens.append(_Token(kind, match.group(), line))
+            tokens.append(Token(kind, match.group(), line))
         position = match.end()
-    tokens.append(_Token("end", "", line))
+    tokens.append(Token("end", "", line))
     return tokens
 
 
@@ -112,18 +112,20 @@ class _Parser:
         self.cregs: dict[str, int] = {}
         self.measured: dict[str, dict[int, int]] = {}  # creg -> bit -> qubit
         self.definitions: dict[str, _Definition] = {}
-        self.calls: list[tuple[gates.Gate, int]] = []
+        self.calls: list[tuple[gates.Gate | gates.Reset | _Measure, int]] = []
+        self.condition: tuple[str, int] | None = None
+        """The condition of the `if` whose gate is being read."""
 
     # ---- tokens ------------------------------------------------------------------------
 
     @property
-    def token(self) -> _Token:
+    def token(self) -> Token:
         return self.tokens[self.at]
 
     def error(self, message: str, line: int | None = None) -> CircuitError:
         return CircuitError(f"{_place(self.source, line or self.token.line)}: {message}")
 
-    def take(self, text: str | None = None, kind: str | None = None) -> _Token:
+    def take(self, text: str | None = None, kind: str | None = None) -> Token:
         token = self.token
         if (text is not None and token.text != text) or (kind is not None and token.kind != kind):
             wanted = repr(text) if text is not None else f"a {kind}"
@@ -153,10 +155,11 @@ class _Parser:
     def statement(self) -> None:
         token = self.token
         handlers = {"include": self.include, "qreg": self.register, "creg": self.register,
-                    "gate": self.definition, "measure": self.measure, "barrier": self.barrier}
+                    "gate": self.definition, "measure": self.measure, "barrier": self.barrier,
+                    "reset": self.reset, "if": self.conditional}
         if token.text in handlers:
             handlers[token.text]()
-        elif token.text in ("opaque", "reset", "if"):
+        elif token.text == "opaque":
             raise self.error(f"'{token.text}' is not supported")
         elif token.kind == "id":
             self.call()
@@ -211,10 +214,10 @@ class _Parser:
         self.take(closing)
         return names
 
-    def expression_tokens(self) -> list[list[_Token]]:
+    def expression_tokens(self) -> list[list[Token]]:
         """The tokens of each parenthesised, comma-separated expression, unevaluated."""
         self.take("(")
-        exprs: list[list[_Token]] = [[]]
+        exprs: list[list[Token]] = [[]]
         depth = 0
         while depth or not self.peek(")"):
             token = self.take()
@@ -250,6 +253,35 @@ class _Parser:
             raise self.error(f"measure of {len(qubits)} qubits into {len(bits)} bits", line)
         for bit, qubit in zip(bits, qubits, strict=True):
             self.measured.setdefault(creg, {})[bit] = qubit
+        self.calls.append((_Measure(creg, bits, qubits), line))
+
+    def reset(self) -> None:
+        line = self.take("reset").line
+        qubits = self.argument()
+        self.take(";")
+        self.calls.append((gates.Reset(*qubits), line))
+
+    def conditional(self) -> None:
+        """`if (c == v) gate ...;`: the gate applies in the shots whose creg c reads v."""
+        line = self.take("if").line
+        self.take("(")
+        creg = self.take(kind="id").text
+        if creg not in self.cregs:
+            raise self.error(f"unknown creg {creg!r}", line)
+        self.take("==")
+        value = int(self.take(kind="int").text)
+        self.take(")")
+        if self.peek("measure") or self.peek("reset"):
+            raise self.error("only a gate can be conditioned, not a measure or reset", line)
+        width = self.cregs[creg]
+        if value >= 2**width:
+            raise self.error(f"creg {creg}[{width}] never reads {value}", line)
+        # QASM reads c[0] as the least significant bit; a register's first qubit is its most.
+        self.condition = (creg, int(format(value, f"0{width}b")[::-1], 2))
+        try:
+            self.call()
+        finally:
+            self.condition = None
 
     # ---- gate calls --------------------------------------------------------------------
 
@@ -264,7 +296,7 @@ class _Parser:
             raise self.error(f"expected ',' or ';' after {name_token.text}'s arguments, found "
                              f"{self.found()}")
         self.take(";")
-        values = [_Expression(e, {}, self.error).value() for e in exprs]
+        values = [Expression(e, {}, self.error).value() for e in exprs]
         sizes = {len(a) for a in args if len(a) > 1}
         if len(sizes) > 1:
             raise self.error("registers of different sizes in one gate", name_token.line)
@@ -301,7 +333,7 @@ class _Parser:
             env = dict(zip(definition.params, values, strict=True))
             where = dict(zip(definition.qubits, qubits, strict=True))
             for callee, exprs, args in definition.body:
-                inner = [_Expression(e, env, self.error).value() for e in exprs]
+                inner = [Expression(e, env, self.error).value() for e in exprs]
                 try:
                     inner_qubits = [where[a] for a in args]
                 except KeyError as exc:
@@ -316,11 +348,8 @@ class _Parser:
             gate = cls(*qubits, *values)
         except CircuitError as exc:
             raise self.error(f"{name}: {exc}", line) from None
-        measured = {q for bits in self.measured.values() for q in bits.values()}
-        if measured.intersection(qubits):
-            raise self.error(f"{gate!r} acts on qubit {min(measured.intersection(qubits))}, "
-                             "which is already measured; measurements must close the circuit",
-                             line)
+        if self.condition is not None:
+            gate = gate.c_if(*self.condition)
         self.calls.append((gate, line))
 
     def build(self, circuit_type: Callable[[int], C]) -> C:
@@ -328,91 +357,46 @@ class _Parser:
         if not nqubits:
             raise self.error("the program declares no qreg")
         circuit = circuit_type(nqubits)
-        for gate, line in self.calls:
+        midway = self._midway()
+        for index, (call, line) in enumerate(self.calls):
             try:
-                circuit.add(gate)
+                if isinstance(call, _Measure):
+                    if index in midway:
+                        circuit.add(self._collapse(call, line))
+                else:
+                    circuit.add(call)
             except CircuitError as exc:
                 raise self.error(str(exc), line) from None
+        collapsed = {self.calls[i][0].creg for i in midway}  # type: ignore[union-attr]
         for creg in self.cregs:
             bits = self.measured.get(creg)
-            if bits:
+            if bits and creg not in collapsed:
                 circuit.add(gates.M(*(bits[b] for b in sorted(bits)), register_name=creg))
         return circuit
 
+    def _midway(self) -> set[int]:
+        """The measure statements with more to come on their qubits, or read by an `if`: they
+        collapse the state where they stand."""
+        conditioned = {c.condition[0] for c, _ in self.calls
+                       if isinstance(c, gates.Gate) and c.condition is not None}
+        midway: set[int] = set()
+        later: set[int] = set()
+        for index in range(len(self.calls) - 1, -1, -1):
+            call = self.calls[index][0]
+            if isinstance(call, _Measure):
+                if later.intersection(call.qubits) or call.creg in conditioned:
+                    midway.add(index)
+            else:
+                later.update(call.all_qubits if isinstance(call, gates.Gate) else call.qubits)
+        return midway
 
-class _Expression:
-    """A parameter expression, evaluated by recursive descent over its tokens."""
-
-    def __init__(self, tokens: list[_Token], env: dict[str, float],
-                 error: Callable[[str, int | None], CircuitError]) -> None:
-        self.tokens = iter(tokens + [_Token("end", "", tokens[-1].line)])
-        self.env = env
-        self.raise_ = error
-        self.token = next(self.tokens)
-
-    def advance(self) -> _Token:
-        token, self.token = self.token, next(self.tokens, self.token)
-        return token
-
-    def value(self) -> float:
-        result = self.sum()
-        if self.token.kind != "end":
-            raise self.raise_(f"unexpected {self.token.text!r} in an expression", self.token.line)
-        return result
-
-    def sum(self) -> float:
-        result = self.product()
-        while self.token.text in ("+", "-"):
-            sign = 1 if self.advance().text == "+" else -1
-            result += sign * self.product()
-        return result
-
-    def product(self) -> float:
-        result = self.power()
-        while self.token.text in ("*", "/"):
-            operator = self.advance().text
-            operand = self.power()
-            if operator == "/" and operand == 0:
-                raise self.raise_("division by zero", self.token.line)
-            result = result * operand if operator == "*" else result / operand
-        return result
-
-    def power(self) -> float:
-        base = self.unary()
-        if self.token.text == "^":
-            self.advance()
-            return float(base ** self.power())
-        return base
-
-    def unary(self) -> float:
-        if self.token.text == "-":
-            self.advance()
-            return -self.unary()
-        if self.token.text == "+":
-            self.advance()
-            return self.unary()
-        return self.atom()
-
-    def atom(self) -> float:
-        token = self.advance()
-        if token.kind in ("int", "real"):
-            return float(token.text)
-        if token.text == "pi":
-            return math.pi
-        if token.text == "(":
-            result = self.sum()
-            if self.advance().text != ")":
-                raise self.raise_("expected ')'", token.line)
-            return result
-        if token.text in _FUNCTIONS and self.token.text == "(":
-            self.advance()
-            argument = self.sum()
-            if self.advance().text != ")":
-                raise self.raise_("expected ')'", token.line)
-            return _FUNCTIONS[token.text](argument)
-        if token.text in self.env:
-            return self.env[token.text]
-        raise self.raise_(f"unknown name {token.text!r} in an expression", token.line)
+    def _collapse(self, call: _Measure, line: int) -> gates.M:
+        if call.bits != list(range(self.cregs[call.creg])):
+            raise self.error(f"a measure with more to come on its qubits fills a whole creg "
+                             f"at once (measure q -> {call.creg};), not bits {call.bits}", line)
+        if sum(isinstance(c, _Measure) and c.creg == call.creg for c, _ in self.calls) > 1:
+            raise self.error(f"creg {call.creg!r} is measured more than once", line)
+        return gates.M(*call.qubits, register_name=call.creg, collapse=True)
 
 
 def from_qasm(text: str, source: str | None, circuit_type: Callable[[int], C]) -> C:
@@ -425,18 +409,34 @@ def to_qasm(circuit: _Circuit) -> str:
     """The circuit as an OpenQASM 2.0 program; CircuitError for gates QASM cannot express."""
     lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{circuit.nqubits}];"]
     lines += [f"creg {name}[{len(qubits)}];" for name, qubits in circuit.registers.items()]
-    lines += [_gate_line(gate) for gate in circuit.gates]
-    for name, qubits in circuit.registers.items():
-        lines += [f"measure q[{q}] -> {name}[{bit}];" for bit, q in enumerate(qubits)]
+    for op in circuit.gates:
+        if isinstance(op, M):
+            lines += _measure_lines(op)
+        elif isinstance(op, Reset):
+            lines += [f"reset q[{q}];" for q in op.qubits]
+        else:
+            lines.append(_gate_line(op, circuit.registers))
+    for m in circuit.measurements:
+        if not m.collapse:
+            lines += _measure_lines(m)
     return "\n".join(lines) + "\n"
 
 
-def _gate_line(gate: gates.Gate) -> str:
+def _measure_lines(m: M) -> list[str]:
+    return [f"measure q[{q}] -> {m.register_name}[{bit}];" for bit, q in enumerate(m.qubits)]
+
+
+def _gate_line(gate: gates.Gate, registers: dict[str, tuple[int, ...]]) -> str:
     name = QASM_NAMES.get(gate.name)
     if gate.is_dagger:
         name = _INVERSES.get(gate.name)
     if name is None or gate.extra_controls:
         raise CircuitError(f"{gate!r} has no OpenQASM 2.0 equivalent in qelib1.inc")
     params = f"({', '.join(repr(v) for v in gate.params.values())})" if gate.params else ""
-    return f"{name}{params} {', '.join(f'q[{q}]' for q in gate.qubits)};"
+    line = f"{name}{params} {', '.join(f'q[{q}]' for q in gate.qubits)};"
+    if gate.condition is None:
+        return line
+    register, value = gate.condition
+    width = len(registers[register])  # QASM reads c[0] as the least significant bit
+    return f"if({register}=={int(format(value, f'0{width}b')[::-1], 2)}) {line}"
 

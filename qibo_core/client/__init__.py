@@ -9,7 +9,8 @@ from .aio import AsyncHandle, AsyncResult, AsyncState, aconnect
 from .api import close_shared, connect, execute, resolve
 from .batch import execute_many
 from .discovery import BackendExecutable, list_backends
-from .handle import Handle, Result, State
+from .handle import Handle, State
+from .result import Result
 
 __all__ = ["AsyncHandle", "AsyncResult", "AsyncState", "BackendExecutable", "Handle", "Result",
            "State", "aconnect", "close_shared", "connect", "execute", "execute_many",

@@ -20,7 +20,8 @@ import numpy as np
 
 from .api import connect
 from .channel import Call, current_call
-from .handle import Handle, Result, State
+from .handle import Handle, State
+from .result import Result
 
 if TYPE_CHECKING:
     from ..circuit import Circuit, Gate

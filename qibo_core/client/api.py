@@ -12,14 +12,15 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendCrashed
 from ..protocol import Precision
 from ..server import Backend
 from .discovery import backend_command
-from .handle import Handle, Result
+from .handle import Handle
 from .local import LocalChannel
+from .result import Result
 from .spawned import MAX_REPLY_BYTES, ProcessChannel
 
 if TYPE_CHECKING:
@@ -65,14 +66,14 @@ def resolve(backend: str | Backend | Handle, spawn: str | None = None,
         return handle
 
 
-def execute(circuit: Circuit, backend: str | Backend | Handle, *, nshots: int = 0,
-            seed: int | None = None, timeout: float | None = None) -> Result:
-    """`Circuit.execute`: by name, a backend that crashed is restarted and the circuit run
-    again (it is idempotent), at most RESTARTS times in RESTART_WINDOW seconds."""
+def execute(circuit: Circuit, backend: str | Backend | Handle, **options: Any) -> Result:
+    """`Circuit.execute` (Handle.execute's options): by name, a backend that crashed is
+    restarted and the circuit run again (it is idempotent), at most RESTARTS times in
+    RESTART_WINDOW seconds."""
     while True:
         handle = resolve(backend)
         try:
-            return handle.execute(circuit, nshots=nshots, seed=seed, timeout=timeout)
+            return handle.execute(circuit, **options)
         except BackendCrashed as exc:
             if not isinstance(backend, str) or not _may_restart(backend):
                 raise

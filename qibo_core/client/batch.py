@@ -24,8 +24,8 @@ from ..circuit import Circuit
 from ..errors import BackendCrashed, UsageError
 from ..protocol import CircuitData
 from .api import execute, resolve
-from .handle import Result
 from .progress import Bar
+from .result import Result
 
 RETRIES = 3
 logger = logging.getLogger("qibo_core.batch")

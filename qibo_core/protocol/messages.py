@@ -58,6 +58,7 @@ class Feature:
 
     INITIAL_STATE: Final = "initialState"
     SAMPLES: Final = "samples"
+    MID_CIRCUIT_MEASUREMENT: Final = "midCircuitMeasurement"
 
 
 class Precision:
@@ -73,8 +74,20 @@ class _Message(Struct, rename="camel", omit_defaults=True):
 
 # ---- circuits -------------------------------------------------------------------------------
 
+class ConditionData(_Message):
+    """Version 2: apply the gate only in the shots whose `register` read `value` (its bits as an
+    integer, the first measured qubit most significant)."""
+
+    register: str
+    value: int = 1
+
+
 class GateData(_Message, gc=False):
-    """One gate. `params` by name (RX: theta); `matrix` only for Unitary, as rows of [re, im]."""
+    """One gate. `params` by name (RX: theta); `matrix` only for Unitary, as rows of [re, im].
+
+    Version 2 (feature "midCircuitMeasurement") adds operations to the gate list: "M" (a
+    measurement that collapses the state, into `register`) and "RESET" (back to |0>); and any
+    gate may carry a `condition` on a register measured before it."""
 
     name: str
     qubits: tuple[int, ...]
@@ -82,6 +95,8 @@ class GateData(_Message, gc=False):
     controls: tuple[int, ...] = ()
     dagger: bool = False
     matrix: list[list[tuple[float, float]]] | None = None
+    register: str | None = None
+    condition: ConditionData | None = None
 
 
 class MeasurementData(_Message):

@@ -102,8 +102,8 @@ class Backend(ABC):
     def features(self) -> list[str]:
         """The optional features of protocol version 2 this backend offers."""
         offered = [Feature.SAMPLES]  # the session draws shots from `sample` for every backend
-        if type(self).from_array is not Backend.from_array:
-            offered.append(Feature.INITIAL_STATE)
+        if type(self).from_array is not Backend.from_array:  # the shot engine copies states
+            offered += [Feature.INITIAL_STATE, Feature.MID_CIRCUIT_MEASUREMENT]
         return sorted(offered)
 
     @abstractmethod

@@ -52,18 +52,17 @@ from ..protocol import (
     SegmentRef,
     ServerInfo,
     StateRef,
-    decode_array,
     encode_array,
     shots_problem,
 )
 from .backend import Backend, Checkpoint, no_checkpoint
+from .initial import initial_amplitudes
 from .memory import available_memory, format_bytes, memory_limit
 from .segments import Segments
+from .shots import outcomes, run_shots
 
 MAX_SAMPLES = 10**8
 """The most shots answered one by one (a byte per measured qubit each)."""
-NORM_TOLERANCE = 1e-6
-"""How far from 1 the norm of an initial state may be."""
 SMALL_STATE_BYTES = 2**26
 """States smaller than this are allocated without reading how much memory is free now (they
 still count against the budget)."""
@@ -207,8 +206,10 @@ class Session:
             raise InvalidParams(f"samples of {params.nshots} shots: at most {MAX_SAMPLES} are "
                                 "answered shot by shot; ask for frequencies alone")
         self._check_fits(circuit.nqubits)
-        native = self.backend.apply(self._start(circuit.nqubits, params.initial_state),
-                                    circuit.gates, self.checkpoint)
+        start = self._start(circuit.nqubits, params.initial_state)
+        if circuit.is_stochastic:
+            return self._execute_shots(circuit, start, params)
+        native = self.backend.apply(start, circuit.gates, self.checkpoint)  # type: ignore[arg-type]
         state_id = self._hold(native, circuit.nqubits)
         if not params.nshots:
             return ExecuteResult(state=state_id)
@@ -217,6 +218,29 @@ class Session:
         if params.samples:
             result.samples = encode_array(_shots(counts, len(qubits), params.seed))
         return result
+
+    def _execute_shots(self, circuit: Circuit, start: Any,
+                       params: ExecuteParams[Any, Any]) -> ExecuteResult:
+        """A circuit whose shots differ before the end (shots.py); the state held is the final
+        state of the last branch walked."""
+        if Feature.MID_CIRCUIT_MEASUREMENT not in self.backend.features:
+            raise InvalidParams(f"the {self.backend.name} backend cannot copy states "
+                                "(from_array), which measurements with collapse=True need")
+        rng = np.random.default_rng(params.seed)
+        leaves = run_shots(self.backend, circuit, start, params.nshots, rng, self.checkpoint,
+                           self._copy)
+        state_id = self._hold(leaves[-1].state, circuit.nqubits)
+        if not params.nshots:
+            return ExecuteResult(state=state_id)
+        shots = outcomes(self.backend, circuit, leaves, rng)
+        counts = np.bincount(_as_integers(shots), minlength=2 ** shots.shape[1])
+        result = ExecuteResult(state=state_id, frequencies=_frequencies(counts, shots.shape[1]))
+        if params.samples:
+            result.samples = encode_array(shots)
+        return result
+
+    def _copy(self, native: Any) -> Any:
+        return self.backend.from_array(np.array(self.backend.to_array(native)))
 
     @_handles(Method.STATE_NEW)
     def new_state(self, params: NewStateParams[Any]) -> StateRef:
@@ -229,38 +253,8 @@ class Session:
             return self.backend.zero_state(nqubits)
         if Feature.INITIAL_STATE not in self.backend.features:
             raise InvalidParams(f"the {self.backend.name} backend takes no initial states")
-        return self.backend.from_array(self._amplitudes(initial, nqubits))
-
-    def _amplitudes(self, initial: ArrayData | np.ndarray, nqubits: int) -> np.ndarray:
-        """The initial state's amplitudes, in the backend's dtype, once they are checked."""
-        if isinstance(initial, ArrayData):
-            if initial.dtype not in ("complex128", "complex64"):
-                raise InvalidParams(f"an initial state is complex128 or complex64, not "
-                                    f"{initial.dtype!r}")
-            if initial.segment is None:
-                try:
-                    array = decode_array(initial)
-                except ValueError as exc:
-                    raise InvalidParams(f"invalid initial state: {exc}") from None
-            else:
-                shape = initial.shape if initial.shape else [0]
-                array = self.segments.read(initial.segment, np.dtype(initial.dtype),
-                                           int(np.prod(shape))).reshape(shape)
-        else:
-            array = np.asarray(initial)
-            if array.dtype.kind not in "fc":
-                raise InvalidParams(f"an initial state is an array of complex numbers, not of "
-                                    f"{array.dtype}")
-        if array.shape != (2**nqubits,):
-            raise InvalidParams(f"an initial state of {nqubits} qubits has shape "
-                                f"({2**nqubits},), not {array.shape}")
-        if not np.isfinite(array).all():
-            raise InvalidParams("the initial state has NaN or infinite amplitudes")
-        norm = float(np.linalg.norm(array))
-        if abs(norm - 1) > NORM_TOLERANCE:
-            raise InvalidParams(f"the initial state's norm is {norm:.12g}, not 1 (within "
-                                f"{NORM_TOLERANCE})")
-        return array.astype(self.backend.dtype, copy=True)
+        return self.backend.from_array(
+            initial_amplitudes(initial, nqubits, self.segments, self.backend.dtype))
 
     @_handles(Method.STATE_APPLY)
     def apply(self, params: ApplyParams[Any]) -> None:
@@ -440,6 +434,10 @@ class Session:
 
 def _frequencies(counts: np.ndarray, width: int) -> dict[str, int]:
     return {format(int(k), f"0{width}b"): int(counts[k]) for k in np.flatnonzero(counts)}
+
+
+def _as_integers(bits: np.ndarray) -> np.ndarray:
+    return bits.astype(np.int64) @ (1 << np.arange(bits.shape[1] - 1, -1, -1, dtype=np.int64))
 
 
 def _shots(counts: np.ndarray, width: int, seed: int | None) -> np.ndarray:

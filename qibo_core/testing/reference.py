@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..circuit import Circuit, Gate
+from ..errors import UsageError
 from ..server import Backend, Checkpoint, no_checkpoint
 
 
@@ -62,9 +63,13 @@ def apply_gate(state: np.ndarray, gate: Gate) -> np.ndarray:
 
 
 def final_state(circuit: Circuit) -> np.ndarray:
-    """The state `circuit` leaves |0...0> in."""
+    """The state a circuit of gates alone leaves |0...0> in."""
+    gates = [g for g in circuit.gates if isinstance(g, Gate) and g.condition is None]
+    if len(gates) != len(circuit.gates):
+        raise UsageError("final_state takes a circuit of gates alone: one with collapsing "
+                         "measurements, resets or conditions has a state per shot")
     backend = ReferenceBackend()
-    return backend.apply(backend.zero_state(circuit.nqubits), circuit.gates)
+    return backend.apply(backend.zero_state(circuit.nqubits), gates)
 
 
 class ReferenceBackend(Backend):

@@ -1,0 +1,48 @@
+"""The state a circuit starts from, when it is not |0...0>: read and checked once, for every
+backend."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidParams
+from ..protocol import ArrayData, decode_array
+from ..protocol.arrays import checked_shape
+from .segments import Segments
+
+NORM_TOLERANCE = 1e-6
+"""How far from 1 the norm of an initial state may be."""
+
+
+def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: Segments,
+                       dtype: np.dtype) -> np.ndarray:
+    """The amplitudes of an initial state, in `dtype`, once they are checked: inline (base64),
+    in a segment the client wrote, or an array (in process)."""
+    if isinstance(initial, ArrayData):
+        if initial.dtype not in ("complex128", "complex64"):
+            raise InvalidParams(f"an initial state is complex128 or complex64, not "
+                                f"{initial.dtype!r}")
+        try:
+            if initial.segment is None:
+                array = decode_array(initial)
+            else:
+                shape = checked_shape(initial.shape)
+                array = segments.read(initial.segment, np.dtype(initial.dtype),
+                                      int(np.prod(shape, dtype=np.int64))).reshape(shape)
+        except ValueError as exc:
+            raise InvalidParams(f"invalid initial state: {exc}") from None
+    else:
+        array = np.asarray(initial)
+        if array.dtype.kind not in "fc":
+            raise InvalidParams(f"an initial state is an array of complex numbers, not of "
+                                f"{array.dtype}")
+    if array.shape != (2**nqubits,):
+        raise InvalidParams(f"an initial state of {nqubits} qubits has shape "
+                            f"({2**nqubits},), not {array.shape}")
+    if not np.isfinite(array).all():
+        raise InvalidParams("the initial state has NaN or infinite amplitudes")
+    norm = float(np.linalg.norm(array))
+    if abs(norm - 1) > NORM_TOLERANCE:
+        raise InvalidParams(f"the initial state's norm is {norm:.12g}, not 1 (within "
+                            f"{NORM_TOLERANCE})")
+    return array.astype(dtype, copy=True)

@@ -1,0 +1,111 @@
+"""Circuits whose shots differ before the end (measurements with collapse=True, resets, gates
+conditioned on an outcome), run on any backend, shot by shot where they must be, not naively.
+
+The gates before the first collapse run once. At a collapse the shots split by outcome (a
+multinomial draw from the outcome probabilities); each branch continues with its own copy of
+the state, projected and renormalised, with all the shots that took it: a circuit with a few
+mid-circuit measurements costs a few simulations, not one per shot. Branches are walked depth
+first, so at most one copy per collapse is alive at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..circuit import Circuit, Gate, M, Operation, Reset
+from ..circuit.gates import X
+from .backend import Backend, Checkpoint
+
+
+class Projector(Gate, public=False):
+    """|outcome><outcome| / sqrt(probability) on `qubits`: a measured state, renormalised.
+    Not a unitary: only the shot engine makes one, never a client."""
+
+    ntargets = 0
+    name = "Projector"
+
+    def __init__(self, qubits: Sequence[int], outcome: int, probability: float) -> None:
+        super().__init__(*qubits)
+        self._diagonal = np.zeros(2 ** len(qubits), dtype=complex)
+        self._diagonal[outcome] = 1 / np.sqrt(probability)
+
+    def base_matrix(self) -> np.ndarray:
+        return np.diag(self._diagonal)
+
+
+@dataclass
+class Leaf:
+    """Shots that took the same branch to the end: their collapse outcomes, and the state."""
+
+    count: int
+    outcomes: dict[str, int]
+    """Each collapsing measurement's register and what it read in these shots."""
+    state: Any
+
+
+def run_shots(backend: Backend, circuit: Circuit, start: Any, nshots: int,
+              rng: np.random.Generator, checkpoint: Checkpoint,
+              copy: Callable[[Any], Any]) -> list[Leaf]:
+    """Every branch of `circuit` taken by some of `nshots` shots (one shot when nshots is 0),
+    in the order walked; each leaf's state is the final state of its shots."""
+    leaves: list[Leaf] = []
+    _walk(backend, circuit.gates, 0, start, max(nshots, 1), {}, rng, checkpoint, copy, leaves)
+    return leaves
+
+
+def _walk(backend: Backend, ops: list[Operation], position: int, state: Any, count: int,
+          outcomes: dict[str, int], rng: np.random.Generator, checkpoint: Checkpoint,
+          copy: Callable[[Any], Any], leaves: list[Leaf]) -> None:
+    gates: list[Gate] = []
+    while position < len(ops) and isinstance(ops[position], Gate):
+        gate = ops[position]
+        assert isinstance(gate, Gate)
+        if gate.condition is None or outcomes.get(gate.condition[0]) == gate.condition[1]:
+            gates.append(gate)
+        position += 1
+    state = backend.apply(state, gates, checkpoint)
+    if position == len(ops):
+        leaves.append(Leaf(count, outcomes, state))
+        return
+    op = ops[position]
+    assert isinstance(op, (M, Reset))
+    probabilities = backend.probabilities(state, op.qubits)
+    probabilities = probabilities / probabilities.sum()
+    counts = rng.multinomial(count, probabilities)
+    taken = np.flatnonzero(counts)
+    for index, outcome in enumerate(taken):
+        branch = state if index == len(taken) - 1 else copy(state)  # the last takes the original
+        after: list[Gate] = [Projector(op.qubits, int(outcome), float(probabilities[outcome]))]
+        if isinstance(op, Reset):
+            width = len(op.qubits)
+            after += [X(q) for k, q in enumerate(op.qubits) if (outcome >> (width - 1 - k)) & 1]
+            seen = outcomes
+        else:
+            seen = {**outcomes, op.register_name: int(outcome)}  # type: ignore[dict-item]
+        branch = backend.apply(branch, after, checkpoint)
+        _walk(backend, ops, position + 1, branch, int(counts[outcome]), seen, rng, checkpoint,
+              copy, leaves)
+
+
+def outcomes(backend: Backend, circuit: Circuit, leaves: list[Leaf],
+             rng: np.random.Generator) -> np.ndarray:
+    """Every shot's bits (uint8, [nshots, measured qubits], in measurement order, shots in a
+    random order): what each collapsing measurement read in its branch, then the closing
+    measurements sampled from the branch's final state."""
+    collapsing = [m for m in circuit.measurements if m.collapse]
+    closing = [q for m in circuit.measurements if not m.collapse for q in m.qubits]
+    rows = []
+    for leaf in leaves:
+        prefix = [(leaf.outcomes[m.register_name] >> (len(m.qubits) - 1 - k)) & 1  # type: ignore[index]
+                  for m in collapsing for k in range(len(m.qubits))]
+        counts = (backend.sample(leaf.state, closing, leaf.count, int(rng.integers(2**63)))
+                  if closing else np.array([leaf.count]))
+        ends = np.repeat(np.arange(len(counts)), counts)
+        bits = (ends[:, None] >> np.arange(len(closing) - 1, -1, -1)) & 1
+        rows.append(np.hstack([np.tile(np.array(prefix, dtype=np.uint8), (leaf.count, 1)),
+                               bits.astype(np.uint8)]))
+    return rng.permutation(np.vstack(rows))
