@@ -38,21 +38,21 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
 
     def execute_circuit(self, circuit: Any, initial_state: Any = None,
                         nshots: int = 1000) -> Any:
-        if initial_state is not None:
-            raise_error(NotImplementedError, "qibo-core backends start from |0...0>: an "
-                        "initial state is not supported yet")
         if circuit.density_matrix:
             raise_error(NotImplementedError, "qibo-core backends simulate state vectors, not "
                         "density matrices")
         collapsing = [g for g in circuit.queue if isinstance(g, qibo_gates.M) and g.collapse]
         if collapsing:
-            raise_error(NotImplementedError, "qibo-core backends measure at the end of a circuit "
-                        f"only: M(collapse=True) on qubits {list(collapsing[0].qubits)} is not "
-                        "supported yet")
+            raise_error(NotImplementedError, "qibo's collapsing measurements (whose outcomes may "
+                        "parametrize later gates) are not translated: M(collapse=True) on "
+                        f"qubits {list(collapsing[0].qubits)} is not supported yet")
+        if isinstance(initial_state, type(circuit)):
+            raise_error(NotImplementedError, "a circuit as an initial state is not supported")
         ours = Circuit(circuit.nqubits)
         ours.add(from_qibo(gate) for gate in circuit.queue
                  if not isinstance(gate, qibo_gates.M))
-        state = np.array(execute(ours, self.platform).state())  # our own copy
+        initial = None if initial_state is None else np.asarray(initial_state, dtype=complex)
+        state = np.array(execute(ours, self.platform, initial_state=initial).state())
         if circuit.measurements:
             return CircuitResult(state, circuit.measurements, backend=self, nshots=nshots)
         return QuantumState(state, backend=self)
