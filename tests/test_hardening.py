@@ -134,7 +134,7 @@ def test_a_container_limit_is_the_limit(limited_memory: list[str]) -> None:
         with pytest.raises(StateTooLarge, match="may use"):
             handle.new_state(25)  # 512 MiB of amplitudes and 512 MiB of scratch
         states = []
-        with pytest.raises(StateTooLarge, match=r"the \d+ states held take"):
+        with pytest.raises(StateTooLarge, match="the states held take"):
             for _ in range(100):  # 32 MiB promised each; the kernel would kill us at ~30
                 states.append(handle.new_state(20).apply(gates.RZ(0, 0.1)))
                 states[-1].probabilities([0])  # RZ touched every amplitude, in place

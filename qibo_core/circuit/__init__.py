@@ -4,9 +4,11 @@ Below both ends of the protocol: clients build circuits, servers read them back 
 """
 
 from . import gates
+from .channels import Channel
 from .circuit import Circuit
 from .decode import GateReader, from_data, gate_label, read_gates
-from .gate import GATES, Gate, M, Operation, Reset
+from .gate import GATES, Gate, M, Reset
+from .operation import Operation
 
-__all__ = ["GATES", "Circuit", "Gate", "GateReader", "M", "Operation", "Reset", "from_data",
-           "gate_label", "gates", "read_gates"]
+__all__ = ["GATES", "Channel", "Circuit", "Gate", "GateReader", "M", "Operation", "Reset",
+           "from_data", "gate_label", "gates", "read_gates"]

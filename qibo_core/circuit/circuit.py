@@ -8,8 +8,10 @@ from typing import Any, ClassVar
 
 from ..errors import CircuitError
 from ..protocol.messages import CircuitData, GateData, MeasurementData
+from .channels import Channel
 from .decode import from_data, gate_label
-from .gate import Gate, M, Operation, Reset
+from .gate import Gate, M, Reset
+from .operation import Operation
 
 
 class Circuit:
@@ -19,10 +21,13 @@ class Circuit:
     """What `execute` calls: set by the `qibo_core` package, which holds the client; the model
     itself never imports the runtime."""
 
-    def __init__(self, nqubits: int) -> None:
+    def __init__(self, nqubits: int, *, density_matrix: bool = False) -> None:
         if isinstance(nqubits, bool) or not isinstance(nqubits, int) or nqubits <= 0:
             raise CircuitError(f"a circuit needs a positive number of qubits, got {nqubits!r}")
         self.nqubits = nqubits
+        self.density_matrix = bool(density_matrix)
+        """Simulate a density matrix (channels act on it exactly), not a state vector (channels
+        are sampled shot by shot)."""
         self.gates: list[Operation] = []
         """In order: gates, and the measurements with `collapse=True` and resets among them."""
         self.measurements: list[M] = []
@@ -31,7 +36,7 @@ class Circuit:
 
     def add(self, gate: Operation | Iterable[Operation]) -> None:
         """Append a gate, measurement or reset, or each of an iterable of them."""
-        if isinstance(gate, (Gate, M, Reset)):
+        if isinstance(gate, (Gate, M, Reset, Channel)):
             self._add_one(gate)
         else:
             for g in gate:
@@ -48,8 +53,13 @@ class Circuit:
             raise CircuitError(f"{op!r} acts on qubit {measured[0]}, which is already measured;"
                                " measurements without collapse=True close the circuit")
         if isinstance(op, M):
+            if op.collapse and self.density_matrix:
+                raise CircuitError(f"{op!r}: a collapsing measurement is defined shot by shot; "
+                                   "a density-matrix circuit has no shots to collapse")
             self._add_measurement(op)
             return
+        if isinstance(op, Reset) and self.density_matrix:
+            raise CircuitError(f"{op!r} on a density-matrix circuit: use a ResetChannel")
         if isinstance(op, Gate) and op.condition is not None:
             self._check_condition(op)
         self.gates.append(op)
@@ -92,18 +102,20 @@ class Circuit:
 
     @property
     def is_stochastic(self) -> bool:
-        """True when shots may differ before the end: collapsing measurements or resets."""
-        return any(not isinstance(op, Gate) for op in self.gates)
+        """True when shots may differ before the end: collapsing measurements, resets, or
+        channels on a state vector."""
+        return not self.density_matrix and any(not isinstance(op, Gate) for op in self.gates)
 
     def to_data(self) -> CircuitData:
-        return CircuitData(nqubits=self.nqubits, gates=[_op_data(op) for op in self.gates],
+        return CircuitData(nqubits=self.nqubits, density_matrix=self.density_matrix,
+                           gates=[_op_data(op) for op in self.gates],
                            measurements=[m.to_data() for m in self.measurements
                                          if not m.collapse])
 
     @classmethod
     def from_data(cls, data: CircuitData) -> Circuit:
         """The circuit a wire message describes; CircuitError names the first invalid gate."""
-        circuit = cls(data.nqubits)
+        circuit = cls(data.nqubits, density_matrix=data.density_matrix)
         for index, gate in enumerate(data.gates):
             try:
                 circuit.add(_op_from_data(gate))
@@ -138,7 +150,8 @@ class Circuit:
         return isinstance(other, Circuit) and self.to_data() == other.to_data()
 
     def __repr__(self) -> str:
-        return (f"Circuit({self.nqubits}) with {len(self.gates)} gates, "
+        density = ", density_matrix=True" if self.density_matrix else ""
+        return (f"Circuit({self.nqubits}{density}) with {len(self.gates)} gates, "
                 f"{len(self.measurements)} measurements")
 
 
@@ -147,6 +160,8 @@ def _op_data(op: Operation) -> GateData:
 
 
 def _op_from_data(data: GateData) -> Operation:
+    if data.kraus is not None:
+        return Channel.from_data(data)
     if data.name == "M":
         return M(*data.qubits, register_name=data.register, collapse=True)
     if data.name == "RESET":

@@ -9,7 +9,7 @@ and only their range is left to check.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,7 +26,13 @@ def gate_label(index: int, name: str) -> str:
     return f"gate {index} ({name if len(name) <= 40 else name[:40] + '...'})"
 
 
-def read_gates(items: list[Any], reader: GateReader, start: int = 0) -> list[Gate]:
+class Reader(Protocol):
+    """What reads gates for a state: a GateReader, or one that refuses every gate."""
+
+    def read(self, data: GateData | Gate) -> Gate: ...
+
+
+def read_gates(items: list[Any], reader: Reader, start: int = 0) -> list[Gate]:
     """Every gate of `items`; the first invalid one raises InvalidGate naming it by its index
     (counted from `start`)."""
     try:

@@ -301,6 +301,3 @@ class Reset:
     def __repr__(self) -> str:
         return f"Reset({', '.join(map(str, self.qubits))})"
 
-
-Operation = Gate | M | Reset
-"""What a circuit's list of gates holds: gates, and collapsing measurements and resets."""

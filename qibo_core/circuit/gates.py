@@ -15,12 +15,24 @@ from numpy.typing import ArrayLike
 
 from ..errors import CircuitError
 from ..protocol.messages import GateData
+from .channels import (
+    AmplitudeDampingChannel,
+    Channel,
+    DepolarizingChannel,
+    KrausChannel,
+    PauliNoiseChannel,
+    PhaseDampingChannel,
+    ResetChannel,
+    ThermalRelaxationChannel,
+)
 from .gate import GATES, UNITARY_TOLERANCE, Entries, Gate, M, Reset
 
 UNITARY_MAX_QUBITS = 14
 """A 14-qubit matrix is 4 GiB; a Unitary on more qubits is refused before anything is built."""
 
 __all__ = [
+    "AmplitudeDampingChannel", "Channel", "DepolarizingChannel", "KrausChannel",
+    "PauliNoiseChannel", "PhaseDampingChannel", "ResetChannel", "ThermalRelaxationChannel",
     "CCZ", "CH", "CNOT", "CRX", "CRY", "CRZ", "CSX", "CU1", "CU2", "CU3", "CY", "CZ", "ECR",
     "FSWAP", "GATES", "GPI", "GPI2", "Gate", "H", "I", "M", "PRX", "RX", "RXX", "RY", "RYY",
     "RZ", "RZX", "RZZ", "Reset", "S", "SDG", "SWAP", "SX", "SXDG", "T", "TDG", "TOFFOLI", "U1",

@@ -18,7 +18,9 @@ from typing import Protocol, TypeVar
 
 from ..errors import CircuitError
 from . import gates
-from .gate import M, Operation, Reset
+from .channels import Channel
+from .gate import M, Reset
+from .operation import Operation
 from .qasm_expressions import Expression, Token
 
 
@@ -414,6 +416,8 @@ def to_qasm(circuit: _Circuit) -> str:
             lines += _measure_lines(op)
         elif isinstance(op, Reset):
             lines += [f"reset q[{q}];" for q in op.qubits]
+        elif isinstance(op, Channel):
+            raise CircuitError(f"{op!r}: OpenQASM 2.0 has no noise channels")
         else:
             lines.append(_gate_line(op, circuit.registers))
     for m in circuit.measurements:

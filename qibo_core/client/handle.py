@@ -12,10 +12,12 @@ import itertools
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
+from ..circuit import Circuit, Gate, M, Reset
+from ..circuit.channels import Channel as NoiseChannel
 from ..errors import (
     BackendCrashed,
     GateFailed,
@@ -51,9 +53,6 @@ from ..version import __version__
 from .channel import Channel
 from .result import Result
 from .sharedmem import MIN_BYTES, SegmentPool
-
-if TYPE_CHECKING:
-    from ..circuit import Circuit, Gate
 
 T = TypeVar("T")
 _tokens = itertools.count(1)
@@ -150,6 +149,8 @@ class Handle:
         _check_arguments(nshots, seed, timeout)
         if samples:
             self.require(Feature.SAMPLES, "samples")
+        for feature, what in _needs(circuit):
+            self.require(feature, what)
         token = f"execute-{next(_tokens)}" if progress else None
         if token is not None:
             self._channel.watch(token, progress)
@@ -160,7 +161,7 @@ class Handle:
         finally:
             if token is not None:
                 self._channel.watch(token, None)
-        state = State(self, reply.state, circuit.nqubits)
+        state = State(self, reply.state, circuit.nqubits, density=circuit.density_matrix)
         shots = None
         if reply.samples is not None:
             shots = self._decoded(reply.samples, "uint8")
@@ -241,10 +242,11 @@ class Handle:
                 self._unsent.popitem()[1]._send_unsent()
         self._free_unreferenced()
 
-    def _read(self, state_id: int, nqubits: int) -> np.ndarray:
-        """A state's amplitudes: through a shared-memory segment when one can be had."""
+    def _read(self, state_id: int, nqubits: int, density: bool = False) -> np.ndarray:
+        """A state's amplitudes (or density matrix): through a shared-memory segment when one
+        can be had."""
         self.check_open(f"cannot read state {state_id}")
-        nbytes = 2**nqubits * np.dtype(self.precision).itemsize
+        nbytes = 2 ** (2 * nqubits if density else nqubits) * np.dtype(self.precision).itemsize
         segment = None
         if self._segments is not None and nbytes >= MIN_BYTES:
             self._send_pending()
@@ -280,10 +282,13 @@ class State:
     state on a fresh one.
     """
 
-    def __init__(self, handle: Handle, state_id: int, nqubits: int) -> None:
+    def __init__(self, handle: Handle, state_id: int, nqubits: int, *,
+                 density: bool = False) -> None:
         self.handle = handle
         self.id = state_id
         self.nqubits = nqubits
+        self.density = density
+        """A density matrix: `read()` gives a 2^n x 2^n matrix."""
         self.history: list[Gate] = []
         self._sent = 0
         """How many gates of `history` have been sent."""
@@ -308,8 +313,9 @@ class State:
         self._sent = end
 
     def read(self) -> np.ndarray:
-        """The amplitudes, qubit 0 the most significant bit."""
-        return self._call(self.handle._read, self.id, self.nqubits)
+        """The amplitudes (a density matrix's entries, 2^n x 2^n), qubit 0 the most significant
+        bit."""
+        return self._call(self.handle._read, self.id, self.nqubits, self.density)
 
     def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
         """Outcome probabilities of `qubits` (default: all), the first the most significant."""
@@ -359,6 +365,19 @@ class State:
 
     def __repr__(self) -> str:
         return f"<State {self.id} of {self.nqubits} qubits on {self.handle.name}>"
+
+
+def _needs(circuit: Circuit) -> list[tuple[str, str]]:
+    """The optional features a circuit needs of a backend, with what in it needs them."""
+    needs = []
+    if circuit.density_matrix:
+        needs.append((Feature.DENSITY_MATRIX, "a density-matrix circuit"))
+    if any(isinstance(op, NoiseChannel) for op in circuit.gates):
+        needs.append((Feature.CHANNELS, "a noise channel"))
+    if any(isinstance(op, (M, Reset)) or (isinstance(op, Gate) and op.condition is not None)
+           for op in circuit.gates):
+        needs.append((Feature.MID_CIRCUIT_MEASUREMENT, "a mid-circuit measurement"))
+    return needs
 
 
 def _initialize(channel: Channel, precision: str, threads: int | None) -> InitializeResult:

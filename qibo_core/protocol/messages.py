@@ -59,6 +59,8 @@ class Feature:
     INITIAL_STATE: Final = "initialState"
     SAMPLES: Final = "samples"
     MID_CIRCUIT_MEASUREMENT: Final = "midCircuitMeasurement"
+    DENSITY_MATRIX: Final = "densityMatrix"
+    CHANNELS: Final = "channels"
 
 
 class Precision:
@@ -97,6 +99,8 @@ class GateData(_Message, gc=False):
     matrix: list[list[tuple[float, float]]] | None = None
     register: str | None = None
     condition: ConditionData | None = None
+    kraus: list[list[list[tuple[float, float]]]] | None = None
+    """Version 2 (feature "channels"): a noise channel's Kraus operators, each as `matrix`."""
 
 
 class MeasurementData(_Message):
@@ -108,6 +112,8 @@ class MeasurementData(_Message):
 
 class CircuitData(_Message):
     nqubits: int
+    density_matrix: bool = False
+    """Version 2 (feature "densityMatrix"): simulate a density matrix, not a state vector."""
     gates: list[GateData] = []
     measurements: list[MeasurementData] = []
 

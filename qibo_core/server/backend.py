@@ -103,7 +103,8 @@ class Backend(ABC):
         """The optional features of protocol version 2 this backend offers."""
         offered = [Feature.SAMPLES]  # the session draws shots from `sample` for every backend
         if type(self).from_array is not Backend.from_array:  # the shot engine copies states
-            offered += [Feature.INITIAL_STATE, Feature.MID_CIRCUIT_MEASUREMENT]
+            offered += [Feature.INITIAL_STATE, Feature.MID_CIRCUIT_MEASUREMENT,
+                        Feature.DENSITY_MATRIX, Feature.CHANNELS]
         return sorted(offered)
 
     @abstractmethod

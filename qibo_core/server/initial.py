@@ -15,9 +15,10 @@ NORM_TOLERANCE = 1e-6
 
 
 def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: Segments,
-                       dtype: np.dtype) -> np.ndarray:
+                       dtype: np.dtype, *, density: bool = False) -> np.ndarray:
     """The amplitudes of an initial state, in `dtype`, once they are checked: inline (base64),
-    in a segment the client wrote, or an array (in process)."""
+    in a segment the client wrote, or an array (in process). With `density`, a density matrix
+    (2^n x 2^n, Hermitian, of trace 1) is taken too."""
     if isinstance(initial, ArrayData):
         if initial.dtype not in ("complex128", "complex64"):
             raise InvalidParams(f"an initial state is complex128 or complex64, not "
@@ -36,13 +37,28 @@ def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: 
         if array.dtype.kind not in "fc":
             raise InvalidParams(f"an initial state is an array of complex numbers, not of "
                                 f"{array.dtype}")
-    if array.shape != (2**nqubits,):
-        raise InvalidParams(f"an initial state of {nqubits} qubits has shape "
-                            f"({2**nqubits},), not {array.shape}")
     if not np.isfinite(array).all():
         raise InvalidParams("the initial state has NaN or infinite amplitudes")
+    dim = 2**nqubits
+    if density and array.shape == (dim, dim):
+        return _density_matrix(array).astype(dtype, copy=True)
+    if array.shape != (dim,):
+        shapes = f"({dim},) or ({dim}, {dim})" if density else f"({dim},)"
+        raise InvalidParams(f"an initial state of {nqubits} qubits has shape {shapes}, not "
+                            f"{array.shape}")
     norm = float(np.linalg.norm(array))
     if abs(norm - 1) > NORM_TOLERANCE:
         raise InvalidParams(f"the initial state's norm is {norm:.12g}, not 1 (within "
                             f"{NORM_TOLERANCE})")
     return array.astype(dtype, copy=True)
+
+
+def _density_matrix(rho: np.ndarray) -> np.ndarray:
+    error = float(np.abs(rho - rho.conj().T).max())
+    if error > NORM_TOLERANCE:
+        raise InvalidParams(f"the initial density matrix is not Hermitian (|rho - rho^dagger| "
+                            f"= {error:.2e})")
+    trace = complex(np.trace(rho))
+    if abs(trace - 1) > NORM_TOLERANCE:
+        raise InvalidParams(f"the initial density matrix's trace is {trace.real:.12g}, not 1")
+    return rho

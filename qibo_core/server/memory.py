@@ -4,7 +4,44 @@ from __future__ import annotations
 
 import os
 
+from ..errors import StateTooLarge
+
 CGROUP_ROOT = "/sys/fs/cgroup"
+BUDGET_SHARE = 0.9
+"""Of the memory this process may use (its cgroup's limit, or the machine's), the share its
+states may be promised: the rest is the interpreter's and the messages'."""
+SMALL_STATE_BYTES = 2**26
+"""States smaller than this are allocated without reading how much memory is free now (they
+still count against the budget)."""
+
+
+class Budget:
+    """The memory a backend's states may take. States count when promised, not when touched
+    (NumPy zeroes lazily), so that many large states cannot be accepted on memory they have not
+    used yet."""
+
+    def __init__(self) -> None:
+        self.limit = int(BUDGET_SHARE * memory_limit())
+        self.promised = 0
+        """Bytes of the states held."""
+
+    def check(self, need: int, what: str, nqubits: int) -> None:
+        """StateTooLarge unless `need` more bytes fit: in the budget, and (when it is large) in
+        the memory free now."""
+        if self.promised + need > self.limit:
+            raise StateTooLarge(
+                f"{what} needs {format_bytes(need)}; the states held take "
+                f"{format_bytes(self.promised)} of the {format_bytes(self.limit)} this backend "
+                "may use: free some",
+                {"nqubits": nqubits, "bytesNeeded": need,
+                 "bytesAvailable": max(0, self.limit - self.promised)})
+        if need < SMALL_STATE_BYTES:
+            return  # reading /proc/meminfo would cost more than the state
+        have = available_memory()
+        if need > have:
+            raise StateTooLarge(f"{what} needs {format_bytes(need)}; only {format_bytes(have)} "
+                                "of memory is available",
+                                {"nqubits": nqubits, "bytesNeeded": need, "bytesAvailable": have})
 
 
 def memory_limit() -> int:

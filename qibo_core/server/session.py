@@ -12,10 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import msgspec
 import numpy as np
 
-from ..circuit import Circuit, Gate, GateReader, gate_label, read_gates
+from ..circuit import Circuit, GateReader, read_gates
 from ..errors import (
     BackendError,
     CircuitError,
@@ -55,20 +54,16 @@ from ..protocol import (
     encode_array,
     shots_problem,
 )
+from . import density
 from .backend import Backend, Checkpoint, no_checkpoint
 from .initial import initial_amplitudes
-from .memory import available_memory, format_bytes, memory_limit
+from .memory import Budget, format_bytes
 from .segments import Segments
-from .shots import outcomes, run_shots
+from .shots import as_integers, frequencies, outcomes, run_shots, shot_bits
+from .streaming import until_invalid
 
 MAX_SAMPLES = 10**8
 """The most shots answered one by one (a byte per measured qubit each)."""
-SMALL_STATE_BYTES = 2**26
-"""States smaller than this are allocated without reading how much memory is free now (they
-still count against the budget)."""
-BUDGET_SHARE = 0.9
-"""Of the memory this process may use (its cgroup's limit, or the machine's), the share its
-states may be promised: the rest is the interpreter's and the messages'."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
@@ -90,9 +85,11 @@ def method_not_found(method: str) -> MethodNotFound:
 class _HeldState:
     native: Any
     nqubits: int
-    reader: GateReader
+    reader: GateReader | density.Unstreamable
     nbytes: int = 0
     """What the backend promised this state (it may not have touched it all yet)."""
+    is_density: bool = False
+    """A density matrix of `nqubits`, held as a vector of twice as many (density.py)."""
     streamed: int = 0
     """Gates received by state/apply so far: the index a GateFailed error names."""
     failure: GateFailed | None = None
@@ -115,10 +112,7 @@ class Session:
         self.segments = Segments(enabled=shared_memory)
         self._states: dict[int, _HeldState] = {}
         self._next_id = 1
-        self._budget = int(BUDGET_SHARE * memory_limit())
-        self._promised = 0
-        """Bytes of the states held: counted when promised, not when touched (NumPy zeroes
-        lazily), so that many large states cannot be accepted on memory they have not used."""
+        self.budget = Budget()
 
     @staticmethod
     def serves(method: str) -> bool:
@@ -185,7 +179,7 @@ class Session:
     @_handles(Method.SHUTDOWN)
     def shutdown(self, params: None) -> None:
         self._states.clear()
-        self._promised = 0
+        self.budget.promised = 0
         self.segments.close()
 
     # ---- execution ---------------------------------------------------------------------
@@ -205,6 +199,8 @@ class Session:
         if params.samples and params.nshots > MAX_SAMPLES:
             raise InvalidParams(f"samples of {params.nshots} shots: at most {MAX_SAMPLES} are "
                                 "answered shot by shot; ask for frequencies alone")
+        if circuit.density_matrix:
+            return self._execute_density(circuit, params)
         self._check_fits(circuit.nqubits)
         start = self._start(circuit.nqubits, params.initial_state)
         if circuit.is_stochastic:
@@ -214,9 +210,9 @@ class Session:
         if not params.nshots:
             return ExecuteResult(state=state_id)
         counts = self.backend.sample(native, qubits, params.nshots, params.seed)
-        result = ExecuteResult(state=state_id, frequencies=_frequencies(counts, len(qubits)))
+        result = ExecuteResult(state=state_id, frequencies=frequencies(counts, len(qubits)))
         if params.samples:
-            result.samples = encode_array(_shots(counts, len(qubits), params.seed))
+            result.samples = encode_array(shot_bits(counts, len(qubits), params.seed))
         return result
 
     def _execute_shots(self, circuit: Circuit, start: Any,
@@ -233,10 +229,33 @@ class Session:
         if not params.nshots:
             return ExecuteResult(state=state_id)
         shots = outcomes(self.backend, circuit, leaves, rng)
-        counts = np.bincount(_as_integers(shots), minlength=2 ** shots.shape[1])
-        result = ExecuteResult(state=state_id, frequencies=_frequencies(counts, shots.shape[1]))
+        counts = np.bincount(as_integers(shots), minlength=2 ** shots.shape[1])
+        result = ExecuteResult(state=state_id, frequencies=frequencies(counts, shots.shape[1]))
         if params.samples:
             result.samples = encode_array(shots)
+        return result
+
+    def _execute_density(self, circuit: Circuit, params: ExecuteParams[Any, Any]) -> ExecuteResult:
+        """A density-matrix circuit (density.py): channels act exactly, shots are sampled from
+        the final matrix's diagonal."""
+        if Feature.DENSITY_MATRIX not in self.backend.features:
+            raise InvalidParams(f"the {self.backend.name} backend holds no density matrices")
+        n = circuit.nqubits
+        self._check_fits(2 * n)
+        initial = None
+        if params.initial_state is not None:
+            initial = initial_amplitudes(params.initial_state, n, self.segments,
+                                         self.backend.dtype, density=True)
+        native = self.backend.apply(density.start(self.backend, n, initial),
+                                    density.operators(circuit.gates, n), self.checkpoint)
+        state_id = self._hold(native, n, is_density=True)
+        qubits = list(circuit.measured_qubits)
+        if not params.nshots:
+            return ExecuteResult(state=state_id)
+        counts = density.sample(self.backend, native, n, qubits, params.nshots, params.seed)
+        result = ExecuteResult(state=state_id, frequencies=frequencies(counts, len(qubits)))
+        if params.samples:
+            result.samples = encode_array(shot_bits(counts, len(qubits), params.seed))
         return result
 
     def _copy(self, native: Any) -> Any:
@@ -281,28 +300,9 @@ class Session:
         try:
             valid = list(map(held.reader.read, params.gates))
         except CircuitError:
-            valid = self._until_invalid(held, params)
+            valid = until_invalid(held, params)
         held.native = self.backend.apply(held.native, valid, self.checkpoint)  # one call: fused
         held.streamed += len(valid)
-
-    @staticmethod
-    def _until_invalid(held: _HeldState, params: ApplyParams[Any]) -> list[Gate]:
-        """The streamed gates before the first invalid one, which becomes the state's failure
-        (read one by one only once a batch is known to hold one)."""
-        valid: list[Gate] = []
-        for data in params.gates:
-            try:
-                valid.append(held.reader.read(data))
-            except CircuitError as exc:
-                index = held.streamed + len(valid)
-                gate = data.to_data() if isinstance(data, Gate) else data
-                held.failure = GateFailed(
-                    f"streamed {gate_label(index, gate.name)} of state {params.state} failed: "
-                    f"{exc}",
-                    {"state": params.state, "index": index, "gate": msgspec.to_builtins(gate)})
-                held.dropped = len(params.gates) - len(valid) - 1
-                break
-        return valid
 
     def stream_failed(self, state_id: int | None, error: BackendError) -> None:
         """A `state/apply` notification could not be run at all (its params could not be
@@ -326,7 +326,10 @@ class Session:
         return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=params.segment)
 
     def read_array(self, params: ReadParams) -> np.ndarray:
-        return self.backend.to_array(self._state(params.state).native)
+        held = self._state(params.state)
+        if held.is_density:
+            return density.matrix(self.backend, held.native, held.nqubits)
+        return self.backend.to_array(held.native)
 
     @_handles(Method.STATE_PROBABILITIES)
     def probabilities(self, params: ProbabilitiesParams) -> ArrayData:
@@ -334,15 +337,22 @@ class Session:
 
     def probabilities_array(self, params: ProbabilitiesParams) -> np.ndarray:
         held = self._state(params.state)
-        return self.backend.probabilities(held.native, self._qubits(params.qubits, held.nqubits))
+        qubits = self._qubits(params.qubits, held.nqubits)
+        if held.is_density:
+            return density.probabilities(self.backend, held.native, held.nqubits, qubits)
+        return self.backend.probabilities(held.native, qubits)
 
     @_handles(Method.STATE_SAMPLE)
     def sample(self, params: SampleParams) -> SampleResult:
         held = self._state(params.state)
         qubits = self._qubits(params.qubits, held.nqubits)
         self._check_shots(params.nshots, params.seed)
-        counts = self.backend.sample(held.native, qubits, params.nshots, params.seed)
-        return SampleResult(_frequencies(counts, len(qubits)))
+        if held.is_density:
+            counts = density.sample(self.backend, held.native, held.nqubits, qubits,
+                                    params.nshots, params.seed)
+        else:
+            counts = self.backend.sample(held.native, qubits, params.nshots, params.seed)
+        return SampleResult(frequencies(counts, len(qubits)))
 
     @_handles(Method.STATE_FREE)
     def free(self, params: StateRef) -> None:
@@ -376,15 +386,16 @@ class Session:
             raise failure
         return held
 
-    def _hold(self, native: Any, nqubits: int) -> int:
+    def _hold(self, native: Any, nqubits: int, *, is_density: bool = False) -> int:
         state_id, self._next_id = self._next_id, self._next_id + 1
-        nbytes = self.backend.state_bytes(nqubits)
-        self._states[state_id] = _HeldState(native, nqubits, GateReader(nqubits), nbytes)
-        self._promised += nbytes
+        nbytes = self.backend.state_bytes(2 * nqubits if is_density else nqubits)
+        reader = density.Unstreamable(nqubits) if is_density else GateReader(nqubits)
+        self._states[state_id] = _HeldState(native, nqubits, reader, nbytes, is_density)
+        self.budget.promised += nbytes
         return state_id
 
     def _drop(self, state_id: int) -> None:
-        self._promised -= self._states.pop(state_id).nbytes
+        self.budget.promised -= self._states.pop(state_id).nbytes
 
     def _check_fits(self, nqubits: int) -> None:
         if nqubits <= 0:
@@ -396,22 +407,8 @@ class Session:
             raise StateTooLarge(f"{nqubits} qubits exceed this backend's maximum of {limit}; a "
                                 f"{self.backend.dtype.name} state would need {size}",
                                 {"nqubits": nqubits, "maxQubits": limit})
-        need = self.backend.state_bytes(nqubits)
-        if self._promised + need > self._budget:
-            raise StateTooLarge(
-                f"a {nqubits}-qubit {self.backend.dtype.name} state needs {format_bytes(need)}; "
-                f"the {len(self._states)} states held take {format_bytes(self._promised)} of "
-                f"the {format_bytes(self._budget)} this backend may use: free some",
-                {"nqubits": nqubits, "bytesNeeded": need,
-                 "bytesAvailable": max(0, self._budget - self._promised)})
-        if need < SMALL_STATE_BYTES:
-            return  # reading /proc/meminfo would cost more than the state
-        have = available_memory()
-        if need > have:
-            raise StateTooLarge(f"a {nqubits}-qubit {self.backend.dtype.name} state needs "
-                                f"{format_bytes(need)}; only {format_bytes(have)} of memory is "
-                                "available",
-                                {"nqubits": nqubits, "bytesNeeded": need, "bytesAvailable": have})
+        self.budget.check(self.backend.state_bytes(nqubits),
+                          f"a {nqubits}-qubit {self.backend.dtype.name} state", nqubits)
 
     @staticmethod
     def _check_shots(nshots: int, seed: int | None) -> None:
@@ -431,17 +428,3 @@ class Session:
         return list(qubits)
 
 
-
-def _frequencies(counts: np.ndarray, width: int) -> dict[str, int]:
-    return {format(int(k), f"0{width}b"): int(counts[k]) for k in np.flatnonzero(counts)}
-
-
-def _as_integers(bits: np.ndarray) -> np.ndarray:
-    return bits.astype(np.int64) @ (1 << np.arange(bits.shape[1] - 1, -1, -1, dtype=np.int64))
-
-
-def _shots(counts: np.ndarray, width: int, seed: int | None) -> np.ndarray:
-    """Every shot's bits (uint8, [nshots, width]), in a random order: exactly the `counts`.
-    Independent shots, given how many gave each outcome, are in uniformly random order."""
-    outcomes = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(counts)), counts))
-    return ((outcomes[:, None] >> np.arange(width - 1, -1, -1)) & 1).astype(np.uint8)

@@ -10,31 +10,16 @@ first, so at most one copy per collapse is alive at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..circuit import Circuit, Gate, M, Operation, Reset
+from ..circuit import Channel, Circuit, Gate, M, Operation, Reset
 from ..circuit.gates import X
 from .backend import Backend, Checkpoint
-
-
-class Projector(Gate, public=False):
-    """|outcome><outcome| / sqrt(probability) on `qubits`: a measured state, renormalised.
-    Not a unitary: only the shot engine makes one, never a client."""
-
-    ntargets = 0
-    name = "Projector"
-
-    def __init__(self, qubits: Sequence[int], outcome: int, probability: float) -> None:
-        super().__init__(*qubits)
-        self._diagonal = np.zeros(2 ** len(qubits), dtype=complex)
-        self._diagonal[outcome] = 1 / np.sqrt(probability)
-
-    def base_matrix(self) -> np.ndarray:
-        return np.diag(self._diagonal)
+from .operators import Matrix, projector
 
 
 @dataclass
@@ -72,6 +57,10 @@ def _walk(backend: Backend, ops: list[Operation], position: int, state: Any, cou
         leaves.append(Leaf(count, outcomes, state))
         return
     op = ops[position]
+    if isinstance(op, Channel):
+        _branch_kraus(backend, ops, position, op, state, count, outcomes, rng, checkpoint, copy,
+                      leaves)
+        return
     assert isinstance(op, (M, Reset))
     probabilities = backend.probabilities(state, op.qubits)
     probabilities = probabilities / probabilities.sum()
@@ -79,7 +68,7 @@ def _walk(backend: Backend, ops: list[Operation], position: int, state: Any, cou
     taken = np.flatnonzero(counts)
     for index, outcome in enumerate(taken):
         branch = state if index == len(taken) - 1 else copy(state)  # the last takes the original
-        after: list[Gate] = [Projector(op.qubits, int(outcome), float(probabilities[outcome]))]
+        after: list[Gate] = [projector(op.qubits, int(outcome), float(probabilities[outcome]))]
         if isinstance(op, Reset):
             width = len(op.qubits)
             after += [X(q) for k, q in enumerate(op.qubits) if (outcome >> (width - 1 - k)) & 1]
@@ -89,6 +78,39 @@ def _walk(backend: Backend, ops: list[Operation], position: int, state: Any, cou
         branch = backend.apply(branch, after, checkpoint)
         _walk(backend, ops, position + 1, branch, int(counts[outcome]), seen, rng, checkpoint,
               copy, leaves)
+
+
+def _branch_kraus(backend: Backend, ops: list[Operation], position: int, channel: Channel,
+                  state: Any, count: int, outcomes: dict[str, int], rng: np.random.Generator,
+                  checkpoint: Checkpoint, copy: Callable[[Any], Any], leaves: list[Leaf]) -> None:
+    """A channel on a state vector: each shot takes Kraus operator K_i with probability
+    ||K_i psi||^2, and goes on with K_i psi renormalised (a sampled trajectory). When every K_i
+    is a multiple of a unitary (Pauli noise, depolarizing), the probabilities are known without
+    looking at the state."""
+    weights = [float(np.real(np.trace(k.conj().T @ k))) / len(k) for k in channel.kraus]
+    unitary_mixture = all(np.allclose(k.conj().T @ k, w * np.eye(len(k)))
+                          for k, w in zip(channel.kraus, weights, strict=True))
+    branches: list[Any] = []
+    if unitary_mixture:
+        probabilities = np.array(weights)
+    else:  # try each operator on a copy: its norm is the probability
+        probabilities = np.empty(len(channel.kraus))
+        for i, k in enumerate(channel.kraus):
+            branches.append(backend.apply(copy(state), [Matrix(k, channel.qubits)], checkpoint))
+            probabilities[i] = float(backend.probabilities(branches[-1], channel.qubits).sum())
+    counts = rng.multinomial(count, probabilities / probabilities.sum())
+    taken = np.flatnonzero(counts)
+    for index, choice in enumerate(taken):
+        norm = 1 / np.sqrt(probabilities[choice])
+        if branches:
+            branch = backend.apply(branches[choice], [Matrix(
+                norm * np.eye(2 ** len(channel.qubits)), channel.qubits)], checkpoint)
+        else:
+            branch = state if index == len(taken) - 1 else copy(state)
+            branch = backend.apply(branch, [Matrix(norm * channel.kraus[choice],
+                                                   channel.qubits)], checkpoint)
+        _walk(backend, ops, position + 1, branch, int(counts[choice]), outcomes, rng,
+              checkpoint, copy, leaves)
 
 
 def outcomes(backend: Backend, circuit: Circuit, leaves: list[Leaf],
@@ -109,3 +131,18 @@ def outcomes(backend: Backend, circuit: Circuit, leaves: list[Leaf],
         rows.append(np.hstack([np.tile(np.array(prefix, dtype=np.uint8), (leaf.count, 1)),
                                bits.astype(np.uint8)]))
     return rng.permutation(np.vstack(rows))
+
+
+def frequencies(counts: np.ndarray, width: int) -> dict[str, int]:
+    return {format(int(k), f"0{width}b"): int(counts[k]) for k in np.flatnonzero(counts)}
+
+
+def as_integers(bits: np.ndarray) -> np.ndarray:
+    return bits.astype(np.int64) @ (1 << np.arange(bits.shape[1] - 1, -1, -1, dtype=np.int64))
+
+
+def shot_bits(counts: np.ndarray, width: int, seed: int | None) -> np.ndarray:
+    """Every shot's bits (uint8, [nshots, width]), in a random order: exactly the `counts`.
+    Independent shots, given how many gave each outcome, are in uniformly random order."""
+    outcomes = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(counts)), counts))
+    return ((outcomes[:, None] >> np.arange(width - 1, -1, -1)) & 1).astype(np.uint8)

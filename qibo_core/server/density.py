@@ -1,0 +1,76 @@
+"""Density matrices on any backend: rho of n qubits is held as a state vector of 2n qubits,
+vec(rho)[i * 2^n + j] = rho[i, j], so rho's rows are qubits 0..n-1 and its columns n..2n-1.
+
+A gate U becomes U on the row qubits and conj(U) on the column qubits (U rho U^dagger); a
+channel becomes one operator, sum_i K_i (x) conj(K_i), on its qubits of both: one pass over the
+matrix, not a sum of dense products. Probabilities come from the diagonal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..circuit import Channel, Gate, Operation
+from ..errors import CircuitError, InvalidParams
+from .backend import Backend
+from .operators import Matrix
+
+
+def operators(ops: Sequence[Operation], n: int) -> list[Gate]:
+    """What the backend applies to vec(rho) for `ops` on a density matrix of n qubits."""
+    applied: list[Gate] = []
+    for op in ops:
+        if isinstance(op, Channel):
+            superop = sum(np.kron(k, k.conj()) for k in op.kraus)
+            applied.append(Matrix(np.asarray(superop), [*op.qubits, *(n + q for q in op.qubits)]))
+        elif isinstance(op, Gate):
+            u = op.matrix()
+            applied.append(Matrix(u, op.targets, op.controls))
+            applied.append(Matrix(u.conj(), [n + q for q in op.targets],
+                                  [n + c for c in op.controls]))
+        else:
+            raise InvalidParams(f"{op!r} has no meaning on a density matrix")
+    return applied
+
+
+def start(backend: Backend, n: int, initial: np.ndarray | None) -> Any:
+    """vec(|0...0><0...0|) (|0...0> of 2n qubits), or of the initial state: a vector psi
+    (rho = |psi><psi|) or a density matrix, already checked."""
+    if initial is None:
+        return backend.zero_state(2 * n)
+    rho = np.outer(initial, initial.conj()) if initial.ndim == 1 else initial
+    return backend.from_array(np.ascontiguousarray(rho, dtype=backend.dtype).reshape(-1))
+
+
+def matrix(backend: Backend, native: Any, n: int) -> np.ndarray:
+    return backend.to_array(native).reshape(2**n, 2**n)
+
+
+def probabilities(backend: Backend, native: Any, n: int, qubits: Sequence[int]) -> np.ndarray:
+    """The outcome probabilities of `qubits` (in that order), from rho's diagonal."""
+    diagonal = np.real(np.diagonal(matrix(backend, native, n))).clip(min=0)
+    tensor = diagonal.reshape((2,) * n)
+    others = tuple(q for q in range(n) if q not in qubits)
+    marginal = tensor.sum(axis=others) if others else tensor
+    kept = sorted(qubits)
+    return np.transpose(marginal, [kept.index(q) for q in qubits]).reshape(-1)
+
+
+def sample(backend: Backend, native: Any, n: int, qubits: Sequence[int], nshots: int,
+           seed: int | None) -> np.ndarray:
+    p = probabilities(backend, native, n, qubits)
+    return np.random.default_rng(seed).multinomial(nshots, p / p.sum())
+
+
+class Unstreamable:
+    """The gate reader of a density matrix: gates are not streamed into one."""
+
+    def __init__(self, nqubits: int) -> None:
+        self.nqubits = nqubits
+
+    def read(self, data: object) -> Gate:
+        raise CircuitError("gates are not streamed into a density matrix: execute a circuit "
+                           "with density_matrix=True")
