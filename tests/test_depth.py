@@ -328,3 +328,19 @@ def test_density_matrix_initial_states_and_bad_channels(handle: Handle) -> None:
     with pytest.raises(Exception, match="outside this 1-qubit circuit"):
         circuit.add(gates.DepolarizingChannel(3, 0.1))
     assert handle.execute(bell(), nshots=5).frequencies()  # still serving
+
+
+def test_a_noise_model_puts_channels_after_the_gates_it_names(reference: Handle) -> None:
+    circuit = Circuit(2, density_matrix=True)
+    circuit.add([gates.H(0), gates.CNOT(0, 1), gates.RX(1, 0.3), gates.M(0, 1)])
+    noise = gates.NoiseModel().add(lambda q: gates.DepolarizingChannel(q, 0.1),
+                                   gates=["CNOT", "RX"])
+    noisy = noise.apply(circuit)
+    assert [type(op).__name__ for op in noisy.gates] == [
+        "H", "CNOT", "DepolarizingChannel", "RX", "DepolarizingChannel"]
+    assert noisy.gates[2].qubits == (0, 1) and noisy.measurements == circuit.measurements
+    by_hand = Circuit(2, density_matrix=True)
+    by_hand.add([gates.H(0), gates.CNOT(0, 1), gates.DepolarizingChannel((0, 1), 0.1),
+                 gates.RX(1, 0.3), gates.DepolarizingChannel(1, 0.1)])
+    np.testing.assert_allclose(reference.execute(noisy).state(),
+                               reference.execute(by_hand).state(), atol=1e-12)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import reduce
+from typing import Any
 
 import numpy as np
 
 from ..errors import CircuitError
 from ..protocol.messages import GateData
-from .gate import check_qubit
+from .gate import Gate, check_qubit
 
 TRACE_TOLERANCE = 1e-8
 _PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
@@ -185,3 +186,29 @@ def _reset_kraus(p0: float, p1: float, keep: float) -> list[np.ndarray]:
     return [np.array([[s0, 0], [0, 0]]), np.array([[0, s0], [0, 0]]),
             np.array([[0, 0], [s1, 0]]), np.array([[0, 0], [0, s1]]),
             math.sqrt(max(0.0, keep)) * np.eye(2)]
+
+
+class NoiseModel:
+    """Noise after gates: `noise.add(lambda qubits: DepolarizingChannel(qubits, 0.01),
+    gates=["RX", "CNOT"])`, then `noise.apply(circuit)` is a new circuit with that channel after
+    every RX and CNOT, on the qubits each acted on (`gates` None: after every gate)."""
+
+    def __init__(self) -> None:
+        self._rules: list[tuple[Callable[[tuple[int, ...]], Channel], frozenset[str] | None]] = []
+
+    def add(self, channel: Callable[[tuple[int, ...]], Channel],
+            gates: Sequence[str] | None = None) -> NoiseModel:
+        self._rules.append((channel, None if gates is None else frozenset(gates)))
+        return self
+
+    def apply(self, circuit: Any) -> Any:
+        """A copy of `circuit` with the channels inserted (its measurements kept)."""
+        noisy = type(circuit)(circuit.nqubits, density_matrix=circuit.density_matrix)
+        for op in circuit.gates:
+            noisy.add(op)
+            if isinstance(op, Gate):
+                for make, names in self._rules:
+                    if names is None or op.name in names:
+                        noisy.add(make(op.all_qubits))
+        noisy.add(m for m in circuit.measurements if not m.collapse)
+        return noisy

@@ -20,6 +20,7 @@ from .channels import (
     Channel,
     DepolarizingChannel,
     KrausChannel,
+    NoiseModel,
     PauliNoiseChannel,
     PhaseDampingChannel,
     ResetChannel,
@@ -31,7 +32,7 @@ UNITARY_MAX_QUBITS = 14
 """A 14-qubit matrix is 4 GiB; a Unitary on more qubits is refused before anything is built."""
 
 __all__ = [
-    "AmplitudeDampingChannel", "Channel", "DepolarizingChannel", "KrausChannel",
+    "AmplitudeDampingChannel", "Channel", "DepolarizingChannel", "KrausChannel", "NoiseModel",
     "PauliNoiseChannel", "PhaseDampingChannel", "ResetChannel", "ThermalRelaxationChannel",
     "CCZ", "CH", "CNOT", "CRX", "CRY", "CRZ", "CSX", "CU1", "CU2", "CU3", "CY", "CZ", "ECR",
     "FSWAP", "GATES", "GPI", "GPI2", "Gate", "H", "I", "M", "PRX", "RX", "RXX", "RY", "RYY",

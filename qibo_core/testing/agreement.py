@@ -14,6 +14,7 @@ import numpy as np
 
 from ..circuit import GATES, Circuit, Gate, gates
 from ..client import Handle
+from ..protocol import Feature
 from .report import CheckFailed
 
 ATOL = 1e-10
@@ -133,3 +134,49 @@ def agreement_checks(handle: Handle,
 
     yield "random circuits up to 10 qubits agree with the reference", random_circuits
     yield "sampling fits the exact probabilities and repeats under a seed", sampling
+
+    features = handle.info.capabilities.features
+    if Feature.DENSITY_MATRIX in features and Feature.CHANNELS in features:
+        def noisy_density_matrix() -> None:
+            circuit = scrambled_density(4, rng)
+            actual, expected = handle.execute(circuit).state(), reference.execute(circuit).state()
+            error = float(np.abs(actual - expected).max()) if actual.shape == expected.shape else 1
+            if error > ATOL:
+                raise CheckFailed(f"a noisy density matrix differs by {error:.2e} from the "
+                                  "reference's")
+
+        yield "a noisy density matrix agrees with the reference", noisy_density_matrix
+    if Feature.MID_CIRCUIT_MEASUREMENT in features:
+        def collapse() -> None:
+            circuit, exact = collapsing(reference)
+            counts = cast("dict[str, int]",
+                          handle.execute(circuit, nshots=20000, seed=5).frequencies())
+            if not chi_square_passes(counts, exact, 20000):
+                raise CheckFailed(f"with a measurement that collapses midway, frequencies "
+                                  f"{counts} do not fit the probabilities {exact}")
+
+        yield "a measurement that collapses midway gives the right statistics", collapse
+
+
+def scrambled_density(nqubits: int, rng: np.random.Generator) -> Circuit:
+    """`scrambled` on a density matrix, with every kind of channel after it."""
+    circuit = Circuit(nqubits, density_matrix=True)
+    circuit.add(scrambled(nqubits, rng).gates)
+    circuit.add([gates.DepolarizingChannel((0, 1), 0.2), gates.AmplitudeDampingChannel(2, 0.3),
+                 gates.PhaseDampingChannel(3, 0.25), gates.ResetChannel(0, [0.1, 0.2]),
+                 gates.PauliNoiseChannel(1, [("X", 0.1), ("Y", 0.05)]),
+                 gates.ThermalRelaxationChannel(3, [1.0, 0.6, 0.2, 0.1]), gates.CNOT(3, 0)])
+    return circuit
+
+
+def collapsing(reference: Handle) -> tuple[Circuit, np.ndarray]:
+    """A circuit measuring qubit 0 midway, and the exact distribution of its outcomes: the
+    record equals qubit 0's final value, so a density matrix where the measurement is a
+    dephasing channel gives it."""
+    ops = [gates.RY(0, 1.1), gates.H(1), gates.CNOT(0, 1), gates.RY(1, 0.4)]
+    circuit = Circuit(2)
+    circuit.add([*ops[:1], gates.M(0, collapse=True, register_name="m"), *ops[1:],
+                 gates.M(1, register_name="end")])
+    dephased = Circuit(2, density_matrix=True)
+    dephased.add([ops[0], gates.KrausChannel(0, [np.diag([1, 0]), np.diag([0, 1])]), *ops[1:]])
+    return circuit, reference.execute(dephased).probabilities([0, 1])
