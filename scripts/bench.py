@@ -176,15 +176,85 @@ def numpy_speed(n: int, repeats: int, qibo_python: str | None) -> list[Row]:
     return rows
 
 
-def qibo_numpy_times(python: str, cases: dict[str, Circuit],
-                     repeats: int) -> dict[str, list[float]]:
+def qibo_numpy_times(python: str, cases: dict[str, Circuit], repeats: int,
+                     nshots: int = 0) -> dict[str, list[float]]:
     """Seconds per run on qibo's NumPy backend, measured by `python` (qibo's environment)."""
     request = {"repeats": repeats, "cases": [
-        {"name": name, "circuit": msgspec.to_builtins(c.to_data())} for name, c in cases.items()]}
+        {"name": name, "circuit": msgspec.to_builtins(c.to_data()), "nshots": nshots}
+        for name, c in cases.items()]}
     script = Path(__file__).parent / "qibo_timing.py"
     run = subprocess.run([python, str(script)], input=json.dumps(request), capture_output=True,
                          text=True, check=True)
     return json.loads(run.stdout.splitlines()[-1])
+
+
+def depth(sizes: tuple[int, int], trajectory_qubits: int, upload_qubits: int, repeats: int,
+          qibo_python: str | None) -> list[Row]:
+    """Density matrices with noise (a depolarizing channel after every gate of the layered
+    circuit), sampled trajectories, and an initial state uploaded through shared memory."""
+    rows = []
+    cases = {f"noisy density matrix {n}q": noisy_layered(n, layers, density_matrix=True)
+             for n, layers in zip(sizes, (2, 1), strict=True)}
+    qibo_times = qibo_numpy_times(qibo_python, cases, repeats) if qibo_python else {}
+    with connect("numpy") as numpy, connect("qulacs") as qulacs, \
+            connect(QulacsBackend()) as local:
+        for name, circuit in cases.items():
+            native = measure(lambda c=circuit: qulacs_density(c), repeats)
+            for label, handle in (("our numpy, spawned", numpy), ("our qulacs, spawned", qulacs)):
+                times = measure(lambda c=circuit, h=handle: h.execute(c).state(), repeats)
+                rows.append(row("7 depth", f"{name}, {label}", times,
+                                "qulacs DensityMatrix in process", native))
+            ours_local = measure(lambda c=circuit: local.execute(c).state(), repeats)
+            rows.append(row("7 depth", f"{name}, our qulacs, in process", ours_local,
+                            "qulacs DensityMatrix in process", native))
+            if name in qibo_times:
+                rows.append(row("7 depth", f"{name}, qibo's numpy", qibo_times[name],
+                                "our numpy", measure(lambda c=circuit: numpy.execute(c).state(),
+                                                     repeats)))
+        trajectories = noisy_layered(trajectory_qubits, 1, density_matrix=False, p=0.002)
+        trajectories.add(gates.M(*range(trajectory_qubits)))
+        times = measure(lambda: numpy.execute(trajectories, nshots=1000, seed=1).frequencies(),
+                        repeats)
+        label = f"1000 noisy shots (trajectories), {trajectory_qubits}q, our numpy"
+        rows.append(row("7 depth", label, times))
+        if qibo_python:
+            theirs = qibo_numpy_times(qibo_python, {"t": trajectories}, 1, nshots=1000)["t"]
+            rows.append(row("7 depth", "the same on qibo's numpy", theirs, "our numpy", times))
+        initial = np.full(2**upload_qubits, 2 ** (-upload_qubits / 2), dtype=complex)
+        target, source = np.empty_like(initial), initial.copy()
+        upload, anchor = measure_pair(lambda: numpy.new_state(upload_qubits, initial=initial),
+                                      lambda: np.copyto(target, source), repeats)
+        ratio = statistics.median(anchor) / statistics.median(upload)
+        rows.append(row("7 depth", f"initial state {upload_qubits}q up through shared memory",
+                        upload, "np.copyto", anchor, note=f"{ratio:.1%} of memcpy bandwidth"))
+    return rows
+
+
+def noisy_layered(n: int, layers: int, *, density_matrix: bool, p: float = 0.01) -> Circuit:
+    """The layered circuit with a depolarizing channel after every gate."""
+    noise = gates.NoiseModel().add(lambda qubits: gates.DepolarizingChannel(qubits, p))
+    circuit = noise.apply(layered(n, layers))
+    noisy = Circuit(n, density_matrix=density_matrix)
+    noisy.add(circuit.gates)
+    return noisy
+
+
+def qulacs_density(circuit: Circuit) -> np.ndarray:
+    """The same circuit on Qulacs' own DensityMatrix, in this process: gates as our Qulacs
+    backend makes them, channels as Qulacs' CPTP maps."""
+    import qulacs
+    from qulacs import gate as qgate
+
+    backend = QulacsBackend()
+    n = circuit.nqubits
+    rho = qulacs.DensityMatrix(n)
+    for op in circuit.gates:
+        if isinstance(op, gates.Channel):
+            targets = [n - 1 - q for q in reversed(op.qubits)]
+            qgate.CPTP([qgate.DenseMatrix(targets, k) for k in op.kraus]).update_quantum_state(rho)
+        else:
+            backend._gate(op, n).update_quantum_state(rho)
+    return rho.get_matrix()
 
 
 def spawn(repeats: int) -> list[Row]:
@@ -286,6 +356,8 @@ def main() -> None:
         lambda: spawn(repeats),
         lambda: scaling(20 if quick else 200, 10 if quick else 16, repeats,
                         args.ssh.split() if args.ssh else None),
+        lambda: depth((4, 5) if quick else (10, 12), 8 if quick else 16, 14 if quick else 24,
+                      repeats, args.qibo_python),
     ]
     results: list[Row] = []
     chosen = {int(t) for t in args.targets.split(",")} if args.targets else None

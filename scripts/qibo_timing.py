@@ -8,6 +8,7 @@ import json
 import sys
 import time
 
+import numpy as np
 import qibo
 from qibo import gates
 
@@ -16,14 +17,29 @@ request = json.load(sys.stdin)
 times = {}
 for case in request["cases"]:
     data = case["circuit"]
-    circuit = qibo.Circuit(data["nqubits"])
+    circuit = qibo.Circuit(data["nqubits"], density_matrix=data.get("densityMatrix", False))
     for g in data.get("gates", []):
-        circuit.add(getattr(gates, g["name"])(*g["qubits"], *g.get("params", {}).values()))
-    circuit()  # warm-up
+        if "kraus" in g:  # a channel: the same Kraus operators
+            ops = [np.array(k)[..., 0] + 1j * np.array(k)[..., 1] for k in g["kraus"]]
+            if g["name"] == "DepolarizingChannel":  # qibo's own, which also runs on vectors
+                dim = len(ops[0]) ** 2
+                lam = (1 - abs(ops[0][0, 0]) ** 2) * dim / (dim - 1)
+                circuit.add(gates.DepolarizingChannel(tuple(g["qubits"]), lam))
+            else:
+                circuit.add(gates.KrausChannel(tuple(g["qubits"]), ops))
+        else:
+            circuit.add(getattr(gates, g["name"])(*g["qubits"], *g.get("params", {}).values()))
+    for m in data.get("measurements", []):
+        circuit.add(gates.M(*m["qubits"]))
+    nshots = case.get("nshots", 0)
+    circuit(nshots=nshots) if nshots else circuit()  # warm-up
     runs = []
     for _ in range(request["repeats"]):
         start = time.perf_counter()
-        circuit().state()
+        if nshots:
+            circuit(nshots=nshots).frequencies()
+        else:
+            circuit().state()
         runs.append(time.perf_counter() - start)
     times[case["name"]] = runs
 print(json.dumps(times))
