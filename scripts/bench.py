@@ -195,10 +195,12 @@ def depth(sizes: tuple[int, int], trajectory_qubits: int, upload_qubits: int, re
     rows = []
     cases = {f"noisy density matrix {n}q": noisy_layered(n, layers, density_matrix=True)
              for n, layers in zip(sizes, (2, 1), strict=True)}
-    qibo_times = qibo_numpy_times(qibo_python, cases, repeats) if qibo_python else {}
+    qibo_times = qibo_numpy_times(qibo_python, cases, 1) if qibo_python else {}
     with connect("numpy") as numpy, connect("qulacs") as qulacs, \
             connect(QulacsBackend()) as local:
         for name, circuit in cases.items():
+            # Qulacs' own CPTP maps take a minute a run at 12 qubits: few repeats here.
+            repeats = min(repeats, 3 if circuit.nqubits <= 10 else 1)
             native = measure(lambda c=circuit: qulacs_density(c), repeats)
             for label, handle in (("our numpy, spawned", numpy), ("our qulacs, spawned", qulacs)):
                 times = measure(lambda c=circuit, h=handle: h.execute(c).state(), repeats)

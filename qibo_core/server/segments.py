@@ -68,15 +68,16 @@ class Segments:
         target = np.frombuffer(segment.memory, dtype=array.dtype, count=array.size)
         np.copyto(target, array.reshape(-1))
 
-    def read(self, segment_id: int, dtype: np.dtype, count: int) -> np.ndarray:
-        """A copy of the `count` items of `dtype` the client wrote at the start of the segment."""
+    def view(self, segment_id: int, dtype: np.dtype, count: int) -> np.ndarray:
+        """The `count` items of `dtype` the client wrote at the start of the segment, read in
+        place (copy what must outlive the request)."""
         segment = self._get(segment_id)
         nbytes = count * dtype.itemsize
         size = min(len(segment.memory), os.fstat(segment.fd).st_size)
         if nbytes > size:
             raise InvalidParams(f"an array of {nbytes} bytes does not fit in segment "
                                 f"{segment_id} of {size}")
-        return np.frombuffer(segment.memory, dtype=dtype, count=count).copy()
+        return np.frombuffer(segment.memory, dtype=dtype, count=count)
 
     def close(self) -> None:
         for segment in self._attached.values():
