@@ -17,6 +17,7 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     rows = json.loads(out.read_text())
     assert {r["target"] for r in rows} == {"1 rpc overhead", "2 streaming", "3 state transfer",
-                                           "4 numpy speed", "5 spawn", "6 scaling"}
+                                           "4 numpy speed", "5 spawn", "6 scaling",
+                                           "7 depth"}
     assert all(r["min_ms"] <= r["median_ms"] <= r["max_ms"] for r in rows)
     assert "median ms" in run.stdout
