@@ -86,11 +86,23 @@ def test_initial_states_as_qibo_gives_them(platform: str) -> None:
     np.testing.assert_allclose(np.array(ours.state()), np.array(theirs.state()), atol=1e-12)
 
 
+def test_noisy_density_matrices_as_qibo_gives_them(platform: str) -> None:
+    circuit = qibo.Circuit(3, density_matrix=True)
+    circuit.add([qibo_gates.H(0), qibo_gates.CNOT(0, 1), qibo_gates.RY(2, 0.7)])
+    circuit.add([qibo_gates.DepolarizingChannel((1,), 0.2),
+                 qibo_gates.AmplitudeDampingChannel(0, 0.3),
+                 qibo_gates.PauliNoiseChannel(2, [("X", 0.1), ("Z", 0.05)]),
+                 qibo_gates.ResetChannel(1, [0.1, 0.2]), qibo_gates.PhaseDampingChannel(2, 0.2)])
+    theirs = np.array(qibo.backends.NumpyBackend().execute_circuit(circuit).state())
+    ours = np.array(circuit().state())
+    np.testing.assert_allclose(ours, theirs, atol=1e-10)
+
+
 def test_what_is_not_supported_says_so(platform: str) -> None:
     noisy = qibo.Circuit(1)
-    noisy.add(qibo_gates.PauliNoiseChannel(0, [("X", 0.1)]))
-    with pytest.raises(Exception, match="no qibo-core equivalent"):
-        noisy()
+    noisy.add([qibo_gates.H(0), qibo_gates.PauliNoiseChannel(0, [("X", 0.1)]), qibo_gates.M(0)])
+    with pytest.raises(NotImplementedError, match="noise on a state vector"):
+        noisy(nshots=10)
 
 
 def test_collapsing_measurements_are_refused_not_ignored(platform: str) -> None:

@@ -17,7 +17,7 @@ from qibo.backends import NumpyBackend
 from qibo.config import raise_error
 from qibo.result import CircuitResult, QuantumState
 
-from ..circuit import GATES, Circuit, Gate
+from ..circuit import GATES, Channel, Circuit, Gate
 from ..circuit.gates import Unitary
 from ..client import execute, list_backends
 from ..client.discovery import backend_command
@@ -38,24 +38,41 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
 
     def execute_circuit(self, circuit: Any, initial_state: Any = None,
                         nshots: int = 1000) -> Any:
-        if circuit.density_matrix:
-            raise_error(NotImplementedError, "qibo-core backends simulate state vectors, not "
-                        "density matrices")
         collapsing = [g for g in circuit.queue if isinstance(g, qibo_gates.M) and g.collapse]
         if collapsing:
             raise_error(NotImplementedError, "qibo's collapsing measurements (whose outcomes may "
                         "parametrize later gates) are not translated: M(collapse=True) on "
                         f"qubits {list(collapsing[0].qubits)} is not supported yet")
+        if not circuit.density_matrix and any(isinstance(g, qibo_gates.Channel)
+                                              for g in circuit.queue):
+            raise_error(NotImplementedError, "noise on a state vector (qibo's repeated "
+                        "trajectories) is not translated yet: use density_matrix=True")
         if isinstance(initial_state, type(circuit)):
             raise_error(NotImplementedError, "a circuit as an initial state is not supported")
-        ours = Circuit(circuit.nqubits)
-        ours.add(from_qibo(gate) for gate in circuit.queue
-                 if not isinstance(gate, qibo_gates.M))
+        ours = Circuit(circuit.nqubits, density_matrix=circuit.density_matrix)
+        ours.add(self._channel(gate) if isinstance(gate, qibo_gates.Channel) else from_qibo(gate)
+                 for gate in circuit.queue if not isinstance(gate, qibo_gates.M))
         initial = None if initial_state is None else np.asarray(initial_state, dtype=complex)
         state = np.array(execute(ours, self.platform, initial_state=initial).state())
         if circuit.measurements:
             return CircuitResult(state, circuit.measurements, backend=self, nshots=nshots)
         return QuantumState(state, backend=self)
+
+
+    def _channel(self, channel: Any) -> Channel:
+        """Our channel for a qibo channel: its Kraus operators, as qibo builds them (each of
+        its gates weighted by its coefficient, the identity taking what is left)."""
+        qubits = tuple(channel.target_qubits)
+        kraus = []
+        for gate, coefficient in zip(channel.gates, channel.coefficients, strict=True):
+            if tuple(gate.target_qubits) != qubits:
+                raise_error(NotImplementedError, f"{type(channel).__name__}: a Kraus operator on "
+                            "part of the channel's qubits is not translated")
+            kraus.append(np.sqrt(coefficient) * np.asarray(gate.matrix(self), dtype=complex))
+        rest = np.eye(2 ** len(qubits)) - sum(k.conj().T @ k for k in kraus)
+        if np.abs(rest).max() > 1e-12:
+            kraus.append(np.sqrt(max(0.0, float(rest[0, 0].real))) * np.eye(2 ** len(qubits)))
+        return Channel(qubits, kraus, name=type(channel).__name__)
 
 
 _QIBO_DAGGERS = {"CSXDG": "CSX"}
