@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..server import marginal_probabilities
+from ..server.shots import as_integers
 
 
 class HeldState(Protocol):
@@ -61,11 +62,11 @@ class Result:
         if self._samples is None:
             raise UsageError("no samples were kept: execute with nshots > 0 and samples=True")
         if not registers:
-            return self._samples if binary else _as_integers(self._samples)
+            return self._samples if binary else as_integers(self._samples)
         per_register, start = {}, 0
         for name, qubits in self.registers.items():
             bits = self._samples[:, start:start + len(qubits)]
-            per_register[name] = bits if binary else _as_integers(bits)
+            per_register[name] = bits if binary else as_integers(bits)
             start += len(qubits)
         return per_register
 
@@ -90,11 +91,6 @@ class Result:
 
     def __repr__(self) -> str:
         return f"<Result of {self.final_state!r}, nshots={self.nshots}>"
-
-
-def _as_integers(bits: np.ndarray) -> np.ndarray:
-    weights = 1 << np.arange(bits.shape[1] - 1, -1, -1, dtype=np.int64)
-    return bits.astype(np.int64) @ weights
 
 
 def _keys(counts: Counter[str], binary: bool) -> Counter[str] | Counter[int]:

@@ -210,10 +210,7 @@ class Session:
         if not params.nshots:
             return ExecuteResult(state=state_id)
         counts = self.backend.sample(native, qubits, params.nshots, params.seed)
-        result = ExecuteResult(state=state_id, frequencies=frequencies(counts, len(qubits)))
-        if params.samples:
-            result.samples = encode_array(shot_bits(counts, len(qubits), params.seed))
-        return result
+        return _sampled(state_id, counts, len(qubits), params)
 
     def _execute_shots(self, circuit: Circuit, start: Any,
                        params: ExecuteParams[Any, Any]) -> ExecuteResult:
@@ -253,10 +250,7 @@ class Session:
         if not params.nshots:
             return ExecuteResult(state=state_id)
         counts = density.sample(self.backend, native, n, qubits, params.nshots, params.seed)
-        result = ExecuteResult(state=state_id, frequencies=frequencies(counts, len(qubits)))
-        if params.samples:
-            result.samples = encode_array(shot_bits(counts, len(qubits), params.seed))
-        return result
+        return _sampled(state_id, counts, len(qubits), params)
 
     def _copy(self, native: Any) -> Any:
         return self.backend.from_array(np.array(self.backend.to_array(native)))
@@ -428,3 +422,11 @@ class Session:
         return list(qubits)
 
 
+def _sampled(state_id: int, counts: np.ndarray, width: int,
+             params: ExecuteParams[Any, Any]) -> ExecuteResult:
+    """The reply to an execute whose shots were all drawn from one final state: the counts as
+    frequencies, and every shot when asked for."""
+    result = ExecuteResult(state=state_id, frequencies=frequencies(counts, width))
+    if params.samples:
+        result.samples = encode_array(shot_bits(counts, width, params.seed))
+    return result

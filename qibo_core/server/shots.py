@@ -122,14 +122,13 @@ def outcomes(backend: Backend, circuit: Circuit, leaves: list[Leaf],
     closing = [q for m in circuit.measurements if not m.collapse for q in m.qubits]
     rows = []
     for leaf in leaves:
-        prefix = [(leaf.outcomes[m.register_name] >> (len(m.qubits) - 1 - k)) & 1  # type: ignore[index]
-                  for m in collapsing for k in range(len(m.qubits))]
+        read = [bits(np.array([leaf.outcomes[m.register_name]]), len(m.qubits))  # type: ignore[index]
+                for m in collapsing]
+        prefix = np.hstack(read) if read else np.zeros((1, 0), dtype=np.uint8)
         counts = (backend.sample(leaf.state, closing, leaf.count, int(rng.integers(2**63)))
                   if closing else np.array([leaf.count]))
-        ends = np.repeat(np.arange(len(counts)), counts)
-        bits = (ends[:, None] >> np.arange(len(closing) - 1, -1, -1)) & 1
-        rows.append(np.hstack([np.tile(np.array(prefix, dtype=np.uint8), (leaf.count, 1)),
-                               bits.astype(np.uint8)]))
+        ends = bits(np.repeat(np.arange(len(counts)), counts), len(closing))
+        rows.append(np.hstack([np.repeat(prefix, leaf.count, axis=0), ends]))
     return rng.permutation(np.vstack(rows))
 
 
@@ -137,12 +136,18 @@ def frequencies(counts: np.ndarray, width: int) -> dict[str, int]:
     return {format(int(k), f"0{width}b"): int(counts[k]) for k in np.flatnonzero(counts)}
 
 
-def as_integers(bits: np.ndarray) -> np.ndarray:
-    return bits.astype(np.int64) @ (1 << np.arange(bits.shape[1] - 1, -1, -1, dtype=np.int64))
+def bits(integers: np.ndarray, width: int) -> np.ndarray:
+    """Each integer as a row of `width` bits (uint8), the first the most significant."""
+    return ((integers[:, None] >> np.arange(width - 1, -1, -1)) & 1).astype(np.uint8)
+
+
+def as_integers(rows: np.ndarray) -> np.ndarray:
+    """`bits` undone: each row of bits as an integer, the first bit the most significant."""
+    return rows.astype(np.int64) @ (1 << np.arange(rows.shape[1] - 1, -1, -1, dtype=np.int64))
 
 
 def shot_bits(counts: np.ndarray, width: int, seed: int | None) -> np.ndarray:
     """Every shot's bits (uint8, [nshots, width]), in a random order: exactly the `counts`.
     Independent shots, given how many gave each outcome, are in uniformly random order."""
     outcomes = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(counts)), counts))
-    return ((outcomes[:, None] >> np.arange(width - 1, -1, -1)) & 1).astype(np.uint8)
+    return bits(outcomes, width)
