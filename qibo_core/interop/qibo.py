@@ -15,19 +15,28 @@ from qibo import __version__ as qibo_version
 from qibo import gates as qibo_gates
 from qibo.backends import NumpyBackend
 from qibo.config import raise_error
-from qibo.result import CircuitResult, QuantumState
+from qibo.result import CircuitResult, MeasurementOutcomes, QuantumState
 
 from ..circuit import GATES, Channel, Circuit, Gate
 from ..circuit.gates import Unitary
 from ..client import execute, list_backends
 from ..client.discovery import backend_command
-from ..errors import CircuitError
+from ..errors import CircuitError, StateTooLarge
 from ..version import __version__
 
 
 class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
-    """qibo's NumPy backend for everything but running circuits, which a qibo-core backend
-    does: `platform` names it (a shared spawned process, as `execute(backend=name)` uses)."""
+    """qibo's NumPy backend for everything but running gates, which a qibo-core backend does:
+    `platform` names it (a shared spawned process, as `execute(backend=name)` uses).
+
+    qibo's `execute_circuit` stays as it is (its checks, a circuit as an initial state); the
+    two loops under it, once and per shot, are replaced. Runs of gates between the things that
+    need the state in this process go to the backend as one circuit each: a circuit without
+    callbacks, collapsing measurements or noise on a vector is one request. Callbacks and
+    collapsing measurements act on the state read back, through qibo's own code; noise on a
+    vector is drawn here, shot by shot, as qibo draws it, and the drawn gate runs on the
+    backend. Seeded with `set_seed`, runs repeat exactly.
+    """
 
     def __init__(self, platform: str = "numpy") -> None:
         backend_command(platform)  # BackendNotFound now, listing the installed ones
@@ -35,53 +44,127 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
         self.name = "qibo_core"
         self.platform = platform
         self.versions = {"qibo": qibo_version, "qibo-core": __version__}
+        self.oom_error = StateTooLarge  # qibo turns it into its RuntimeError
 
-    def execute_circuit(self, circuit: Any, initial_state: Any = None,
-                        nshots: int = 1000) -> Any:
-        collapsing = [g for g in circuit.queue if isinstance(g, qibo_gates.M) and g.collapse]
-        if collapsing:
-            raise_error(NotImplementedError, "qibo's collapsing measurements (whose outcomes may "
-                        "parametrize later gates) are not translated: M(collapse=True) on "
-                        f"qubits {list(collapsing[0].qubits)} is not supported yet")
-        if not circuit.density_matrix and any(isinstance(g, qibo_gates.Channel)
-                                              for g in circuit.queue):
-            raise_error(NotImplementedError, "noise on a state vector (qibo's repeated "
-                        "trajectories) is not translated yet: use density_matrix=True")
-        if isinstance(initial_state, type(circuit)):
-            raise_error(NotImplementedError, "a circuit as an initial state is not supported")
-        ours = Circuit(circuit.nqubits, density_matrix=circuit.density_matrix)
-        ours.add(self._channel(gate) if isinstance(gate, qibo_gates.Channel) else from_qibo(gate)
-                 for gate in circuit.queue if not isinstance(gate, qibo_gates.M))
-        initial = None if initial_state is None else np.asarray(initial_state, dtype=complex)
-        state = np.array(execute(ours, self.platform, initial_state=initial).state())
+    def _execute_circuit(self, circuit: Any, initial_state: Any = None,
+                         nshots: int = 1000) -> Any:
+        state = self._run(circuit, initial_state)
         if circuit.measurements:
-            return CircuitResult(state, circuit.measurements, backend=self, nshots=nshots)
-        return QuantumState(state, backend=self)
+            result = CircuitResult(state, circuit.measurements, backend=self, nshots=nshots)
+        else:
+            result = QuantumState(state, backend=self)
+        circuit._final_state = result
+        return result
 
+    def execute_circuit_repeated(self, circuit: Any, nshots: int,
+                                 initial_state: Any = None) -> Any:
+        """qibo's repeated execution (noise on a vector, collapsing measurements): the circuit
+        runs once per shot; a density matrix's final state is the mean over shots."""
+        density = circuit.density_matrix
+        if circuit.has_collapse and not circuit.measurements and not density:
+            raise_error(RuntimeError, "The circuit contains only collapsing measurements "
+                        "(`collapse=True`) but `density_matrix=False`. Please set "
+                        "`density_matrix=True` to retrieve the final state after execution.")
+        states, shots = [], []
+        for _ in range(nshots):
+            state = self._run(circuit, initial_state)
+            if density:
+                states.append(state)
+            if circuit.measurements:
+                shots.append(CircuitResult(state, circuit.measurements, backend=self,
+                                           nshots=1).samples()[0])
+                for gate in circuit.measurements:
+                    gate.result.reset()
+        samples = self.aggregate_shots(shots) if shots else None
+        if density:
+            mean = np.mean(states, axis=0)
+            if circuit.measurements:
+                result = CircuitResult(mean, circuit.measurements, backend=self,
+                                       samples=samples, nshots=nshots)
+            else:
+                result = QuantumState(mean, backend=self)
+        else:
+            result = MeasurementOutcomes(circuit.measurements, backend=self, samples=samples,
+                                         nshots=nshots)
+            result._repeated_execution_frequencies = self.calculate_frequencies(
+                ["".join(str(int(bit)) for bit in shot) for shot in shots])
+        circuit._final_state = result
+        return result
+
+    def _run(self, circuit: Any, state: Any) -> np.ndarray:
+        """One pass over the queue, from `state` (None: |0...0>)."""
+        nqubits, density = circuit.nqubits, circuit.density_matrix
+        run: list[Gate | Channel] = []
+        for gate in circuit.queue:
+            if gate.symbolic_parameters:
+                gate.substitute_symbols()
+            if isinstance(gate, qibo_gates.M) and not gate.collapse:
+                continue
+            if isinstance(gate, qibo_gates.M | qibo_gates.CallbackGate):
+                state = gate.apply(self, self._simulate(run, state, nqubits, density), nqubits)
+                run = []
+            elif isinstance(gate, qibo_gates.Channel) and not density:
+                run.extend(self._drawn(gate))
+            elif isinstance(gate, qibo_gates.Channel):
+                run.append(self._channel(gate))
+            else:
+                run.append(from_qibo(gate, self))
+        return self._simulate(run, state, nqubits, density)
+
+    def _simulate(self, run: list[Gate | Channel], state: Any, nqubits: int,
+                  density: bool) -> np.ndarray:
+        if not run and state is not None:
+            return np.asarray(state)
+        circuit = Circuit(nqubits, density_matrix=density)
+        circuit.add(run)
+        initial = None if state is None else np.asarray(state, dtype=complex)
+        return np.array(execute(circuit, self.platform, initial_state=initial).state())
+
+    def _drawn(self, channel: Any) -> list[Gate]:
+        """The gate a noise channel applies to a vector in this shot, drawn as qibo draws it
+        (unitary channels only, as in qibo)."""
+        if not isinstance(channel, qibo_gates.UnitaryChannel):
+            raise_error(NotImplementedError, f"{type(channel).__name__} on a state vector: "
+                        "qibo samples only unitary channels there; use density_matrix=True")
+        probabilities = (*channel.coefficients, 1 - sum(channel.coefficients))
+        index = int(self.sample_shots(probabilities, 1)[0])
+        return [] if index == len(channel.gates) else [from_qibo(channel.gates[index], self)]
 
     def _channel(self, channel: Any) -> Channel:
-        """Our channel for a qibo channel: its Kraus operators, as qibo builds them (each of
-        its gates weighted by its coefficient, the identity taking what is left)."""
+        """Our channel for a qibo channel: its Kraus operators on all its qubits, as qibo
+        builds them (each of its gates weighted by its coefficient, the identity taking what is
+        left)."""
         qubits = tuple(channel.target_qubits)
-        kraus = []
-        for gate, coefficient in zip(channel.gates, channel.coefficients, strict=True):
-            if tuple(gate.target_qubits) != qubits:
-                raise_error(NotImplementedError, f"{type(channel).__name__}: a Kraus operator on "
-                            "part of the channel's qubits is not translated")
-            kraus.append(np.sqrt(coefficient) * np.asarray(gate.matrix(self), dtype=complex))
+        kraus = [np.sqrt(coefficient) * _embedded(
+                     np.asarray(gate.matrix(self), dtype=complex), gate.target_qubits, qubits)
+                 for gate, coefficient in zip(channel.gates, channel.coefficients, strict=True)]
         rest = np.eye(2 ** len(qubits)) - sum(k.conj().T @ k for k in kraus)
         if np.abs(rest).max() > 1e-12:
             kraus.append(np.sqrt(max(0.0, float(rest[0, 0].real))) * np.eye(2 ** len(qubits)))
         return Channel(qubits, kraus, name=type(channel).__name__)
 
 
+def _embedded(matrix: np.ndarray, qubits: tuple[int, ...], onto: tuple[int, ...]) -> np.ndarray:
+    """`matrix` on `qubits` as a matrix on `onto` (a superset; the first the most significant),
+    the identity on the others."""
+    n = len(onto)
+    rest = [q for q in onto if q not in qubits]
+    full = np.kron(matrix, np.eye(2 ** len(rest))).reshape((2,) * (2 * n))
+    order = [*qubits, *rest]
+    axes = [order.index(q) for q in onto]
+    return full.transpose(axes + [n + a for a in axes]).reshape(2 ** n, 2 ** n)
+
+
 _QIBO_DAGGERS = {"CSXDG": "CSX"}
 """qibo gates that are another gate's dagger, where we write `.dagger()` instead."""
 
 
-def from_qibo(gate: Any) -> Gate:
-    """Our gate for a qibo gate (same names, qubits and parameters)."""
+def from_qibo(gate: Any, backend: Any = None) -> Gate:
+    """Our gate for a qibo gate (same names, qubits and parameters; a fused gate as the
+    unitary of its gates, which `backend` computes)."""
     name = type(gate).__name__
+    if isinstance(gate, qibo_gates.FusedGate):
+        return Unitary(np.asarray(gate.matrix(backend or NumpyBackend())), *gate.qubits)
     if name in _QIBO_DAGGERS:
         base = GATES[_QIBO_DAGGERS[name]](*gate.init_args).dagger()
         return base.controlled_by(*gate.control_qubits) if gate.is_controlled_by else base
@@ -89,7 +172,7 @@ def from_qibo(gate: Any) -> Gate:
     if cls is None:
         raise CircuitError(f"qibo's {name} gate has no qibo-core equivalent")
     if cls is Unitary:
-        ours: Gate = Unitary(np.asarray(gate.init_args[0]), *gate.init_args[1:])
+        ours: Gate = Unitary(np.asarray(gate.parameters[0]), *gate.init_args[1:])
     else:
         ours = cls(*gate.init_args, *(gate.init_kwargs[p] for p in cls.param_names))
     if gate.is_controlled_by:

@@ -24,8 +24,8 @@ def operators(ops: Sequence[Operation], n: int) -> list[Gate]:
     applied: list[Gate] = []
     for op in ops:
         if isinstance(op, Channel):
-            superop = sum(np.kron(k, k.conj()) for k in op.kraus)
-            applied.append(Matrix(np.asarray(superop), [*op.qubits, *(n + q for q in op.qubits)]))
+            applied.append(Matrix(superoperator(op.kraus),
+                                  [*op.qubits, *(n + q for q in op.qubits)]))
         elif isinstance(op, Gate):
             u = op.matrix()
             applied.append(Matrix(u, op.targets, op.controls))
@@ -34,6 +34,14 @@ def operators(ops: Sequence[Operation], n: int) -> list[Gate]:
         else:
             raise InvalidParams(f"{op!r} has no meaning on a density matrix")
     return applied
+
+
+def superoperator(kraus: Sequence[np.ndarray]) -> np.ndarray:
+    """sum_i K_i (x) conj(K_i), as one matrix product over i (no Kronecker product per K_i)."""
+    k = np.asarray(kraus)
+    m, d = k.shape[0], k.shape[1]
+    products: np.ndarray = k.reshape(m, d * d).T @ k.conj().reshape(m, d * d)  # [(a,b), (c,e)]
+    return products.reshape(d, d, d, d).transpose(0, 2, 1, 3).reshape(d * d, d * d)
 
 
 def start(backend: Backend, n: int, initial: np.ndarray | None) -> Any:
