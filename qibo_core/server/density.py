@@ -1,8 +1,10 @@
 """Density matrices on any backend: rho of n qubits is held as a state vector of 2n qubits,
-vec(rho)[i * 2^n + j] = rho[i, j], so rho's rows are qubits 0..n-1 and its columns n..2n-1.
+rho's row bit of qubit q at position 2q and its column bit at 2q + 1 (each qubit's two bits
+side by side, so what acts on one qubit acts on neighbouring bits, where backends fuse and
+sweep fastest).
 
-A gate U becomes U on the row qubits and conj(U) on the column qubits (U rho U^dagger); a
-channel becomes one operator, sum_i K_i (x) conj(K_i), on its qubits of both: one pass over the
+A gate U becomes U on the row bits and conj(U) on the column bits (U rho U^dagger); a channel
+becomes one operator, sum_i K_i (x) conj(K_i), on its row and column bits: one pass over the
 matrix, not a sum of dense products. Probabilities come from the diagonal.
 """
 
@@ -25,15 +27,22 @@ def operators(ops: Sequence[Operation], n: int) -> list[Gate]:
     for op in ops:
         if isinstance(op, Channel):
             applied.append(Matrix(superoperator(op.kraus),
-                                  [*op.qubits, *(n + q for q in op.qubits)]))
+                                  [*_rows(op.qubits), *_columns(op.qubits)]))
         elif isinstance(op, Gate):
             u = op.matrix()
-            applied.append(Matrix(u, op.targets, op.controls))
-            applied.append(Matrix(u.conj(), [n + q for q in op.targets],
-                                  [n + c for c in op.controls]))
+            applied.append(Matrix(u, _rows(op.targets), _rows(op.controls)))
+            applied.append(Matrix(u.conj(), _columns(op.targets), _columns(op.controls)))
         else:
             raise InvalidParams(f"{op!r} has no meaning on a density matrix")
     return applied
+
+
+def _rows(qubits: Sequence[int]) -> list[int]:
+    return [2 * q for q in qubits]
+
+
+def _columns(qubits: Sequence[int]) -> list[int]:
+    return [2 * q + 1 for q in qubits]
 
 
 def superoperator(kraus: Sequence[np.ndarray]) -> np.ndarray:
@@ -50,11 +59,25 @@ def start(backend: Backend, n: int, initial: np.ndarray | None) -> Any:
     if initial is None:
         return backend.zero_state(2 * n)
     rho = np.outer(initial, initial.conj()) if initial.ndim == 1 else initial
-    return backend.from_array(np.ascontiguousarray(rho, dtype=backend.dtype).reshape(-1))
+    interleaved = rho.reshape((2,) * 2 * n).transpose(_INTERLEAVE[n]).astype(backend.dtype)
+    return backend.from_array(interleaved.reshape(-1))
 
 
 def matrix(backend: Backend, native: Any, n: int) -> np.ndarray:
-    return backend.to_array(native).reshape(2**n, 2**n)
+    """rho, rows and columns apart again."""
+    held = backend.to_array(native).reshape((2,) * 2 * n)
+    return np.ascontiguousarray(held.transpose(np.argsort(_INTERLEAVE[n]))).reshape(2**n, 2**n)
+
+
+class _Interleave(dict[int, list[int]]):
+    """For n qubits, the axes of rho (rows 0..n-1, columns n..2n-1) in the held order."""
+
+    def __missing__(self, n: int) -> list[int]:
+        self[n] = [axis for q in range(n) for axis in (q, n + q)]
+        return self[n]
+
+
+_INTERLEAVE = _Interleave()
 
 
 def probabilities(backend: Backend, native: Any, n: int, qubits: Sequence[int]) -> np.ndarray:
