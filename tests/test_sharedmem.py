@@ -48,6 +48,48 @@ def test_large_reads_use_segments_and_keep_their_values(reference) -> None:  # t
         assert our_segments() == []  # unlinked as soon as the backend opened them
 
 
+def test_large_samples_cross_through_a_segment() -> None:
+    circuit = Circuit(N)
+    circuit.add(gates.H(q) for q in range(N))
+    circuit.add(gates.M(*range(N)))
+    nshots = 2**12
+    assert nshots * N >= MIN_BYTES
+    with connect("numpy") as handle:
+        result = handle.execute(circuit, nshots=nshots, seed=3, samples=True)
+        samples = result.samples()
+        pool = handle._segments
+        assert pool is not None and len(pool._free) == 1  # written into one, given back
+    assert samples.shape == (nshots, N) and samples.flags.owndata
+    counts: dict[str, int] = {}
+    for shot in samples:
+        key = "".join(map(str, shot))
+        counts[key] = counts.get(key, 0) + 1
+    assert counts == result.frequencies()
+    assert our_segments() == []
+
+
+def test_samples_go_into_the_segment_named_and_a_small_one_is_refused_first() -> None:
+    pipe = Pipe([find_backend("numpy")])
+    assert pipe.call("initialize", {"protocolVersion": 2})["result"]["protocolVersion"] == 2
+    circuit = {"nqubits": 2, "gates": [{"name": "H", "qubits": [0]}],
+               "measurements": [{"qubits": [0, 1]}]}
+    small, large = segment_file(64), segment_file(2 * 100)
+    try:
+        small_id = attach(pipe, small, 64)["result"]["segment"]
+        large_id = attach(pipe, large, 200)["result"]["segment"]
+    finally:
+        small.unlink()
+        large.unlink()
+    refused = pipe.call("execute", {"circuit": circuit, "nshots": 100, "samples": True,
+                                    "samplesSegment": small_id})["error"]
+    assert refused["code"] == ErrorCode.INVALID_PARAMS and "holds 64" in refused["message"]
+    reply = pipe.call("execute", {"circuit": circuit, "nshots": 100, "samples": True,
+                                  "samplesSegment": large_id})["result"]
+    assert reply["state"] == 1  # the refused execute held no state
+    assert reply["samples"] == {"dtype": "uint8", "shape": [100, 2], "segment": large_id}
+    assert pipe.close() == 0
+
+
 def test_a_backend_that_cannot_map_turns_the_pool_off() -> None:
     def refuse(method: str, params: object) -> object:
         raise InvalidParams("cannot open shared memory: No such file or directory")

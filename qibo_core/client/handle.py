@@ -52,7 +52,7 @@ from ..protocol import (
 from ..version import __version__
 from .channel import Channel
 from .result import Result
-from .sharedmem import MIN_BYTES, SegmentPool
+from .sharedmem import MIN_BYTES, Segment, SegmentPool
 
 T = TypeVar("T")
 _tokens = itertools.count(1)
@@ -154,17 +154,23 @@ class Handle:
         token = f"execute-{next(_tokens)}" if progress else None
         if token is not None:
             self._channel.watch(token, progress)
+        segment = self._reply_segment(nshots * len(circuit.measured_qubits)) if samples else None
         try:
             with self._array_param(initial_state, "an initial state") as initial:
                 reply = self._request(Method.EXECUTE, ExecuteParams(
-                    circuit, nshots, seed, token, initial, samples), timeout)
+                    circuit, nshots, seed, token, initial, samples,
+                    None if segment is None else segment.id), timeout)
+        except BaseException:
+            if segment is not None:
+                self._segments.release(segment)  # type: ignore[union-attr]
+            raise
         finally:
             if token is not None:
                 self._channel.watch(token, None)
         state = State(self, reply.state, circuit.nqubits, density=circuit.density_matrix)
         shots = None
         if reply.samples is not None:
-            shots = self._decoded(reply.samples, "uint8")
+            shots = self._array_reply(reply.samples, "uint8", segment)
         return Result(state, reply.frequencies, circuit.registers, nshots, samples=shots)
 
     def cancel(self) -> None:
@@ -247,10 +253,7 @@ class Handle:
         can be had."""
         self.check_open(f"cannot read state {state_id}")
         nbytes = 2 ** (2 * nqubits if density else nqubits) * np.dtype(self.precision).itemsize
-        segment = None
-        if self._segments is not None and nbytes >= MIN_BYTES:
-            self._send_pending()
-            segment = self._segments.acquire(nbytes)
+        segment = self._reply_segment(nbytes)
         if segment is None:
             return self._request_array(Method.STATE_READ, ReadParams(state_id), self.precision)
         try:
@@ -259,8 +262,21 @@ class Handle:
         except BaseException:
             self._segments.release(segment)  # type: ignore[union-attr]
             raise
-        return self._segments.copy_out(  # type: ignore[union-attr]
-            segment, data, np.dtype(self.precision))
+        return self._array_reply(data, self.precision, segment)
+
+    def _reply_segment(self, nbytes: int) -> Segment | None:
+        """A segment for the backend to write an answered array of `nbytes` into, when one can
+        be had (large arrays, shared memory on)."""
+        if self._segments is None or nbytes < MIN_BYTES:
+            return None
+        self._send_pending()
+        return self._segments.acquire(nbytes)
+
+    def _array_reply(self, data: ArrayData, dtype: str, segment: Segment | None) -> np.ndarray:
+        """An answered array, from `segment` (which goes back to the pool) or inline."""
+        if segment is None:
+            return self._decoded(data, dtype)
+        return self._segments.copy_out(segment, data, np.dtype(dtype))  # type: ignore[union-attr]
 
     def _forget(self, state_id: int) -> None:
         # Called by the garbage collector, maybe inside a send: only queue the free.

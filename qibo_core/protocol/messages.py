@@ -187,6 +187,9 @@ class ExecuteParams(_Message, Generic[C, A]):
     """Version 2 (feature "initialState"): the state the circuit starts from, not |0...0>."""
     samples: bool = False
     """Version 2 (feature "samples"): also answer every shot's outcome."""
+    samples_segment: int | None = None
+    """Version 2, with `samples`: a shared-memory segment (from shm/attach) to write them into,
+    as `state/read` writes amplitudes."""
 
 
 class ExecuteResult(_Message):

@@ -58,13 +58,18 @@ class Segments:
         del self._attached[segment_id]
         _close(segment)
 
-    def write(self, segment_id: int, array: np.ndarray) -> None:
-        """`array`'s bytes at the start of the segment."""
+    def check_room(self, segment_id: int, nbytes: int) -> None:
+        """InvalidParams unless the segment exists and holds `nbytes` now."""
         segment = self._get(segment_id)
         size = min(len(segment.memory), os.fstat(segment.fd).st_size)
-        if array.nbytes > size:
-            raise InvalidParams(f"the array takes {array.nbytes} bytes; segment {segment_id} "
-                                f"holds {size} (was it truncated?)")
+        if nbytes > size:
+            raise InvalidParams(f"the array takes {nbytes} bytes; segment {segment_id} holds "
+                                f"{size} (was it truncated?)")
+
+    def write(self, segment_id: int, array: np.ndarray) -> None:
+        """`array`'s bytes at the start of the segment."""
+        self.check_room(segment_id, array.nbytes)
+        segment = self._attached[segment_id]
         target = np.frombuffer(segment.memory, dtype=array.dtype, count=array.size)
         np.copyto(target, array.reshape(-1))
 

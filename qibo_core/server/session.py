@@ -199,6 +199,8 @@ class Session:
         if params.samples and params.nshots > MAX_SAMPLES:
             raise InvalidParams(f"samples of {params.nshots} shots: at most {MAX_SAMPLES} are "
                                 "answered shot by shot; ask for frequencies alone")
+        if params.samples and params.samples_segment is not None:
+            self.segments.check_room(params.samples_segment, params.nshots * len(qubits))
         if circuit.density_matrix:
             return self._execute_density(circuit, params)
         self._check_fits(circuit.nqubits)
@@ -210,7 +212,7 @@ class Session:
         if not params.nshots:
             return ExecuteResult(state=state_id)
         counts = self.backend.sample(native, qubits, params.nshots, params.seed)
-        return _sampled(state_id, counts, len(qubits), params)
+        return self._sampled(state_id, counts, len(qubits), params)
 
     def _execute_shots(self, circuit: Circuit, start: Any,
                        params: ExecuteParams[Any, Any]) -> ExecuteResult:
@@ -229,7 +231,7 @@ class Session:
         counts = np.bincount(as_integers(shots), minlength=2 ** shots.shape[1])
         result = ExecuteResult(state=state_id, frequencies=frequencies(counts, shots.shape[1]))
         if params.samples:
-            result.samples = encode_array(shots)
+            result.samples = self._reply_array(shots, params.samples_segment)
         return result
 
     def _execute_density(self, circuit: Circuit, params: ExecuteParams[Any, Any]) -> ExecuteResult:
@@ -250,7 +252,7 @@ class Session:
         if not params.nshots:
             return ExecuteResult(state=state_id)
         counts = density.sample(self.backend, native, n, qubits, params.nshots, params.seed)
-        return _sampled(state_id, counts, len(qubits), params)
+        return self._sampled(state_id, counts, len(qubits), params)
 
     def _copy(self, native: Any) -> Any:
         return self.backend.from_array(np.array(self.backend.to_array(native)))
@@ -311,13 +313,27 @@ class Session:
 
     # ---- reading states ----------------------------------------------------------------
 
+    def _sampled(self, state_id: int, counts: np.ndarray, width: int,
+                 params: ExecuteParams[Any, Any]) -> ExecuteResult:
+        """The reply to an execute whose shots were all drawn from one final state: the counts
+        as frequencies, and every shot when asked for."""
+        result = ExecuteResult(state=state_id, frequencies=frequencies(counts, width))
+        if params.samples:
+            result.samples = self._reply_array(shot_bits(counts, width, params.seed),
+                                               params.samples_segment)
+        return result
+
+    def _reply_array(self, array: np.ndarray, segment: int | None) -> ArrayData:
+        """`array` as a reply carries it: in the client's segment if it named one, else
+        inline."""
+        if segment is None:
+            return encode_array(array)
+        self.segments.write(segment, array)
+        return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=segment)
+
     @_handles(Method.STATE_READ)
     def read(self, params: ReadParams) -> ArrayData:
-        array = self.read_array(params)
-        if params.segment is None:
-            return encode_array(array)
-        self.segments.write(params.segment, array)
-        return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=params.segment)
+        return self._reply_array(self.read_array(params), params.segment)
 
     def read_array(self, params: ReadParams) -> np.ndarray:
         held = self._state(params.state)
@@ -422,11 +438,3 @@ class Session:
         return list(qubits)
 
 
-def _sampled(state_id: int, counts: np.ndarray, width: int,
-             params: ExecuteParams[Any, Any]) -> ExecuteResult:
-    """The reply to an execute whose shots were all drawn from one final state: the counts as
-    frequencies, and every shot when asked for."""
-    result = ExecuteResult(state=state_id, frequencies=frequencies(counts, width))
-    if params.samples:
-        result.samples = encode_array(shot_bits(counts, width, params.seed))
-    return result

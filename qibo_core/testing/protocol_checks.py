@@ -248,16 +248,43 @@ def _initial_states(s: Exchange) -> None:
 
 def _samples(s: Exchange) -> None:
     """Version 2, feature "samples": every shot, uint8 bits in measurement order, counting to
-    exactly the frequencies."""
-    features = _initialize(s).get("features", [])
-    if s.version < 2 or "samples" not in features:
+    exactly the frequencies; inline, and into a segment when the backend offers "shm"."""
+    capabilities = _initialize(s)
+    if s.version < 2 or "samples" not in capabilities.get("features", []):
         return
     circuit = {**BELL, "gates": [*BELL_GATES, {"name": "X", "qubits": [1]}]}
     result = s.object("execute", {"circuit": circuit, "nshots": 50, "seed": 2, "samples": True})
     data = result.get("samples")
     if not isinstance(data, dict) or data.get("dtype") != "uint8" or data.get("shape") != [50, 2]:
         raise CheckFailed(f"samples of 50 shots of 2 qubits came as {data}")
-    bits = np.frombuffer(base64.b64decode(data["data"]), dtype=np.uint8).reshape(50, 2)
+    _check_bits(base64.b64decode(data["data"]), result)
+    if "shm" not in capabilities["stateEncodings"]:
+        return
+    small, large = _segment_file(8), _segment_file(100)
+    fd = os.open(large, os.O_RDONLY)
+    try:
+        small_ref = s.object("shm/attach", {"path": small, "size": 8})
+        large_ref = s.object("shm/attach", {"path": large, "size": 100})
+        os.unlink(small)
+        os.unlink(large)
+        asked = {"circuit": circuit, "nshots": 50, "seed": 2, "samples": True}
+        s.error("execute", {**asked, "samplesSegment": small_ref["segment"]},
+                ErrorCode.INVALID_PARAMS)
+        result = s.object("execute", {**asked, "samplesSegment": large_ref["segment"]})
+        data = result.get("samples")
+        if not isinstance(data, dict) or data.get("segment") != large_ref["segment"] \
+                or data.get("data") is not None or data.get("shape") != [50, 2]:
+            raise CheckFailed(f"samples into segment {large_ref['segment']} came as {data}")
+        _check_bits(os.pread(fd, 100, 0), result)
+    finally:
+        os.close(fd)
+        for path in (small, large):
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def _check_bits(raw: bytes, result: dict[str, Any]) -> None:
+    bits = np.frombuffer(raw, dtype=np.uint8).reshape(50, 2)
     rows = ["".join(map(str, row)) for row in bits]
     counted = {k: rows.count(k) for k in set(rows)}
     if counted != result.get("frequencies") or not set(counted) <= {"01", "10"}:
@@ -332,7 +359,8 @@ PROTOCOL_CHECKS: list[tuple[str, Callable[[Exchange], object]]] = [
     ("a failed streamed gate, or undecodable batch, surfaces at the next request", _streaming),
     ("shm/attach takes a segment of the client's and refuses any other path", _shared_memory),
     ("version 2: a circuit starts from an initial state, which is checked", _initial_states),
-    ("version 2: samples are every shot and count to the frequencies", _samples),
+    ("version 2: samples are every shot, count to the frequencies, cross by segment",
+     _samples),
     ("shutdown then exit ends the process with code 0", _shutdown),
     ("end of input ends the process", _end_of_input),
 ]
