@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from helpers import bell
 
-from qibo_core import Circuit, Handle, InvalidParams, UsageError, gates
+from qibo_core import Circuit, CircuitError, Handle, InvalidParams, UsageError, gates
 from qibo_core.client.spawned import ProcessChannel
 from qibo_core.protocol import Feature
 
@@ -290,13 +290,17 @@ def test_channels_follow_qibo() -> None:
         theirs.add([qibo.gates.CNOT(0, 1), their_channel()])
         expected = np.array(backend.execute_circuit(theirs).state())
         np.testing.assert_allclose(ours.execute(backend="numpy").state(), expected, atol=1e-10)
-    thermal, their_thermal = Circuit(1, density_matrix=True), qibo.Circuit(1, density_matrix=True)
-    thermal.add([gates.RY(0, 1.1), gates.ThermalRelaxationChannel(0, [1.0, 0.5, 0.1, 0.2])])
-    their_thermal.add([qibo.gates.RY(0, 1.1),
-                       qibo.gates.ThermalRelaxationChannel(0, [1.0, 0.5, 0.1, 0.2])])
-    np.testing.assert_allclose(thermal.execute(backend="numpy").state(),
-                               np.array(backend.execute_circuit(their_thermal).state()),
-                               atol=1e-10)
+    for parameters in ([1.0, 0.5, 0.1, 0.2], [1.0, 1.5, 0.3, 0.2], [2.0, 4.0, 0.5]):
+        thermal = Circuit(1, density_matrix=True)
+        thermal.add([gates.RY(0, 1.1), gates.ThermalRelaxationChannel(0, parameters)])
+        their_thermal = qibo.Circuit(1, density_matrix=True)
+        their_thermal.add([qibo.gates.RY(0, 1.1),
+                           qibo.gates.ThermalRelaxationChannel(0, parameters)])
+        np.testing.assert_allclose(thermal.execute(backend="numpy").state(),
+                                   np.array(backend.execute_circuit(their_thermal).state()),
+                                   atol=1e-10, err_msg=str(parameters))
+    with pytest.raises(CircuitError, match="not a physical channel"):
+        gates.ThermalRelaxationChannel(0, [1.0, 2.5, 0.1])
 
 
 def test_noise_on_state_vectors_runs_as_trajectories(handle: Handle, reference: Handle) -> None:

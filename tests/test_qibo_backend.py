@@ -93,7 +93,8 @@ def test_noisy_density_matrices_as_qibo_gives_them(platform: str) -> None:
     circuit.add([qibo_gates.DepolarizingChannel((1,), 0.2),
                  qibo_gates.AmplitudeDampingChannel(0, 0.3),
                  qibo_gates.PauliNoiseChannel(2, [("X", 0.1), ("Z", 0.05)]),
-                 qibo_gates.ResetChannel(1, [0.1, 0.2]), qibo_gates.PhaseDampingChannel(2, 0.2)])
+                 qibo_gates.ResetChannel(1, [0.1, 0.2]), qibo_gates.PhaseDampingChannel(2, 0.2),
+                 qibo_gates.ThermalRelaxationChannel(0, [1.0, 1.5, 0.3, 0.2])])
     theirs = np.array(qibo.backends.NumpyBackend().execute_circuit(circuit).state())
     ours = np.array(circuit().state())
     np.testing.assert_allclose(ours, theirs, atol=1e-10)

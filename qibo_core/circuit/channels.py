@@ -160,7 +160,9 @@ class ResetChannel(Channel):
 
 class ThermalRelaxationChannel(Channel):
     """Relaxation towards `excited_population` at rate 1/t1 and dephasing at 1/t2 for `time`,
-    as qibo defines it for t2 <= t1: a reset channel and a phase flip."""
+    as qibo defines it: populations relax as by a reset channel, coherences decay by
+    exp(-time / t2). For t2 <= t1 its Kraus operators are qibo's (a reset channel and a phase
+    flip); for t1 < t2 <= 2 t1 they come from the channel's Choi matrix."""
 
     def __init__(self, qubit: int, parameters: Sequence[float]) -> None:
         if len(parameters) not in (3, 4):
@@ -171,14 +173,29 @@ class ThermalRelaxationChannel(Channel):
         if not (t1 > 0 and t2 > 0 and time >= 0 and 0 <= excited <= 1):
             raise CircuitError(f"ThermalRelaxationChannel: t1, t2 > 0, time >= 0 and "
                                f"0 <= excited_population <= 1; got {list(parameters)}")
-        if t2 > t1:
-            raise CircuitError("ThermalRelaxationChannel with t2 > t1 is not supported yet")
+        if t2 > 2 * t1:
+            raise CircuitError(f"ThermalRelaxationChannel: t2 = {t2} > 2 * t1 = {2 * t1} is not "
+                               "a physical channel")
         reset = 1 - math.exp(-time / t1)
-        p_z = (1 - reset) * (1 - math.exp(-time / t2) / math.exp(-time / t1)) / 2
-        kraus = _reset_kraus(reset * (1 - excited), reset * excited, 1 - reset - p_z)
-        kraus.append(math.sqrt(p_z) * _PAULI["Z"])
+        p0, p1 = reset * (1 - excited), reset * excited
+        if t2 > t1:
+            kraus = _thermal_kraus(p0, p1, math.exp(-time / t2))
+        else:
+            p_z = (1 - reset) * (1 - math.exp(-time / t2) / math.exp(-time / t1)) / 2
+            kraus = _reset_kraus(p0, p1, 1 - reset - p_z)
+            kraus.append(math.sqrt(p_z) * _PAULI["Z"])
         super().__init__([qubit], kraus, name="ThermalRelaxationChannel",
                          params={"parameters": list(parameters)})
+
+
+def _thermal_kraus(p0: float, p1: float, coherence: float) -> list[np.ndarray]:
+    """Kraus operators of rho -> [[(1-p1) a + p0 d, coherence b], [coherence c, p1 a +
+    (1-p0) d]], from the eigenvectors of its Choi matrix C[(i,k),(j,l)] = <k|E(|i><j|)|l>."""
+    choi = np.diag([1 - p1, p1, p0, 1 - p0]).astype(complex)
+    choi[0, 3] = choi[3, 0] = coherence
+    values, vectors = np.linalg.eigh(choi)
+    return [math.sqrt(v) * vectors[:, m].reshape(2, 2).T
+            for m, v in enumerate(values) if v > 1e-15]
 
 
 def _reset_kraus(p0: float, p1: float, keep: float) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ from qibo.config import raise_error
 from qibo.result import CircuitResult, MeasurementOutcomes, QuantumState
 
 from ..circuit import GATES, Channel, Circuit, Gate
-from ..circuit.gates import Unitary
+from ..circuit.gates import ThermalRelaxationChannel, Unitary
 from ..client import execute, list_backends
 from ..client.discovery import backend_command
 from ..errors import CircuitError, StateTooLarge
@@ -133,7 +133,12 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
     def _channel(self, channel: Any) -> Channel:
         """Our channel for a qibo channel: its Kraus operators on all its qubits, as qibo
         builds them (each of its gates weighted by its coefficient, the identity taking what is
-        left)."""
+        left); a thermal relaxation as ours (qibo's Kraus operators for t2 > t1 are not its
+        channel)."""
+        if isinstance(channel, qibo_gates.ThermalRelaxationChannel):
+            qubit, t1, t2, time = channel.init_args
+            return ThermalRelaxationChannel(
+                qubit, [t1, t2, time, channel.init_kwargs["excited_population"]])
         qubits = tuple(channel.target_qubits)
         kraus = [np.sqrt(coefficient) * _embedded(
                      np.asarray(gate.matrix(self), dtype=complex), gate.target_qubits, qubits)
