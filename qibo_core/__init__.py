@@ -10,7 +10,7 @@ The packages, by role: `circuit` (the model), `protocol` (what both ends share),
 
 from typing import TYPE_CHECKING, Any
 
-from .circuit import Circuit, gates
+from .circuit import Circuit, Observable, Parameter, gates
 from .errors import (
     BackendCrashed,
     BackendError,
@@ -64,13 +64,13 @@ _LAZY = {name: "client" for name in ("AsyncHandle", "BackendExecutable", "Handle
 _LAZY["MetaBackend"] = "interop.qibo"  # what qibo.set_backend("qibo_core") loads
 
 
-def _execute(circuit: Circuit, backend: Any, **options: Any) -> Any:
-    """`Circuit.execute`: the client's execute, loaded on first use."""
-    from .client import execute
-    return execute(circuit, backend, **options)
+def _run(what: str, circuit: Circuit, backend: Any, *args: Any, **options: Any) -> Any:
+    """`Circuit.execute` and `Circuit.expectation`: the client's, loaded on first use."""
+    from .client import api
+    return getattr(api, what)(circuit, backend, *args, **options)
 
 
-Circuit.runner = _execute
+Circuit.runner = _run
 
 
 def __getattr__(name: str) -> Any:
@@ -92,6 +92,8 @@ __all__ = [
     "BackendNotFound",
     "Circuit",
     "CircuitError",
+    "Observable",
+    "Parameter",
     "ConfigError",
     "ConnectionFailed",
     "GateFailed",

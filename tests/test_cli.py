@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import HANDSHAKE, without_qulacs
 
+from qibo_core.protocol import PROTOCOL_VERSION
+
 QIBO_CORE = os.path.join(sysconfig.get_path("scripts"), "qibo-core")
 GHZ = """OPENQASM 2.0;
 include "qelib1.inc";
@@ -44,7 +46,8 @@ def test_backends_lists_both_with_their_capabilities() -> None:
     lines = run.stdout.splitlines()
     assert lines[0].split()[:4] == ["NAME", "STATUS", "VERSION", "PROTOCOL"]
     numpy = next(line.split() for line in lines if line.startswith("numpy "))
-    assert numpy[1:4] == ["ok", "0.1.0", "2"] and numpy[-1].endswith("qibo-backend-numpy")
+    assert numpy[1:4] == ["ok", "0.1.0", str(PROTOCOL_VERSION)]
+    assert numpy[-1].endswith("qibo-backend-numpy")
     report = {r["name"]: r for r in json.loads(qibo_core("backends", "--json").stdout)}
     assert report["qulacs"]["native"] > 0 and "shm" in report["qulacs"]["encodings"]
 
@@ -150,7 +153,8 @@ def test_backends_lists_configured_commands(tmp_path: Path) -> None:
     config.write_text(json.dumps({"backends": {"far": {"command": ["sh", "-c", f"exec {numpy}"]}}}))
     run = qibo_core("backends", env=dict(os.environ, QIBO_CORE_CONFIG=str(config)))
     far = next(line for line in run.stdout.splitlines() if line.startswith("far "))
-    assert far.split()[1:4] == ["ok", "0.1.0", "2"] and far.endswith(f"sh -c 'exec {numpy}'")
+    assert far.split()[1:4] == ["ok", "0.1.0", str(PROTOCOL_VERSION)]
+    assert far.endswith(f"sh -c 'exec {numpy}'")
 
 
 def test_alone_it_lists_the_commands_and_it_has_a_version() -> None:

@@ -8,7 +8,9 @@ from .channels import Channel
 from .circuit import Circuit
 from .decode import GateReader, from_data, gate_label, read_gates
 from .gate import GATES, Gate, M, Reset
+from .observable import Observable
 from .operation import Operation
+from .parameter import Parameter
 
-__all__ = ["GATES", "Channel", "Circuit", "Gate", "GateReader", "M", "Operation", "Reset",
-           "from_data", "gate_label", "gates", "read_gates"]
+__all__ = ["GATES", "Channel", "Circuit", "Gate", "GateReader", "M", "Observable", "Operation",
+           "Parameter", "Reset", "from_data", "gate_label", "gates", "read_gates"]

@@ -3,6 +3,7 @@ resets among them), and the measurements that close it."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -12,14 +13,15 @@ from .channels import Channel
 from .decode import from_data, gate_label
 from .gate import Gate, M, Reset
 from .operation import Operation
+from .parameter import Parameter, parameter_sets
 
 
 class Circuit:
     """Gates on `nqubits` qubits, checked as they are added."""
 
     runner: ClassVar[Callable[..., Any] | None] = None
-    """What `execute` calls: set by the `qibo_core` package, which holds the client; the model
-    itself never imports the runtime."""
+    """What `execute` and `expectation` call (with their name first): set by the `qibo_core`
+    package, which holds the client; the model itself never imports the runtime."""
 
     def __init__(self, nqubits: int, *, density_matrix: bool = False) -> None:
         if isinstance(nqubits, bool) or not isinstance(nqubits, int) or nqubits <= 0:
@@ -106,6 +108,35 @@ class Circuit:
         channels on a state vector."""
         return not self.density_matrix and any(not isinstance(op, Gate) for op in self.gates)
 
+    @property
+    def parameters(self) -> list[Parameter]:
+        """The Parameters its gates take, in first-use order: the order of a set of values."""
+        seen: dict[Parameter, None] = {}
+        for op in self.gates:
+            if isinstance(op, Gate) and op.slots:
+                seen.update(dict.fromkeys(op.slots.values()))
+        return list(seen)
+
+    def bind(self, values: Any) -> Circuit:
+        """This circuit with its Parameters valued: one set, a sequence in `parameters` order
+        or a dict by name."""
+        parameters = self.parameters
+        sets, single = parameter_sets(parameters, values)
+        if not single:
+            raise CircuitError("bind takes one set of values; run many sets with "
+                               "Handle.expectation(..., parameters=sets)")
+        return self.bound(dict(zip([p.name for p in parameters], sets[0].tolist(),
+                                   strict=True)))
+
+    def bound(self, values: dict[str, float]) -> Circuit:
+        """This circuit with the Parameters named in `values` valued from it (a copy)."""
+        other = copy.copy(self)
+        other.gates = [op.bound(values) if isinstance(op, Gate) and op.slots else op
+                       for op in self.gates]
+        other.measurements = list(self.measurements)
+        other._measured = set(self._measured)
+        return other
+
     def to_data(self) -> CircuitData:
         return CircuitData(nqubits=self.nqubits, density_matrix=self.density_matrix,
                            gates=[_op_data(op) for op in self.gates],
@@ -141,7 +172,13 @@ class Circuit:
         """Run on a backend: a name (a shared spawned process, restarted if it crashed), a
         Backend object, or a Handle, with Handle.execute's options; a qibo_core.Result."""
         assert Circuit.runner is not None, "set by qibo_core/__init__.py"
-        return Circuit.runner(self, backend, **options)
+        return Circuit.runner("execute", self, backend, **options)
+
+    def expectation(self, observable: Any, backend: Any = "numpy", **options: Any) -> Any:
+        """The expectation value of `observable` ("Z0 Z1 + 0.5 X2", or an Observable) on the
+        final state, computed by the backend; Handle.expectation's options (`parameters`)."""
+        assert Circuit.runner is not None, "set by qibo_core/__init__.py"
+        return Circuit.runner("expectation", self, backend, observable, **options)
 
     def __len__(self) -> int:
         return len(self.gates)

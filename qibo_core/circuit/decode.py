@@ -52,6 +52,8 @@ def from_data(data: GateData | Gate, nqubits: int | None = None) -> Gate:
     `nqubits`, also that every qubit it acts on is below it."""
     limit = math.inf if nqubits is None else nqubits
     if isinstance(data, Gate):
+        if data.slots:
+            data.to_data()  # raises: a gate with unbound parameters cannot run
         for q in data.all_qubits:
             check_qubit(q, limit)
         return data

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import CircuitError
 from ..protocol.messages import ConditionData, GateData, MeasurementData
+from .parameter import Parameter, check_value
 
 GATES: dict[str, type[Gate]] = {}
 """Every gate class by its wire name."""
@@ -36,16 +37,6 @@ def check_qubit(q: object, limit: float = math.inf) -> int:
     if q >= limit:
         raise CircuitError(f"qubit {q} is out of range for a {limit}-qubit state")
     return int(q)
-
-
-def _check_param(name: str, value: object) -> float:
-    if type(value) is float and math.isfinite(value):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise CircuitError(f"parameter {name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise CircuitError(f"parameter {name} must be finite, got {value}")
-    return float(value)
 
 
 def _check_distinct(qubits: tuple[int, ...], what: str) -> None:
@@ -80,9 +71,16 @@ class Gate:
     gates in a few NumPy calls. Other gates define `base_matrix`."""
     hermitian: ClassVar[bool] = False
     """True when the gate is its own inverse, so `dagger()` returns an equal gate."""
+    shifted: ClassVar[tuple[str, ...]] = ()
+    """Parameters p whose gate is exp(-i p G / 2), G^2 = I, up to a global phase (without
+    controls): the derivative of an expectation value in p is half the difference of its values
+    at p + pi/2 and p - pi/2 (the parameter-shift rule)."""
 
     qubits: tuple[int, ...]
     params: dict[str, float]
+    """Values by name; NaN for those given as a Parameter (in `slots`)."""
+    slots: dict[str, Parameter] = {}  # replaced, never changed in place
+    """The parameters given as a Parameter, by name: the gate is valued when bound."""
     extra_controls: tuple[int, ...] = ()
     is_dagger: bool = False
     condition: tuple[str, int] | None = None
@@ -119,7 +117,10 @@ class Gate:
             _check_distinct(self.qubits, self.name)
         for value in params.values():
             if type(value) is not float or not math.isfinite(value):
-                params = {p: _check_param(p, v) for p, v in params.items()}
+                checked = {p: check_value(p, v) for p, v in params.items()}
+                self.slots = {p: v for p, v in checked.items() if isinstance(v, Parameter)}
+                params = {p: math.nan if isinstance(v, Parameter) else v
+                          for p, v in checked.items()}
                 break
         self.params = params
 
@@ -216,7 +217,21 @@ class Gate:
         other.condition = (register, value)
         return other
 
+    def bound(self, values: dict[str, float]) -> Gate:
+        """This gate with its Parameters named in `values` valued from it (others stay)."""
+        other = copy.copy(self)
+        other.params = {**self.params, **{k: values[p.name] for k, p in self.slots.items()
+                                          if p.name in values}}
+        other.slots = {k: p for k, p in self.slots.items() if p.name not in values}
+        return other
+
     def to_data(self) -> GateData:
+        if self.slots:
+            raise CircuitError(f"{self!r} has unbound parameters: give their values "
+                               "(parameters=...)")
+        return self._data()
+
+    def _data(self) -> GateData:
         data = GateData(self.name, self.qubits, dict(self.params), self.extra_controls,
                         self.is_dagger)
         if self.condition is not None:
@@ -224,13 +239,15 @@ class Gate:
         return data
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Gate) and self.to_data() == other.to_data()
+        return (isinstance(other, Gate) and self.slots == other.slots
+                and self._data() == other._data())
 
     def __hash__(self) -> int:
         return hash((self.name, self.all_qubits))
 
     def __repr__(self) -> str:
-        args = [str(q) for q in self.qubits] + [f"{k}={v!r}" for k, v in self.params.items()]
+        args = [str(q) for q in self.qubits] + [f"{k}={self.slots.get(k, v)!r}"
+                                                for k, v in self.params.items()]
         text = f"{self.name}({', '.join(args)})"
         if self.extra_controls:
             text += f".controlled_by({', '.join(map(str, self.extra_controls))})"

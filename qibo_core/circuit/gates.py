@@ -116,6 +116,7 @@ class RX(Gate):
     """exp(-i theta X / 2)."""
 
     param_names = ("theta",)
+    shifted = ("theta",)
 
     @staticmethod
     def entries_for(theta: Any) -> Entries:
@@ -127,6 +128,7 @@ class RY(Gate):
     """exp(-i theta Y / 2)."""
 
     param_names = ("theta",)
+    shifted = ("theta",)
 
     @staticmethod
     def entries_for(theta: Any) -> Entries:
@@ -138,6 +140,7 @@ class RZ(Gate):
     """exp(-i theta Z / 2)."""
 
     param_names = ("theta",)
+    shifted = ("theta",)
 
     @staticmethod
     def entries_for(theta: Any) -> Entries:
@@ -149,6 +152,7 @@ class U1(Gate):
     """diag(1, exp(i theta))."""
 
     param_names = ("theta",)
+    shifted = ("theta",)
 
     @staticmethod
     def entries_for(theta: Any) -> Entries:
@@ -200,6 +204,7 @@ class PRX(Gate):
     """exp(-i theta (cos(phi) X + sin(phi) Y) / 2): a rotation about an axis in the XY plane."""
 
     param_names = ("theta", "phi")
+    shifted = ("theta",)
 
     @staticmethod
     def entries_for(theta: Any, phi: Any) -> Entries:
@@ -249,6 +254,7 @@ class RXX(Gate):
 
     ntargets = 2
     param_names = ("theta",)
+    shifted = ("theta",)
 
     def base_matrix(self) -> np.ndarray:
         return _rotation(np.kron(_X, _X), self.params["theta"])
@@ -259,6 +265,7 @@ class RYY(Gate):
 
     ntargets = 2
     param_names = ("theta",)
+    shifted = ("theta",)
 
     def base_matrix(self) -> np.ndarray:
         return _rotation(np.kron(_Y, _Y), self.params["theta"])
@@ -269,6 +276,7 @@ class RZZ(Gate):
 
     ntargets = 2
     param_names = ("theta",)
+    shifted = ("theta",)
 
     def base_matrix(self) -> np.ndarray:
         return _rotation(np.kron(_Z, _Z), self.params["theta"])
@@ -279,6 +287,7 @@ class RZX(Gate):
 
     ntargets = 2
     param_names = ("theta",)
+    shifted = ("theta",)
 
     def base_matrix(self) -> np.ndarray:
         return _rotation(np.kron(_Z, _X), self.params["theta"])

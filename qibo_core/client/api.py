@@ -81,6 +81,21 @@ def execute(circuit: Circuit, backend: str | Backend | Handle, **options: Any) -
                            str(exc).splitlines()[0])
 
 
+def expectation(circuit: Circuit, backend: str | Backend | Handle, observable: Any,
+                **options: Any) -> Any:
+    """`Circuit.expectation` (Handle.expectation's options), restarting a crashed backend by
+    name as `execute` does."""
+    while True:
+        handle = resolve(backend)
+        try:
+            return handle.expectation(circuit, observable, **options)
+        except BackendCrashed as exc:
+            if not isinstance(backend, str) or not _may_restart(backend):
+                raise
+            logger.warning("backend %s crashed (%s); restarting it and running again", backend,
+                           str(exc).splitlines()[0])
+
+
 RESTARTS = 5
 RESTART_WINDOW = 180.0
 """At most RESTARTS automatic restarts in RESTART_WINDOW seconds, as editors do for language

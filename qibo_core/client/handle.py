@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..circuit import Circuit, Gate, M, Reset
+from ..circuit import Circuit, Gate, M, Observable, Reset
 from ..circuit.channels import Channel as NoiseChannel
+from ..circuit.observable import ObservableLike
 from ..errors import (
     BackendCrashed,
+    CircuitError,
     GateFailed,
     HandleClosed,
     ProtocolError,
@@ -45,14 +47,17 @@ from ..protocol import (
     ReadParams,
     SampleParams,
     SampleResult,
+    StateExpectationParams,
     StateRef,
     decode_array,
     shots_problem,
 )
 from ..version import __version__
+from . import variational
 from .channel import Channel
 from .result import Result
 from .sharedmem import MIN_BYTES, Segment, SegmentPool
+from .variational import PreparedCircuits
 
 T = TypeVar("T")
 _tokens = itertools.count(1)
@@ -79,12 +84,16 @@ class Handle:
         self._channel = channel
         self.timeout = timeout
         self.reopen = reopen
-        self._unreferenced: collections.deque[int] = collections.deque()
+        self._unreferenced: collections.deque[tuple[str, Any]] = collections.deque()
+        """Frees to send (method, params) for what the garbage collector took."""
         self._unsent: dict[int, State] = {}
         """States holding streamed gates not sent yet."""
         self._send_lock = threading.Lock()
         self._closed = False
         self.precision = precision
+        self._prepared = PreparedCircuits(self)
+        self.said_fallback = False
+        """Whether the fallback for expectation values was logged (once per handle)."""
         try:
             self.info: InitializeResult = _initialize(channel, precision, threads)
         except BaseException:
@@ -139,24 +148,26 @@ class Handle:
 
     def execute(self, circuit: Circuit, *, nshots: int = 0, seed: int | None = None,
                 timeout: float | None = None, initial_state: np.ndarray | None = None,
-                samples: bool = False,
+                samples: bool = False, parameters: Any = None,
                 progress: Callable[[int, int], None] | None = None) -> Result:
         """Run `circuit` from |0...0> (or from `initial_state`); sample `nshots` shots of its
         measurements, and keep every shot's outcome if `samples` (`Result.samples()`).
+        `parameters` values its Parameters (one set: in `circuit.parameters` order, or a dict by
+        name); the bound circuit is sent.
 
         `progress(done, total)` is called now and then while a spawned backend works (from
         whichever thread reads its replies), if the backend reports progress."""
         _check_arguments(nshots, seed, timeout)
+        if parameters is not None or circuit.parameters:
+            circuit = _bound(circuit, parameters)
         if samples:
             self.require(Feature.SAMPLES, "samples")
         for feature, what in _needs(circuit):
             self.require(feature, what)
-        token = f"execute-{next(_tokens)}" if progress else None
-        if token is not None:
-            self._channel.watch(token, progress)
         segment = self._reply_segment(nshots * len(circuit.measured_qubits)) if samples else None
         try:
-            with self._array_param(initial_state, "an initial state") as initial:
+            with self._watching(progress) as token, \
+                    self._array_param(initial_state, "an initial state") as initial:
                 reply = self._request(Method.EXECUTE, ExecuteParams(
                     circuit, nshots, seed, token, initial, samples,
                     None if segment is None else segment.id), timeout)
@@ -164,14 +175,29 @@ class Handle:
             if segment is not None:
                 self._segments.release(segment)  # type: ignore[union-attr]
             raise
-        finally:
-            if token is not None:
-                self._channel.watch(token, None)
         state = State(self, reply.state, circuit.nqubits, density=circuit.density_matrix)
         shots = None
         if reply.samples is not None:
             shots = self._array_reply(reply.samples, "uint8", segment)
         return Result(state, reply.frequencies, circuit.registers, nshots, samples=shots)
+
+    def expectation(self, circuit: Circuit, observable: ObservableLike, *,
+                    parameters: Any = None,
+                    progress: Callable[[int, int], None] | None = None) -> Any:
+        """The expectation value of `observable` ("Z0 Z1 + 0.5 X2", terms, or an Observable)
+        on `circuit`'s final state, computed by the backend: a float for one set of
+        `parameters` (or none), an array of one value per row of a 2-D array of sets (all in
+        one request; the circuit is sent once per handle and kept by the backend).
+        `progress(sets done, sets)` as for `execute`."""
+        values, single = variational.expectations(self, circuit, observable, parameters,
+                                                   progress=progress)
+        return float(values[0]) if single else values
+
+    def gradient(self, circuit: Circuit, observable: ObservableLike, *,
+                 parameters: Any) -> np.ndarray:
+        """d<observable>/d(each of `circuit.parameters`) at one set of values, by the
+        parameter-shift rule, in one request."""
+        return variational.gradient(self, circuit, observable, parameters)
 
     def cancel(self) -> None:
         """Cancel every request in flight on this handle (from another thread): each caller
@@ -184,6 +210,20 @@ class Handle:
         with self._array_param(initial, "an initial state") as data:
             reply = self._request(Method.STATE_NEW, NewStateParams(nqubits, data))
         return State(self, reply.state, nqubits)
+
+    @contextlib.contextmanager
+    def _watching(self, progress: Callable[[int, int], None] | None) -> Iterator[str | None]:
+        """A workDoneToken whose `$/progress` reports go to `progress` while the block runs
+        (None when there is no `progress`)."""
+        if progress is None:
+            yield None
+            return
+        token = f"work-{next(_tokens)}"
+        self._channel.watch(token, progress)
+        try:
+            yield token
+        finally:
+            self._channel.watch(token, None)
 
     @contextlib.contextmanager
     def _array_param(self, array: np.ndarray | None, what: str) -> Iterator[Any]:
@@ -280,15 +320,15 @@ class Handle:
 
     def _forget(self, state_id: int) -> None:
         # Called by the garbage collector, maybe inside a send: only queue the free.
-        self._unreferenced.append(state_id)
+        self._unreferenced.append((Method.STATE_FREE, StateRef(state_id)))
 
     def _free_unreferenced(self) -> None:
         while self._unreferenced and self._channel.alive:
             try:
-                state_id = self._unreferenced.popleft()
+                method, params = self._unreferenced.popleft()
             except IndexError:  # another thread took the last one
                 return
-            self._channel.notify(Method.STATE_FREE, StateRef(state_id))
+            self._channel.notify(method, params)
 
 
 class State:
@@ -346,6 +386,16 @@ class State:
                                          SampleParams(self.id, nshots, qubits, seed))
         return reply.frequencies
 
+    def expectation(self, observable: ObservableLike) -> float:
+        """The expectation value of `observable` on this state, computed by the backend (or
+        here, from the state read back, by one of protocol version 2 or older)."""
+        observable = Observable(observable)
+        observable.check(self.nqubits)
+        if Feature.EXPECTATION not in self.handle.info.capabilities.features:
+            return observable.expectation(self.read())
+        return float(self._call(self.handle._request, Method.STATE_EXPECTATION,
+                                StateExpectationParams(self.id, observable.to_data())))
+
     def free(self) -> None:
         """Release the backend's memory for this state now."""
         if self._finalizer.detach() is not None and self.handle.alive:
@@ -381,6 +431,17 @@ class State:
 
     def __repr__(self) -> str:
         return f"<State {self.id} of {self.nqubits} qubits on {self.handle.name}>"
+
+
+def _bound(circuit: Circuit, parameters: Any) -> Circuit:
+    if parameters is None:
+        names = ", ".join(p.name for p in circuit.parameters[:5])
+        raise UsageError(f"the circuit has {len(circuit.parameters)} parameters ({names}...): "
+                         "give their values (parameters=...)")
+    try:
+        return circuit.bind(parameters)
+    except CircuitError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _needs(circuit: Circuit) -> list[tuple[str, str]]:

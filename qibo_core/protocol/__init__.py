@@ -7,6 +7,7 @@ from .arrays import decode_array, encode_array, encoder
 from .codes import ErrorCode
 from .framing import TIMEOUT, LineReader, Oversized, TimedOut
 from .messages import (
+    FEATURE_VERSIONS,
     JSONRPC,
     MAX_SHOTS,
     SEED_LIMIT,
@@ -19,10 +20,12 @@ from .messages import (
     CancelParams,
     Capabilities,
     CircuitData,
+    CircuitRef,
     ClientInfo,
     ErrorObject,
     ExecuteParams,
     ExecuteResult,
+    ExpectationParams,
     Feature,
     GateData,
     IncomingRequest,
@@ -33,6 +36,7 @@ from .messages import (
     MeasurementData,
     NewStateParams,
     Precision,
+    PrepareParams,
     ProbabilitiesParams,
     ProgressParams,
     ProgressValue,
@@ -43,19 +47,24 @@ from .messages import (
     SampleResult,
     SegmentRef,
     ServerInfo,
+    SlotData,
+    StateExpectationParams,
     StateRef,
+    TermData,
     shots_problem,
 )
-from .methods import METHOD_TYPES, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method
+from .methods import METHOD_TYPES, METHOD_VERSIONS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method
 
 __all__ = [
     "ApplyParams", "ArrayData", "AttachParams", "CancelParams", "Capabilities", "CircuitData",
-    "ClientInfo", "ErrorCode", "ErrorObject", "ExecuteParams", "ExecuteResult", "Feature",
-    "GateData", "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
-    "InitializeResult", "JSONRPC", "LineReader", "MAX_SHOTS", "METHOD_TYPES", "MeasurementData",
-    "Method", "NewStateParams", "Oversized", "PROTOCOL_VERSION", "Precision",
-    "ProbabilitiesParams", "ProgressParams", "ProgressValue", "ReadParams", "Request",
-    "Response", "SEED_LIMIT", "SHM_DIR", "SHM_PREFIX", "STATE_ENCODINGS", "SUPPORTED_VERSIONS",
-    "SampleParams", "SampleResult", "SegmentRef", "ServerInfo", "StateRef", "TIMEOUT",
-    "TimedOut", "decode_array", "encode_array", "encoder", "shots_problem",
+    "CircuitRef", "ClientInfo", "ErrorCode", "ErrorObject", "ExecuteParams", "ExecuteResult",
+    "ExpectationParams", "FEATURE_VERSIONS", "Feature", "GateData",
+    "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
+    "InitializeResult", "JSONRPC", "LineReader", "MAX_SHOTS", "METHOD_TYPES", "METHOD_VERSIONS",
+    "MeasurementData", "Method", "NewStateParams", "Oversized", "PROTOCOL_VERSION", "Precision",
+    "PrepareParams", "ProbabilitiesParams", "ProgressParams", "ProgressValue", "ReadParams",
+    "Request", "Response", "SEED_LIMIT", "SHM_DIR", "SHM_PREFIX", "STATE_ENCODINGS",
+    "SUPPORTED_VERSIONS", "SampleParams", "SampleResult", "SegmentRef", "ServerInfo", "SlotData",
+    "StateExpectationParams", "StateRef", "TIMEOUT", "TermData", "TimedOut", "decode_array",
+    "encode_array", "encoder", "shots_problem",
 ]

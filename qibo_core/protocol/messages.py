@@ -54,13 +54,21 @@ SHM_PREFIX: Final = "qibo-core-"
 
 
 class Feature:
-    """Optional features of protocol version 2, listed in `capabilities.features`."""
+    """Optional features, listed in `capabilities.features` (from protocol version 2)."""
 
     INITIAL_STATE: Final = "initialState"
     SAMPLES: Final = "samples"
     MID_CIRCUIT_MEASUREMENT: Final = "midCircuitMeasurement"
     DENSITY_MATRIX: Final = "densityMatrix"
     CHANNELS: Final = "channels"
+    EXPECTATION: Final = "expectation"
+    """Version 3: prepared circuits and their expectation values (circuit/*)."""
+
+
+FEATURE_VERSIONS: Final = {Feature.INITIAL_STATE: 2, Feature.SAMPLES: 2,
+                           Feature.MID_CIRCUIT_MEASUREMENT: 2, Feature.DENSITY_MATRIX: 2,
+                           Feature.CHANNELS: 2, Feature.EXPECTATION: 3}
+"""The protocol version that brought each feature: a session of an older one leaves it out."""
 
 
 class Precision:
@@ -253,6 +261,53 @@ class SampleParams(_Message):
 
 class SampleResult(_Message):
     frequencies: dict[str, int]
+
+
+# ---- prepared circuits (version 3, feature "expectation") -----------------------------------
+
+class SlotData(_Message):
+    """Gate `gate` (an index into the circuit's gates) takes its parameter `param` from
+    `parameter`, an index into each set of values."""
+
+    gate: int
+    param: str
+    parameter: int
+
+
+class PrepareParams(_Message, Generic[C]):
+    circuit: C
+    """Its slotted parameters carry any number (0.0): `slots` says where the values go."""
+    slots: list[SlotData]
+    parameters: int
+    """How many values a set has."""
+
+
+class CircuitRef(_Message):
+    """A prepared circuit, by id: the result of `circuit/prepare`, params of `circuit/free`."""
+
+    circuit: int
+
+
+class TermData(_Message):
+    """`coefficient` times a Pauli string: `"Z0 Z1"` (letters X, Y, Z and qubits), `""` the
+    identity."""
+
+    coefficient: float
+    pauli: str
+
+
+class ExpectationParams(_Message, Generic[A]):
+    circuit: int
+    parameters: A
+    """float64 of shape [sets, parameters]: one row per set of values."""
+    observable: list[TermData]
+    work_done_token: int | str | None = None
+    """When set, `$/progress` reports sets done of all."""
+
+
+class StateExpectationParams(_Message):
+    state: int
+    observable: list[TermData]
 
 
 class CancelParams(_Message):

@@ -14,23 +14,27 @@ from .messages import (
     AttachParams,
     CancelParams,
     CircuitData,
+    CircuitRef,
     ExecuteParams,
     ExecuteResult,
+    ExpectationParams,
     GateData,
     InitializeParams,
     InitializeResult,
     NewStateParams,
+    PrepareParams,
     ProbabilitiesParams,
     ReadParams,
     SampleParams,
     SampleResult,
     SegmentRef,
+    StateExpectationParams,
     StateRef,
 )
 
-PROTOCOL_VERSION: Final = 2
+PROTOCOL_VERSION: Final = 3
 """The version this package speaks by default: the newest."""
-SUPPORTED_VERSIONS: Final = (1, 2)
+SUPPORTED_VERSIONS: Final = (1, 2, 3)
 
 
 class Method:
@@ -46,6 +50,10 @@ class Method:
     STATE_PROBABILITIES: Final = "state/probabilities"
     STATE_SAMPLE: Final = "state/sample"
     STATE_FREE: Final = "state/free"
+    STATE_EXPECTATION: Final = "state/expectation"
+    CIRCUIT_PREPARE: Final = "circuit/prepare"
+    CIRCUIT_EXPECTATION: Final = "circuit/expectation"
+    CIRCUIT_FREE: Final = "circuit/free"
     SHM_ATTACH: Final = "shm/attach"
     SHM_DETACH: Final = "shm/detach"
     CANCEL_REQUEST: Final = "$/cancelRequest"
@@ -63,8 +71,16 @@ METHOD_TYPES: Final[dict[str, tuple[type | None, type | None]]] = {
     Method.STATE_PROBABILITIES: (ProbabilitiesParams, ArrayData),
     Method.STATE_SAMPLE: (SampleParams, SampleResult),
     Method.STATE_FREE: (StateRef, None),
+    Method.STATE_EXPECTATION: (StateExpectationParams, float),
+    Method.CIRCUIT_PREPARE: (PrepareParams[CircuitData], CircuitRef),
+    Method.CIRCUIT_EXPECTATION: (ExpectationParams[ArrayData], ArrayData),
+    Method.CIRCUIT_FREE: (CircuitRef, None),
     Method.SHM_ATTACH: (AttachParams, SegmentRef),
     Method.SHM_DETACH: (SegmentRef, None),
     Method.CANCEL_REQUEST: (CancelParams, None),
 }
 """Each method's params and result types (None: no params / a null result)."""
+
+METHOD_VERSIONS: Final = {Method.CIRCUIT_PREPARE: 3, Method.CIRCUIT_EXPECTATION: 3,
+                          Method.CIRCUIT_FREE: 3, Method.STATE_EXPECTATION: 3}
+"""Methods a later protocol version brought: a session of an older one does not serve them."""

@@ -100,12 +100,26 @@ class Backend(ABC):
 
     @property
     def features(self) -> list[str]:
-        """The optional features of protocol version 2 this backend offers."""
-        offered = [Feature.SAMPLES]  # the session draws shots from `sample` for every backend
+        """The optional features this backend offers (a session leaves out those of a later
+        protocol version than it speaks)."""
+        offered = [Feature.SAMPLES,  # the session draws shots from `sample` for every backend
+                   Feature.EXPECTATION]  # and runs prepared circuits with `apply`
         if type(self).from_array is not Backend.from_array:  # the shot engine copies states
             offered += [Feature.INITIAL_STATE, Feature.MID_CIRCUIT_MEASUREMENT,
                         Feature.DENSITY_MATRIX, Feature.CHANNELS]
         return sorted(offered)
+
+    def prepare(self, prepared: Any) -> Any:
+        """Optional: what this backend builds once for a prepared circuit (a
+        server.variational.Prepared), kept as its `native`; None builds nothing."""
+        return None
+
+    def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
+                     checkpoint: Checkpoint) -> np.ndarray | None:
+        """Optional: the observable's expectation value after each row of `sets` (a Prepared,
+        float64 [sets, values], an Observable), computed this backend's own way; None lets the
+        session bind each set, run it and evaluate the final state."""
+        return None
 
     @abstractmethod
     def to_array(self, state: Any) -> np.ndarray:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..circuit import Circuit, GateReader, read_gates
+from ..circuit.observable import Observable
 from ..errors import (
     BackendError,
     CircuitError,
@@ -30,6 +31,8 @@ from ..errors import (
     UnsupportedProtocolVersion,
 )
 from ..protocol import (
+    FEATURE_VERSIONS,
+    METHOD_VERSIONS,
     PROTOCOL_VERSION,
     STATE_ENCODINGS,
     SUPPORTED_VERSIONS,
@@ -37,20 +40,26 @@ from ..protocol import (
     ArrayData,
     AttachParams,
     Capabilities,
+    CircuitRef,
     ExecuteParams,
     ExecuteResult,
+    ExpectationParams,
     Feature,
     InitializeParams,
     InitializeResult,
     Method,
     NewStateParams,
+    PrepareParams,
     ProbabilitiesParams,
     ReadParams,
     SampleParams,
     SampleResult,
     SegmentRef,
     ServerInfo,
+    StateExpectationParams,
     StateRef,
+    TermData,
+    decode_array,
     encode_array,
     shots_problem,
 )
@@ -61,12 +70,15 @@ from .memory import Budget, format_bytes
 from .segments import Segments
 from .shots import as_integers, frequencies, outcomes, run_shots, shot_bits
 from .streaming import until_invalid
+from .variational import Prepared, expectations, prepared
 
 MAX_SAMPLES = 10**8
 """The most shots answered one by one (a byte per measured qubit each)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
+MAX_PREPARED = 4096
+"""The most circuits a session keeps prepared at once."""
 """Every method a session serves, with its handler: the one list of them."""
 
 
@@ -112,6 +124,8 @@ class Session:
         self.segments = Segments(enabled=shared_memory)
         self._states: dict[int, _HeldState] = {}
         self._next_id = 1
+        self._prepared: dict[int, Prepared] = {}
+        self._next_circuit = 1
         self.budget = Budget()
 
     @staticmethod
@@ -125,6 +139,10 @@ class Session:
             raise method_not_found(method)
         if not self.initialized and method != Method.INITIALIZE:
             raise ServerNotInitialized(f"{method!r} before 'initialize': send 'initialize' first")
+        if METHOD_VERSIONS.get(method, 1) > self.version:
+            raise MethodNotFound(f"{method!r} is a method of protocol version "
+                                 f"{METHOD_VERSIONS[method]}; this session speaks version "
+                                 f"{self.version}")
         return handler(self, params)
 
     def call_array(self, method: str, params: Any) -> np.ndarray:
@@ -136,6 +154,8 @@ class Session:
             return np.array(self.read_array(params))
         if method == Method.STATE_PROBABILITIES:
             return self.probabilities_array(params)
+        if method == Method.CIRCUIT_EXPECTATION:
+            return self.expectation_array(params)
         raise MethodNotFound(f"{method!r} does not answer an array")
 
     def notify(self, method: str, params: Any) -> None:
@@ -174,11 +194,13 @@ class Session:
                 max_qubits=self.backend.max_qubits, precisions=list(self.backend.precisions),
                 state_encodings=encodings, threads=self.backend.threads,
                 max_message_bytes=self.max_message_bytes,
-                features=self.backend.features if self.version >= 2 else []))
+                features=[f for f in self.backend.features
+                          if FEATURE_VERSIONS[f] <= self.version]))
 
     @_handles(Method.SHUTDOWN)
     def shutdown(self, params: None) -> None:
         self._states.clear()
+        self._prepared.clear()
         self.budget.promised = 0
         self.segments.close()
 
@@ -364,11 +386,80 @@ class Session:
             counts = self.backend.sample(held.native, qubits, params.nshots, params.seed)
         return SampleResult(frequencies(counts, len(qubits)))
 
+    @_handles(Method.STATE_EXPECTATION)
+    def state_expectation(self, params: StateExpectationParams) -> float:
+        held = self._state(params.state)
+        observable = _observable(params.observable, held.nqubits)
+        if held.is_density:
+            return observable.expectation(density.matrix(self.backend, held.native,
+                                                         held.nqubits))
+        return observable.expectation(self.backend.to_array(held.native))
+
     @_handles(Method.STATE_FREE)
     def free(self, params: StateRef) -> None:
         if params.state not in self._states:
             raise UnknownState(f"no state {params.state} is held")
         self._drop(params.state)
+
+    # ---- prepared circuits (version 3) -------------------------------------------------
+
+    @_handles(Method.CIRCUIT_PREPARE)
+    def prepare(self, params: PrepareParams[Any]) -> CircuitRef:
+        if len(self._prepared) >= MAX_PREPARED:
+            raise InvalidParams(f"{MAX_PREPARED} circuits are prepared already: free some "
+                                "(circuit/free)")
+        circuit = params.circuit
+        if not isinstance(circuit, Circuit):
+            try:
+                circuit = Circuit.from_data(circuit)
+            except CircuitError as exc:
+                raise InvalidParams(f"invalid circuit: {exc}") from None
+        self._check_fits(2 * circuit.nqubits if circuit.density_matrix else circuit.nqubits)
+        ready = prepared(circuit, params.slots, params.parameters)
+        ready.native = self.backend.prepare(ready)
+        circuit_id, self._next_circuit = self._next_circuit, self._next_circuit + 1
+        self._prepared[circuit_id] = ready
+        return CircuitRef(circuit_id)
+
+    @_handles(Method.CIRCUIT_EXPECTATION)
+    def expectation(self, params: ExpectationParams[Any]) -> ArrayData:
+        """float64 [sets]: the observable's expectation value after each set."""
+        return encode_array(self.expectation_array(params))
+
+    def expectation_array(self, params: ExpectationParams[Any]) -> np.ndarray:
+        ready = self._circuit(params.circuit)
+        sets = params.parameters
+        if isinstance(sets, ArrayData):
+            try:
+                sets = decode_array(sets, "float64")
+            except ValueError as exc:
+                raise InvalidParams(f"invalid parameters: {exc}") from None
+        sets = np.asarray(sets, dtype=float)
+        if sets.ndim != 2 or sets.shape[1] != ready.nparameters:
+            raise InvalidParams(f"parameters of shape {list(sets.shape)}: circuit "
+                                f"{params.circuit} takes sets of {ready.nparameters} values, "
+                                f"shape [sets, {ready.nparameters}]")
+        if not np.isfinite(sets).all():
+            raise InvalidParams("parameter values must be finite")
+        observable = _observable(params.observable, ready.circuit.nqubits)
+        n = ready.circuit.nqubits
+        self._check_fits(2 * n if ready.circuit.density_matrix else n)
+        values = self.backend.expectations(ready, sets, observable, self.checkpoint)
+        if values is None:
+            values = expectations(self.backend, ready, sets, observable, self.checkpoint)
+        return values
+
+    @_handles(Method.CIRCUIT_FREE)
+    def free_circuit(self, params: CircuitRef) -> None:
+        self._circuit(params.circuit)
+        del self._prepared[params.circuit]
+
+    def _circuit(self, circuit_id: int) -> Prepared:
+        ready = self._prepared.get(circuit_id)
+        if ready is None:
+            raise InvalidParams(f"no circuit {circuit_id} is prepared (never, or freed); "
+                                f"prepared: {sorted(self._prepared) or 'none'}")
+        return ready
 
     # ---- shared memory -----------------------------------------------------------------
 
@@ -438,3 +529,12 @@ class Session:
         return list(qubits)
 
 
+
+
+def _observable(terms: list[TermData], nqubits: int) -> Observable:
+    try:
+        observable = Observable.from_data(terms)
+        observable.check(nqubits)
+    except CircuitError as exc:
+        raise InvalidParams(f"invalid observable: {exc}") from None
+    return observable

@@ -334,6 +334,79 @@ def _segment_file(size: int, prefix: str = SHM_PREFIX) -> str:
     return path
 
 
+def _expectation(s: Exchange) -> None:
+    """Version 3, feature "expectation": a prepared circuit's expectation values, one per set,
+    equal the reference's; the observable applies to a held state too; bad slots, shapes and
+    observables are refused; the backend serves on, and frees the circuit once."""
+    capabilities = _initialize(s)
+    if s.version < 3 or "expectation" not in capabilities.get("features", []):
+        return
+    gates = [{"name": "RY", "qubits": [0], "params": {"theta": 0.0}},
+             {"name": "CNOT", "qubits": [0, 1]},
+             {"name": "RX", "qubits": [1], "params": {"theta": 0.0}}]
+    slots = [{"gate": 0, "param": "theta", "parameter": 0},
+             {"gate": 2, "param": "theta", "parameter": 1}]
+    circuit = {"nqubits": 2, "gates": gates}
+    for bad in ({**slots[0], "gate": 7}, {**slots[0], "param": "phi"},
+                {**slots[0], "parameter": 2}):
+        s.error("circuit/prepare", {"circuit": circuit, "slots": [bad], "parameters": 2},
+                ErrorCode.INVALID_PARAMS)
+    prepared = s.object("circuit/prepare", {"circuit": circuit, "slots": slots,
+                                            "parameters": 2})["circuit"]
+    sets = np.array([[0.3, 0.5], [1.1, -0.4], [-2.0, 2.5]])
+    terms = [{"coefficient": 1.0, "pauli": "Z0 Z1"}, {"coefficient": 0.5, "pauli": "X1"},
+             {"coefficient": -0.3, "pauli": "Y0 Y1"}, {"coefficient": -0.2, "pauli": ""}]
+    answer = s.result("circuit/expectation", {"circuit": prepared, "parameters": _array(sets),
+                                              "observable": terms})
+    values = _float64(answer, [len(sets)], "circuit/expectation")
+    expected = [_reference_expectation(row, terms) for row in sets]
+    if not np.allclose(values, expected, atol=1e-8):
+        raise CheckFailed(f"expectation values {values.tolist()}, expected {expected}")
+    for bad_params in ({"parameters": _array(sets[:, :1])},
+                       {"observable": [{"coefficient": 1.0, "pauli": "Z5"}]},
+                       {"observable": [{"coefficient": 1.0, "pauli": "Q0"}]},
+                       {"circuit": prepared + 1000}):
+        s.error("circuit/expectation", {"circuit": prepared, "parameters": _array(sets),
+                                        "observable": terms, **bad_params},
+                ErrorCode.INVALID_PARAMS)
+    state = s.object("state/new", {"nqubits": 2})["state"]
+    value = s.result("state/expectation", {"state": state, "observable": terms})
+    if not isinstance(value, (int, float)) or abs(value - 0.8) > 1e-8:
+        raise CheckFailed(f"state/expectation on |00> answered {value!r}, not 0.8")
+    s.result("circuit/free", {"circuit": prepared})
+    s.error("circuit/free", {"circuit": prepared}, ErrorCode.INVALID_PARAMS)
+
+
+def _array(values: np.ndarray) -> dict[str, Any]:
+    data = np.ascontiguousarray(values, dtype="<f8")
+    return {"dtype": "float64", "shape": list(data.shape),
+            "data": base64.b64encode(data.tobytes()).decode()}
+
+
+def _float64(answer: Any, shape: list[int], method: str) -> np.ndarray:
+    if not isinstance(answer, dict) or answer.get("dtype") != "float64" \
+            or answer.get("shape") != shape or not isinstance(answer.get("data"), str):
+        raise CheckFailed(f"{method} answered {answer!r}, not float64 of shape {shape}")
+    return np.frombuffer(base64.b64decode(answer["data"]), dtype="<f8")
+
+
+def _reference_expectation(angles: np.ndarray, terms: list[dict[str, Any]]) -> float:
+    """RY(a) on qubit 0, CNOT, RX(b) on qubit 1 from |00>, by dense matrices."""
+    a, b = angles
+    ry = np.array([[np.cos(a / 2), -np.sin(a / 2)], [np.sin(a / 2), np.cos(a / 2)]])
+    rx = np.array([[np.cos(b / 2), -1j * np.sin(b / 2)], [-1j * np.sin(b / 2), np.cos(b / 2)]])
+    cnot = np.eye(4)[[0, 1, 3, 2]]
+    psi = np.kron(np.eye(2), rx) @ cnot @ np.kron(ry, np.eye(2)) @ np.array([1, 0, 0, 0])
+    pauli = {"X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
+             "Z": np.diag([1, -1]), "I": np.eye(2)}
+    total = 0.0
+    for term in terms:
+        letters = {int(f[1:]): f[0] for f in term["pauli"].split()}
+        matrix = np.kron(pauli[letters.get(0, "I")], pauli[letters.get(1, "I")])
+        total += term["coefficient"] * float(np.vdot(psi, matrix @ psi).real)
+    return total
+
+
 def _shutdown(s: Exchange) -> None:
     _initialize(s)
     if s.result("shutdown") is not None:
@@ -361,6 +434,8 @@ PROTOCOL_CHECKS: list[tuple[str, Callable[[Exchange], object]]] = [
     ("version 2: a circuit starts from an initial state, which is checked", _initial_states),
     ("version 2: samples are every shot, count to the frequencies, cross by segment",
      _samples),
+    ("version 3: prepared circuits' expectation values, per set and on a held state",
+     _expectation),
     ("shutdown then exit ends the process with code 0", _shutdown),
     ("end of input ends the process", _end_of_input),
 ]

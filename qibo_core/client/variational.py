@@ -1,0 +1,185 @@
+"""Variational work on a handle: expectation values of sets of parameter values and their
+parameter-shift gradients, each one request to a backend that keeps the circuit prepared
+(protocol version 3, feature "expectation"); a backend without it runs bound circuits and the
+expectation is computed here, which is said once per handle."""
+
+from __future__ import annotations
+
+import logging
+import math
+import weakref
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..circuit import Circuit, Gate, Observable, Parameter
+from ..circuit.observable import ObservableLike
+from ..circuit.parameter import parameter_sets
+from ..errors import UsageError
+from ..protocol import (
+    CircuitRef,
+    ExpectationParams,
+    Feature,
+    InitializeResult,
+    Method,
+    PrepareParams,
+    SlotData,
+)
+
+logger = logging.getLogger("qibo_core.client")
+
+SHIFT = math.pi / 2
+
+
+class Handle(Protocol):
+    """What this module uses of a client Handle (which imports this module)."""
+
+    info: InitializeResult
+    said_fallback: bool
+    _prepared: PreparedCircuits
+    _unreferenced: deque[tuple[str, Any]]
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def protocol_version(self) -> int: ...
+    def execute(self, circuit: Circuit) -> Any: ...
+    def _request(self, method: str, params: Any, timeout: float | None = None) -> Any: ...
+    def _request_array(self, method: str, params: Any, dtype: str) -> np.ndarray: ...
+    def _watching(self, progress: Callable[[int, int], None] | None
+                  ) -> AbstractContextManager[str | None]: ...
+
+
+class PreparedCircuits:
+    """The circuits a handle's backend keeps prepared, by the circuit object they came from:
+    prepared on first use, again if gates were added since, freed when the circuit is
+    garbage collected (queued, like a state's free)."""
+
+    def __init__(self, handle: Handle) -> None:
+        self._handle = handle
+        self._ids: dict[tuple[int, str], tuple[weakref.ref[Circuit], int, int]] = {}
+
+    def id(self, circuit: Circuit, key: str, build: Any = None) -> int:
+        """The backend's id for `circuit` (or for `build(circuit)`, under another `key`)."""
+        entry = self._ids.get((id(circuit), key))
+        if entry is not None and entry[0]() is circuit and entry[1] == len(circuit.gates):
+            return entry[2]
+        if entry is not None:
+            self._release(entry[2])
+        source = build(circuit) if build is not None else circuit
+        parameters = source.parameters
+        index = {p: i for i, p in enumerate(parameters)}
+        slots = [SlotData(g, name, index[p]) for g, op in enumerate(source.gates)
+                 if isinstance(op, Gate) for name, p in op.slots.items()]
+        placeholder = source.bound({p.name: 0.0 for p in parameters})
+        ref: CircuitRef = self._handle._request(
+            Method.CIRCUIT_PREPARE, PrepareParams(placeholder, slots, len(parameters)))
+        forget = weakref.ref(circuit, lambda _: self._forget(id(circuit), key))
+        self._ids[id(circuit), key] = (forget, len(circuit.gates), ref.circuit)
+        return ref.circuit
+
+    def _forget(self, circuit: int, key: str) -> None:
+        entry = self._ids.pop((circuit, key), None)
+        if entry is not None:
+            self._release(entry[2])
+
+    def _release(self, prepared: int) -> None:
+        self._handle._unreferenced.append((Method.CIRCUIT_FREE, CircuitRef(prepared)))
+
+
+def expectations(handle: Handle, circuit: Circuit, observable: ObservableLike,
+                 parameters: Any, *, key: str = "", build: Any = None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, bool]:
+    """The observable's value after each set of `parameters`, and whether one set was given;
+    `progress(sets done, sets)` is called now and then if the backend reports it."""
+    source = build(circuit) if build is not None else circuit
+    observable = Observable(observable)
+    observable.check(circuit.nqubits)
+    if parameters is None and source.parameters:
+        raise UsageError(f"the circuit has {len(source.parameters)} parameters: give their "
+                         "values (parameters=...)")
+    sets, single = parameter_sets(source.parameters, [] if parameters is None else parameters)
+    if Feature.EXPECTATION not in handle.info.capabilities.features:
+        return _here(handle, source, observable, sets), single
+    prepared = handle._prepared.id(circuit, key, build)
+    with handle._watching(progress) as token:
+        values = handle._request_array(Method.CIRCUIT_EXPECTATION, ExpectationParams(
+            prepared, sets, observable.to_data(), token), "float64")
+    if values.shape != (len(sets),):
+        raise UsageError(f"backend {handle.name!r} answered {values.shape} values for "
+                         f"{len(sets)} sets")
+    return values, single
+
+
+def gradient(handle: Handle, circuit: Circuit, observable: ObservableLike,
+             parameters: Any) -> np.ndarray:
+    """d<O>/d(each Parameter) at one set of values, by the parameter-shift rule: every use of a
+    Parameter shifted by +-pi/2 in turn, all those sets evaluated in one request."""
+    names = [p.name for p in circuit.parameters]
+    values, single = parameter_sets(circuit.parameters, parameters)
+    if not single:
+        raise UsageError("gradient takes one set of values")
+    uses = _uses(circuit)
+    base = np.array([values[0][names.index(p.name)] for _, _, p in uses])
+    shifted = np.repeat(base[None, :], 2 * len(uses), axis=0)
+    for k in range(len(uses)):
+        shifted[2 * k, k] += SHIFT
+        shifted[2 * k + 1, k] -= SHIFT
+    results, _ = expectations(handle, circuit, observable, shifted, key="uses",
+                              build=_one_parameter_per_use)
+    per_use = (results[0::2] - results[1::2]) / 2
+    grad = np.zeros(len(names))
+    for (_, _, p), d in zip(uses, per_use, strict=True):
+        grad[names.index(p.name)] += d
+    return grad
+
+
+def _uses(circuit: Circuit) -> list[tuple[int, str, Parameter]]:
+    """Every (gate index, parameter name, Parameter) slot, refusing gates the two-term shift
+    rule does not hold for."""
+    uses = []
+    for g, op in enumerate(circuit.gates):
+        if not isinstance(op, Gate):
+            continue
+        for name, p in op.slots.items():
+            if name not in op.shifted or op.controls:
+                raise UsageError(f"gate {g} ({op!r}): the parameter-shift rule does not hold "
+                                 f"for its {name!r}; gradients take Parameters in rotations "
+                                 "(RX, RY, RZ, U1, PRX theta, RXX, RYY, RZZ, RZX) without "
+                                 "controls")
+            uses.append((g, name, p))
+    return uses
+
+
+def _one_parameter_per_use(circuit: Circuit) -> Circuit:
+    """The circuit with a Parameter of its own for every use of one (`name#k`)."""
+    other = circuit.bound({})
+    count = 0
+    for g, op in enumerate(other.gates):
+        if isinstance(op, Gate) and op.slots:
+            renamed = op.bound({})
+            renamed.slots = {}
+            for name, p in op.slots.items():
+                renamed.slots[name] = Parameter(f"{p.name}#{count}")
+                count += 1
+            other.gates[g] = renamed
+    return other
+
+
+def _here(handle: Handle, circuit: Circuit, observable: Observable,
+          sets: np.ndarray) -> np.ndarray:
+    """The fallback: each set bound, run, its state read back and evaluated in this process."""
+    if not handle.said_fallback:
+        handle.said_fallback = True
+        logger.warning("backend %s does not compute expectation values (protocol version %s): "
+                       "running bound circuits and reading their states back", handle.name,
+                       handle.protocol_version)
+    names = [p.name for p in circuit.parameters]
+    values = np.empty(len(sets))
+    for k, row in enumerate(sets):
+        bound = circuit.bound(dict(zip(names, row.tolist(), strict=True)))
+        values[k] = observable.expectation(handle.execute(bound).state())
+    return values
