@@ -29,7 +29,7 @@ from circuits import layered, qft
 
 from qibo_backend_numpy import NumpyBackend
 from qibo_backend_qulacs import QulacsBackend
-from qibo_core import Circuit, connect, gates
+from qibo_core import Circuit, Observable, Parameter, connect, gates
 from qibo_core.client import Handle
 from qibo_core.protocol import ApplyParams, Method, ReadParams
 
@@ -335,6 +335,80 @@ def print_table(rows: list[Row]) -> None:
               f"  {r.anchor}{' / ' if r.anchor and r.note else ''}{r.note}")
 
 
+def ansatz(n: int, layers: int = 4) -> Circuit:
+    """The hardware-efficient ansatz: RY and RZ on every qubit, then a CZ chain, per layer; one
+    Parameter per angle (80 at 10 qubits)."""
+    t = iter([Parameter(f"t{i}") for i in range(2 * n * layers)])
+    circuit = Circuit(n)
+    for _ in range(layers):
+        for q in range(n):
+            circuit.add([gates.RY(q, next(t)), gates.RZ(q, next(t))])
+        circuit.add(gates.CZ(q, q + 1) for q in range(n - 1))
+    return circuit
+
+
+OBSERVABLE = "Z0 Z1 + 0.5 X2 - 0.25 Y3 Z5"
+
+
+def qulacs_sweep(circuit: Circuit, sets: np.ndarray) -> np.ndarray:
+    """The anchor: Qulacs in this process, a ParametricQuantumCircuit made once, its angles set
+    per set, an Observable evaluated (its RY(a) is our RY(-a); its qubit n-1-q is our q)."""
+    import qulacs
+
+    n = circuit.nqubits
+    parametric = qulacs.ParametricQuantumCircuit(n)
+    for op in circuit.gates:
+        if op.name == "CZ":
+            parametric.add_CZ_gate(n - 1 - op.qubits[0], n - 1 - op.qubits[1])
+        else:
+            getattr(parametric, f"add_parametric_{op.name}_gate")(n - 1 - op.qubits[0], 0.0)
+    observable = qulacs.Observable(n)
+    for coefficient, pauli in Observable(OBSERVABLE).terms:
+        observable.add_operator(coefficient, " ".join(f"{p} {n - 1 - q}" for p, q in pauli))
+    state = qulacs.QuantumState(n)
+    values = np.empty(len(sets))
+    for k, row in enumerate(sets):
+        for i, value in enumerate(row):
+            parametric.set_parameter(i, -value)
+        state.set_zero_state()
+        parametric.update_quantum_state(state)
+        values[k] = observable.get_expectation_value(state).real
+    return values
+
+
+def variational(sizes: tuple[int, int], nsets: tuple[int, int], repeats: int) -> list[Row]:
+    """Expectation values of many parameter sets of the ansatz, against Qulacs in process."""
+    rows = []
+    with connect("qulacs") as qulacs_handle, connect("numpy") as numpy_handle:
+        for n, count in zip(sizes, nsets, strict=True):
+            circuit = ansatz(n)
+            sets = np.random.default_rng(n).uniform(-np.pi, np.pi,
+                                                    (count, len(circuit.parameters)))
+            anchor_name = f"qulacs in process ({count} sets)"
+            cases = [(f"{n}q, {count} sets, spawned {name}, one call",
+                      lambda h=h, c=circuit, s=sets: h.expectation(c, OBSERVABLE, parameters=s))
+                     for name, h in (("qulacs", qulacs_handle), ("numpy", numpy_handle))]
+            if n == sizes[0]:
+                cases += [(f"{n}q, {count} sets, spawned {name}, a call per set",
+                           lambda h=h, c=circuit, s=sets: [
+                               h.expectation(c, OBSERVABLE, parameters=row) for row in s])
+                          for name, h in (("qulacs", qulacs_handle), ("numpy", numpy_handle))]
+            for case, run in cases:
+                times, anchor = measure_pair(
+                    run, lambda c=circuit, s=sets: qulacs_sweep(c, s), repeats)
+                per_set = statistics.median(times) / count * 1e3
+                rows.append(row("8 variational", case, times, anchor_name, anchor,
+                                note=f"{per_set:.3f} ms per set"))
+        circuit = ansatz(sizes[0])
+        values = np.random.default_rng(0).uniform(-np.pi, np.pi, len(circuit.parameters))
+        for name, h in (("qulacs", qulacs_handle), ("numpy", numpy_handle)):
+            times = measure(lambda h=h: h.gradient(circuit, OBSERVABLE, parameters=values),
+                            repeats)
+            rows.append(row("8 variational", f"{sizes[0]}q gradient of {len(values)} "
+                            f"parameters (parameter shift, one call), spawned {name}", times))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -346,7 +420,7 @@ def main() -> None:
     parser.add_argument("--qibo-python", metavar="PYTHON",
                         help="an interpreter with qibo installed, to time qibo's NumPy backend "
                              "(qibo is never a dependency of ours)")
-    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-6)")
+    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-8)")
     args = parser.parse_args()
     quick = args.quick
     repeats = 3 if quick else 7
@@ -360,6 +434,8 @@ def main() -> None:
                         args.ssh.split() if args.ssh else None),
         lambda: depth((4, 5) if quick else (10, 12), 8 if quick else 16, 14 if quick else 24,
                       repeats, args.qibo_python),
+        lambda: variational((6, 8) if quick else (10, 20), (10, 2) if quick else (200, 10),
+                            repeats),
     ]
     results: list[Row] = []
     chosen = {int(t) for t in args.targets.split(",")} if args.targets else None

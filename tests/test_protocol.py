@@ -13,7 +13,13 @@ import pytest
 from rawpipe import Pipe
 
 from qibo_core.client.discovery import find_backend
-from qibo_core.protocol import ArrayData, ErrorCode, decode_array
+from qibo_core.protocol import (
+    PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
+    ArrayData,
+    ErrorCode,
+    decode_array,
+)
 
 BELL = {"nqubits": 2, "gates": [{"name": "H", "qubits": [0]}, {"name": "CNOT", "qubits": [0, 1]}],
         "measurements": [{"qubits": [0, 1]}]}
@@ -195,7 +201,7 @@ def test_requests_before_initialize(fresh: Pipe) -> None:
 def test_unsupported_protocol_version(fresh: Pipe) -> None:
     error = fresh.call("initialize", {"protocolVersion": 99})["error"]
     assert error["code"] == ErrorCode.UNSUPPORTED_PROTOCOL_VERSION
-    assert error["data"] == {"supported": [1, 2], "requested": 99}
+    assert error["data"] == {"supported": list(SUPPORTED_VERSIONS), "requested": 99}
     assert fresh.initialize()["protocolVersion"] == 1
 
 
@@ -261,7 +267,7 @@ def test_piped_session_runs_to_the_end(executable: str) -> None:
 def test_help_and_version(executable: str) -> None:
     name = Path(executable).name
     version = subprocess.run([executable, "--version"], capture_output=True, text=True, check=True)
-    assert version.stdout.startswith(f"{name} 0.1.0 (protocol 2)")
+    assert version.stdout.startswith(f"{name} 0.1.0 (protocol {PROTOCOL_VERSION})")
     usage = subprocess.run([executable, "--help"], capture_output=True, text=True, check=True)
     assert "JSON-RPC 2.0 server on stdin/stdout" in usage.stdout and "initialize" in usage.stdout
 

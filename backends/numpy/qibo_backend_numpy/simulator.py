@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from qibo_core.server import Backend, Checkpoint, no_checkpoint
 
 from . import __version__
 from .fusion import Diagonal, Operation, fused, unfused
+from .plan import PLAN_QUBITS, Plan
 
 _DEFAULT_THREADS = os.cpu_count() or 1
 SMALL_AMPLITUDES = 2**10
@@ -109,6 +111,24 @@ class NumpyBackend(Backend):
 
     def to_array(self, state: NumpyState) -> np.ndarray:
         return state.data
+
+    def prepare(self, prepared: Any) -> Plan | None:
+        """A plan for a prepared state-vector circuit of up to PLAN_QUBITS (plan.py)."""
+        circuit = prepared.circuit
+        if circuit.density_matrix or circuit.nqubits > PLAN_QUBITS:
+            return None
+        return Plan(circuit.gates, prepared.slots, circuit.nqubits, apply_matrix)
+
+    def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
+                     checkpoint: Checkpoint) -> np.ndarray | None:
+        plan = prepared.native
+        if plan is None:
+            return None
+        values = np.empty(len(sets))
+        for k, row in enumerate(sets):
+            checkpoint(k, len(sets))
+            values[k] = observable.expectation(plan.run(row, self.dtype))
+        return values
 
 
 Runner = Callable[[Sequence[Callable[[], object]]], None]

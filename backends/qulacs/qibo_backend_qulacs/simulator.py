@@ -32,6 +32,11 @@ _NATIVE: dict[str, str] = {
 }
 
 
+_PARAMETRIC: dict[str, str] = {"RX": "add_parametric_RX_gate", "RY": "add_parametric_RY_gate",
+                               "RZ": "add_parametric_RZ_gate"}
+"""Qulacs' parametric rotations, exp(+i a P / 2): our RX(theta) is its RX(-theta)."""
+
+
 class QulacsBackend(Backend):
     """States are qulacs.QuantumState objects."""
 
@@ -102,3 +107,45 @@ class QulacsBackend(Backend):
 
     def to_array(self, state: Any) -> np.ndarray:
         return state.get_vector()
+
+    def prepare(self, prepared: Any) -> tuple[Any, list[tuple[int, int]]] | None:
+        """A state-vector circuit whose slots are all RX/RY/RZ angles becomes one Qulacs
+        ParametricQuantumCircuit, made once; each set only sets its angles. (Other slots take
+        the session's generic path.) Returns it with (its parameter, value index) pairs."""
+        circuit = prepared.circuit
+        if circuit.density_matrix:
+            return None
+        n = circuit.nqubits
+        parametric = self.qulacs.ParametricQuantumCircuit(n)
+        slots = []
+        for g, gate in enumerate(circuit.gates):
+            slotted = dict(prepared.slots.get(g, []))
+            if not slotted:
+                parametric.add_gate(self._gate(gate, n))
+                continue
+            if gate.name not in _PARAMETRIC or gate.extra_controls or gate.is_dagger:
+                return None
+            getattr(parametric, _PARAMETRIC[gate.name])(n - 1 - gate.qubits[0], 0.0)
+            slots.append((parametric.get_parameter_count() - 1, slotted["theta"]))
+        return parametric, slots
+
+    def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
+                     checkpoint: Checkpoint) -> np.ndarray | None:
+        if prepared.native is None:
+            return None
+        parametric, slots = prepared.native
+        n = prepared.circuit.nqubits
+        measured = self.qulacs.Observable(n)
+        for coefficient, pauli in observable.terms:
+            text = " ".join(f"{letter} {n - 1 - q}" for letter, q in pauli)
+            measured.add_operator(coefficient, text or f"I {n - 1}")
+        state = self.qulacs.QuantumState(n)
+        values = np.empty(len(sets))
+        for k, row in enumerate(sets):
+            checkpoint(k, len(sets))
+            for index, value in slots:
+                parametric.set_parameter(index, -row[value])  # Qulacs' RX(a) is our RX(-a)
+            state.set_zero_state()
+            parametric.update_quantum_state(state)
+            values[k] = measured.get_expectation_value(state).real
+        return values
