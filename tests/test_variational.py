@@ -208,3 +208,38 @@ def test_a_version_2_session_does_not_serve_version_3_methods() -> None:
     error = pipe.call("circuit/free", {"circuit": 1})["error"]
     assert error["code"] == ErrorCode.METHOD_NOT_FOUND and "protocol version 3" in error["message"]
     assert pipe.close() == 0
+
+
+def random_parametrized(rng: np.random.Generator, n: int, size: int) -> Circuit:
+    """Gates of many kinds (fixed, diagonal, controlled, daggered), some angles Parameters,
+    some Parameters used twice."""
+    t = [Parameter(f"p{i}") for i in range(6)]
+    circuit = Circuit(n)
+    for _ in range(size):
+        a, b, c = (int(q) for q in rng.permutation(n)[:3])
+        angle = t[int(rng.integers(6))] if rng.random() < 0.6 else float(rng.uniform(-3, 3))
+        choice = int(rng.integers(11))
+        gate = [gates.RX(a, angle), gates.RY(a, angle), gates.RZ(a, angle), gates.H(a),
+                gates.CNOT(a, b), gates.CZ(a, b), gates.CRX(a, b, angle),
+                gates.U3(a, angle, 0.3, float(rng.uniform())), gates.RZZ(a, b, angle),
+                gates.T(a).dagger(), gates.RY(a, angle).controlled_by(c)][choice]
+        circuit.add(gate.dagger() if rng.random() < 0.2 else gate)
+    return circuit
+
+
+def test_random_parametrized_circuits_agree_with_the_reference(handle: Handle,
+                                                               reference: Handle) -> None:
+    """Whatever path a backend takes (the NumPy plan, Qulacs' parametric circuit, the generic
+    one), its values equal the reference's."""
+    rng = np.random.default_rng(11)
+    for _ in range(12):
+        circuit = random_parametrized(rng, 5, 30)
+        sets = rng.uniform(-np.pi, np.pi, (3, len(circuit.parameters)))
+        ours = handle.expectation(circuit, "Z0 X1 + 0.3 Y2 Z4 - X3", parameters=sets)
+        theirs = reference.expectation(circuit, "Z0 X1 + 0.3 Y2 Z4 - X3", parameters=sets)
+        np.testing.assert_allclose(ours, theirs, atol=1e-10, err_msg=repr(circuit.gates))
+    rotations, _ = ansatz(5, 2)  # every slot an RX/RY/RZ angle: Qulacs' parametric circuit
+    sets = rng.uniform(-np.pi, np.pi, (3, len(rotations.parameters)))
+    np.testing.assert_allclose(handle.expectation(rotations, "Y0 X3", parameters=sets),
+                               reference.expectation(rotations, "Y0 X3", parameters=sets),
+                               atol=1e-10)

@@ -35,6 +35,8 @@ class Circuit:
         self.measurements: list[M] = []
         """Every measurement, in the order added: the bit order of outcomes."""
         self._measured: set[int] = set()
+        self._parameters: tuple[list[Operation], int, list[Parameter]] | None = None
+        """`parameters`, with the gate list (and its length) it was found in."""
 
     def add(self, gate: Operation | Iterable[Operation]) -> None:
         """Append a gate, measurement or reset, or each of an iterable of them."""
@@ -111,10 +113,14 @@ class Circuit:
     @property
     def parameters(self) -> list[Parameter]:
         """The Parameters its gates take, in first-use order: the order of a set of values."""
+        cached = self._parameters
+        if cached is not None and cached[0] is self.gates and cached[1] == len(self.gates):
+            return list(cached[2])
         seen: dict[Parameter, None] = {}
         for op in self.gates:
             if isinstance(op, Gate) and op.slots:
                 seen.update(dict.fromkeys(op.slots.values()))
+        self._parameters = (self.gates, len(self.gates), list(seen))
         return list(seen)
 
     def bind(self, values: Any) -> Circuit:

@@ -4,10 +4,11 @@ expectation value on a state vector or a density matrix, computed with bit flips
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -34,9 +35,14 @@ class Observable:
         if isinstance(spec, Observable):
             self.terms: tuple[tuple[float, Pauli], ...] = spec.terms
         elif isinstance(spec, str):
-            self.terms = tuple(_parse_text(spec))
+            self.terms = _parse_text(spec)
         else:
-            self.terms = tuple(_parse_terms(spec))
+            try:
+                key = tuple(tuple(term) for term in spec)
+            except TypeError:
+                raise CircuitError(f"an observable is text or (coefficient, 'Z0 Z1') terms, "
+                                   f"got {spec!r}") from None
+            self.terms = _parse_terms(key)
         if not self.terms:
             raise CircuitError("an observable needs at least one term")
 
@@ -57,7 +63,7 @@ class Observable:
 
     @classmethod
     def from_data(cls, terms: Sequence[TermData]) -> Observable:
-        return cls([(t.coefficient, t.pauli) for t in terms])
+        return cls(tuple((t.coefficient, t.pauli) for t in terms))
 
     def expectation(self, state: np.ndarray) -> float:
         """<psi|O|psi> for a vector, Tr(O rho) for a density matrix (qubit 0 the most
@@ -106,7 +112,8 @@ def _text(pauli: Pauli) -> str:
     return " ".join(f"{letter}{q}" for letter, q in pauli)
 
 
-def _parse_text(text: str) -> list[tuple[float, Pauli]]:
+@functools.lru_cache(maxsize=256)  # a sweep sends the same observable with every set
+def _parse_text(text: str) -> tuple[tuple[float, Pauli], ...]:
     if not isinstance(text, str) or not text.strip():
         raise CircuitError("an observable's text is empty")
     pieces = _SPLIT.split(text.strip())
@@ -120,7 +127,7 @@ def _parse_text(text: str) -> list[tuple[float, Pauli]]:
     for index, (sign, body) in enumerate(zip(signs, bodies, strict=True)):
         coefficient, pauli = _parse_term(index, body)
         terms.append((-coefficient if sign == "-" else coefficient, pauli))
-    return terms
+    return tuple(terms)
 
 
 def _parse_term(index: int, body: str) -> tuple[float, Pauli]:
@@ -153,7 +160,8 @@ def _pauli(where: str, words: Sequence[str]) -> Pauli:
     return tuple(sorted(factors, key=lambda f: f[1]))
 
 
-def _parse_terms(terms: Sequence[tuple[float, str]]) -> list[tuple[float, Pauli]]:
+@functools.lru_cache(maxsize=256)
+def _parse_terms(terms: tuple[tuple[Any, ...], ...]) -> tuple[tuple[float, Pauli], ...]:
     parsed = []
     for index, term in enumerate(terms):
         try:
@@ -168,4 +176,4 @@ def _parse_terms(terms: Sequence[tuple[float, str]]) -> list[tuple[float, Pauli]
         if not isinstance(text, str):
             raise CircuitError(f"term {index}: the Pauli string must be text, got {text!r}")
         parsed.append((float(coefficient), _pauli(f"term {index} ({text!r})", text.split())))
-    return parsed
+    return tuple(parsed)

@@ -36,6 +36,32 @@ class _Kind:
     columns: list[list[float | None]] = field(default_factory=list)
     slots: list[list[int | None]] = field(default_factory=list)
     daggers: list[bool] = field(default_factory=list)
+    filled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    """Per parameter: its fixed values (0 where slotted), the rows slotted, their indices."""
+
+    def finish(self) -> None:
+        for p in range(len(self.kind.param_names)):
+            fixed = np.array([row[p] if row[p] is not None else 0.0 for row in self.columns])
+            rows = [k for k, row in enumerate(self.slots) if row[p] is not None]
+            indices = [self.slots[k][p] for k in rows]
+            self.filled.append((fixed, np.array(rows, dtype=int), np.array(indices, dtype=int)))
+
+    def matrices(self, values: np.ndarray) -> np.ndarray:
+        """Every gate's 2x2 matrix for one set of values."""
+        columns = []
+        for fixed, rows, indices in self.filled:
+            if len(rows):
+                fixed = fixed.copy()
+                fixed[rows] = values[indices]
+            columns.append(fixed)
+        entries = self.kind.entries_for(*columns)  # type: ignore[misc]
+        block = np.empty((len(self.positions), 4), dtype=complex)
+        for k, entry in enumerate(entries):
+            block[:, k] = entry
+        block = block.reshape(-1, 2, 2)
+        if any(self.daggers):
+            block[self.daggers] = block[self.daggers].conj().transpose(0, 2, 1)
+        return block
 
 
 class Plan:
@@ -82,6 +108,10 @@ class Plan:
         if diagonal is not None:
             self.steps.append(("diagonal", diagonal))
         self._release(waiting, list(waiting))
+        self.steps = _blocks(self.steps)
+        self._groups = _by_length(self._runs)
+        for kind in self._kinds.values():
+            kind.finish()
 
     def _single(self, gate: Gate, slotted: dict[str, int]) -> int:
         position, self._count = self._count, self._count + 1
@@ -105,57 +135,88 @@ class Plan:
 
     def run(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """The final state for one set of `values`."""
-        stack = self._matrices(values)
-        products = [_product(stack, run) for run in self._runs]
+        stack = np.empty((self._count, 2, 2), dtype=complex)
+        for position, matrix in self._fixed:
+            stack[position] = matrix
+        for kind in self._kinds.values():
+            stack[kind.positions] = kind.matrices(values)
+        products = np.empty((len(self._runs), 2, 2), dtype=complex)
+        for runs, positions in self._groups:  # runs of one length, multiplied as a batch
+            product = stack[positions[:, 0]]
+            for j in range(1, positions.shape[1]):
+                product = stack[positions[:, j]] @ product
+            products[runs] = product
         n = self.nqubits
         state = np.zeros(2**n, dtype=dtype)
         state[0] = 1
         for what, step in self.steps:
-            if what == "run":
-                q, index = step
-                state = np.matmul(products[index], state.reshape(2**q, 2, -1)).reshape(-1)
+            if what == "block":
+                q, runs = step
+                state = _apply_block(state, _kron(products[runs]), q, n)
             elif what == "diagonal":
                 state *= step
             else:
                 gate, slotted = step
                 if slotted:
                     gate = _valued(gate, slotted, values)
-                state = np.ascontiguousarray(state)
                 self._apply_matrix(state.reshape((2,) * n), gate.matrix(), gate.targets,
                                    gate.controls)
         return state
 
-    def _matrices(self, values: np.ndarray) -> np.ndarray:
-        stack = np.empty((self._count, 2, 2), dtype=complex)
-        for position, matrix in self._fixed:
-            stack[position] = matrix
-        for kind in self._kinds.values():
-            m = len(kind.positions)
-            columns = []
-            for p in range(len(kind.kind.param_names)):
-                column = np.array([row[p] if row[p] is not None else 0.0
-                                   for row in kind.columns])
-                indices = [row[p] for row in kind.slots]
-                if any(i is not None for i in indices):
-                    where = [k for k, i in enumerate(indices) if i is not None]
-                    column[where] = values[[indices[k] for k in where]]
-                columns.append(column)
-            entries = kind.kind.entries_for(*columns)  # type: ignore[misc]
-            block = np.empty((m, 4), dtype=complex)
-            for k, entry in enumerate(entries):
-                block[:, k] = entry
-            block = block.reshape(m, 2, 2)
-            if any(kind.daggers):
-                block[kind.daggers] = block[kind.daggers].conj().transpose(0, 2, 1)
-            stack[kind.positions] = block
-        return stack
+
+BLOCK_QUBITS = 3
+"""Runs on neighbouring qubits placed side by side join into one matrix of up to this many."""
 
 
-def _product(stack: np.ndarray, run: list[int]) -> np.ndarray:
-    product = stack[run[0]]
-    for position in run[1:]:
-        product = stack[position] @ product
+def _blocks(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Steps with each stretch of consecutive runs (on distinct qubits, so they commute) joined
+    into blocks of runs on neighbouring qubits: ("block", (first qubit, run indices))."""
+    joined: list[tuple[str, Any]] = []
+    stretch: list[tuple[int, int]] = []
+    for what, step in [*steps, ("end", None)]:
+        if what == "run":
+            stretch.append(step)
+            continue
+        stretch.sort()
+        while stretch:
+            first = stretch[0][0]
+            k = 1
+            while k < min(BLOCK_QUBITS, len(stretch)) and stretch[k][0] == first + k:
+                k += 1
+            joined.append(("block", (first, [index for _, index in stretch[:k]])))
+            stretch = stretch[k:]
+        if what != "end":
+            joined.append((what, step))
+    return joined
+
+
+def _by_length(runs: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The runs grouped by length: (their indices, their stack positions [runs, length])."""
+    lengths = sorted({len(run) for run in runs})
+    return [(np.array([i for i, run in enumerate(runs) if len(run) == length]),
+             np.array([run for run in runs if len(run) == length], dtype=int))
+            for length in lengths]
+
+
+def _kron(matrices: np.ndarray) -> np.ndarray:
+    """The Kronecker product of k 2x2 matrices, the first most significant."""
+    product = matrices[0]
+    for matrix in matrices[1:]:
+        d = len(product)
+        product = np.einsum("ab,cd->acbd", product, matrix).reshape(2 * d, 2 * d)
     return product
+
+
+def _apply_block(state: np.ndarray, matrix: np.ndarray, q: int, n: int) -> np.ndarray:
+    """`matrix` on qubits q.. (neighbours, q the most significant), as one matmul laid out by
+    where they sit."""
+    dim = len(matrix)
+    left, right = 2**q, state.size // (2**q * dim)
+    if right == 1:
+        return (state.reshape(left, dim) @ matrix.T).reshape(-1)
+    if left == 1:
+        return (matrix @ state.reshape(dim, right)).reshape(-1)
+    return np.matmul(matrix, state.reshape(left, dim, right)).reshape(-1)
 
 
 def _valued(gate: Gate, slotted: dict[str, int], values: np.ndarray) -> Gate:

@@ -108,10 +108,11 @@ class QulacsBackend(Backend):
     def to_array(self, state: Any) -> np.ndarray:
         return state.get_vector()
 
-    def prepare(self, prepared: Any) -> tuple[Any, list[tuple[int, int]]] | None:
+    def prepare(self, prepared: Any) -> tuple[Any, list[tuple[int, int]], dict[Any, Any]] | None:
         """A state-vector circuit whose slots are all RX/RY/RZ angles becomes one Qulacs
         ParametricQuantumCircuit, made once; each set only sets its angles. (Other slots take
-        the session's generic path.) Returns it with (its parameter, value index) pairs."""
+        the session's generic path.) Returns it with (its parameter, value index) pairs and a
+        cache of Qulacs Observables by terms."""
         circuit = prepared.circuit
         if circuit.density_matrix:
             return None
@@ -127,18 +128,22 @@ class QulacsBackend(Backend):
                 return None
             getattr(parametric, _PARAMETRIC[gate.name])(n - 1 - gate.qubits[0], 0.0)
             slots.append((parametric.get_parameter_count() - 1, slotted["theta"]))
-        return parametric, slots
+        return parametric, slots, {}
 
     def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
                      checkpoint: Checkpoint) -> np.ndarray | None:
         if prepared.native is None:
             return None
-        parametric, slots = prepared.native
+        parametric, slots, observables = prepared.native
         n = prepared.circuit.nqubits
-        measured = self.qulacs.Observable(n)
-        for coefficient, pauli in observable.terms:
-            text = " ".join(f"{letter} {n - 1 - q}" for letter, q in pauli)
-            measured.add_operator(coefficient, text or f"I {n - 1}")
+        measured = observables.get(observable.terms)
+        if measured is None:
+            if len(observables) >= 64:
+                observables.clear()
+            measured = observables[observable.terms] = self.qulacs.Observable(n)
+            for coefficient, pauli in observable.terms:
+                text = " ".join(f"{letter} {n - 1 - q}" for letter, q in pauli)
+                measured.add_operator(coefficient, text or f"I {n - 1}")
         state = self.qulacs.QuantumState(n)
         values = np.empty(len(sets))
         for k, row in enumerate(sets):
