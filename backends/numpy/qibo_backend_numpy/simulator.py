@@ -25,7 +25,7 @@ from qibo_core.server import Backend, Checkpoint, no_checkpoint
 
 from . import __version__
 from .fusion import Diagonal, Operation, fused, unfused
-from .plan import PLAN_QUBITS, Plan
+from .plan import APPLY_QUBITS, PLAN_GATES, PLAN_QUBITS, Plan
 
 _DEFAULT_THREADS = os.cpu_count() or 1
 SMALL_AMPLITUDES = 2**10
@@ -99,6 +99,12 @@ class NumpyBackend(Backend):
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
+        if self.fusion and state.nqubits <= APPLY_QUBITS:  # plan.py: fewer NumPy calls
+            for start in range(0, len(gates), PLAN_GATES):
+                checkpoint(start, len(gates))
+                plan = Plan(gates[start:start + PLAN_GATES], {}, state.nqubits, apply_matrix)
+                state.data = plan.run(_NO_VALUES, state.data.dtype, state.data)
+            return state
         operations = fused(gates, state.nqubits) if self.fusion else unfused(gates)
         threads = self.threads
         for op, done in operations:
@@ -132,6 +138,8 @@ class NumpyBackend(Backend):
 
 
 Runner = Callable[[Sequence[Callable[[], object]]], None]
+_NO_VALUES = np.zeros(0)
+"""The values of a plan without slots."""
 
 
 def apply_operation(state: NumpyState, op: Operation, run: Runner, threads: int = 1,
