@@ -243,3 +243,19 @@ def test_random_parametrized_circuits_agree_with_the_reference(handle: Handle,
     np.testing.assert_allclose(handle.expectation(rotations, "Y0 X3", parameters=sets),
                                reference.expectation(rotations, "Y0 X3", parameters=sets),
                                atol=1e-10)
+
+
+def test_circuit_expectation_uses_the_shared_backend_and_reports_progress(
+        reference: Handle) -> None:
+    circuit, t = ansatz(12, 4)
+    values = np.random.default_rng(4).uniform(-np.pi, np.pi, len(t))
+    expected = reference.expectation(circuit, "Z0 Z11", parameters=values)
+    assert circuit.expectation("Z0 Z11", backend="numpy", parameters=values) == pytest.approx(
+        expected, abs=1e-10)
+    reports: list[tuple[int, int]] = []
+    sets = np.tile(values, (3000, 1))
+    with connect("numpy") as h:
+        swept = h.expectation(circuit, "Z0 Z11", parameters=sets,
+                              progress=lambda done, total: reports.append((done, total)))
+    np.testing.assert_allclose(swept, expected, atol=1e-10)
+    assert reports and all(total == 3000 and 0 <= done <= 3000 for done, total in reports)
