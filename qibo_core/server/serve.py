@@ -255,10 +255,18 @@ class Server:
                   is_request: bool) -> Response | None:
         if message.jsonrpc != JSONRPC:
             raise InvalidRequest(f"'jsonrpc' must be \"2.0\", got {message.jsonrpc!r}")
+        if message.id is None:
+            raise InvalidRequest("a request id is an integer or a string: null is what replies "
+                                 "that cannot name their request carry")
         if message.method == Method.EXIT:
             if is_request:  # answered, as every request is, then carried out
                 self._send(Response(id=request_id, result=None))
             raise _Exit
+        if self._shutdown:
+            if is_request:
+                raise InvalidRequest(f"{message.method!r} after 'shutdown': only 'exit' is "
+                                     "accepted now")
+            return None
         if not self.session.serves(message.method):
             if is_request:
                 raise method_not_found(message.method)

@@ -521,6 +521,8 @@ class Session:
     def _qubits(qubits: Sequence[int] | None, nqubits: int) -> list[int]:
         if qubits is None:
             return list(range(nqubits))
+        if not qubits:
+            raise InvalidParams("qubits is empty: name at least one, or leave it out for all")
         bad = [q for q in qubits if not 0 <= q < nqubits]
         if bad:
             raise InvalidParams(f"qubit {bad[0]} is out of range for a {nqubits}-qubit state")

@@ -19,6 +19,7 @@ from ..client import Handle, connect
 from ..client.spawned import ProcessChannel
 from ..errors import QiboCoreError, RequestTimeout
 from .agreement import agreement_checks
+from .contract_checks import CONTRACT_CHECKS
 from .protocol_checks import PROTOCOL_CHECKS, REPLY_TIMEOUT, Exchange
 from .reference import ReferenceBackend
 from .report import CheckFailed, Hung, Outcome, Report
@@ -31,7 +32,7 @@ def check(executable: list[str]) -> Report:
     and the checks after it are reported as not run."""
     report = Report(executable)
     hung = ""
-    for name, run in PROTOCOL_CHECKS:
+    for name, run in [*PROTOCOL_CHECKS, *CONTRACT_CHECKS]:
         if hung:
             report.outcomes.append(Outcome(name, False, f"not run: {hung}"))
             continue

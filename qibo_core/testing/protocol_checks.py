@@ -37,6 +37,7 @@ class Exchange:
     """A fresh backend process on pipes, recording every line both ways."""
 
     def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL)
         assert self.process.stdout is not None
@@ -126,11 +127,13 @@ BELL_GATES = [{"name": "H", "qubits": [0]}, {"name": "CNOT", "qubits": [0, 1]}]
 BELL = {"nqubits": 2, "gates": BELL_GATES, "measurements": [{"qubits": [0, 1]}]}
 
 
-def _initialize(s: Exchange) -> dict[str, Any]:
+def _initialize(s: Exchange, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The handshake in the newest version both speak (a backend of an older version refuses
-    ours, listing its own, and stays uninitialized); the capabilities, checked."""
+    ours, listing its own, and stays uninitialized), with `options`; the capabilities,
+    checked."""
     version = PROTOCOL_VERSION
-    reply = s.call("initialize", {"protocolVersion": version})
+    extra = {} if options is None else {"options": options}
+    reply = s.call("initialize", {"protocolVersion": version, **extra})
     error = reply.get("error")
     if isinstance(error, dict) and error.get("code") == ErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
         data = error.get("data")
@@ -140,7 +143,7 @@ def _initialize(s: Exchange) -> dict[str, Any]:
             raise CheckFailed(f"initialize refused version {version}, and its data does not "
                               f"list one this kit speaks ({list(SUPPORTED_VERSIONS)}): {error}")
         version = max(common)
-        reply = s.call("initialize", {"protocolVersion": version})
+        reply = s.call("initialize", {"protocolVersion": version, **extra})
     if "result" not in reply or not isinstance(reply["result"], dict):
         raise CheckFailed(f"initialize answered {reply}")
     result = reply["result"]
