@@ -3,11 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The ssh tests start an OpenSSH server on 127.0.0.1; without one they skip and say so.
-if [ ! -x /usr/sbin/sshd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "scripts/test.sh: installing openssh-server (Debian) for the ssh tests"
-    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server; } \
-        >/dev/null || echo "scripts/test.sh: openssh-server could not be installed; the ssh tests will skip"
+# The ssh tests start an OpenSSH server on 127.0.0.1, and the Node client's test runs node;
+# without them those tests skip and say so.
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v node >/dev/null || missing+=(nodejs)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "scripts/test.sh: installing ${missing[*]} (Debian) for the ssh and Node client tests"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; } \
+        >/dev/null || echo "scripts/test.sh: ${missing[*]} could not be installed; those tests will skip"
 fi
 
 python3 -m venv .venv
