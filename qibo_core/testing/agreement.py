@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import cast
 
+import msgspec
 import numpy as np
 
 from ..circuit import GATES, Circuit, Gate, gates
@@ -34,13 +35,20 @@ def random_gate(name: str, qubits: Sequence[int], rng: np.random.Generator) -> G
 def gate_variants(name: str, nqubits: int, rng: np.random.Generator) -> Iterator[Gate]:
     """The gate at a random placement with random parameters, its dagger, and it controlled by
     one and by every spare qubit (nqubits must leave one spare)."""
+    for _, gate in labelled_variants(name, nqubits, rng):
+        yield gate
+
+
+def labelled_variants(name: str, nqubits: int,
+                      rng: np.random.Generator) -> Iterator[tuple[str, Gate]]:
+    """`gate_variants`, each with what it varies."""
     qubits = [int(q) for q in rng.permutation(nqubits)]
     gate = random_gate(name, qubits, rng)
     size = len(gate.qubits)
-    yield gate
-    yield gate.dagger()
-    yield gate.controlled_by(qubits[size])
-    yield gate.dagger().controlled_by(*qubits[size:])
+    yield "placement", gate
+    yield "dagger", gate.dagger()
+    yield "an extra control", gate.controlled_by(qubits[size])
+    yield "dagger with every spare qubit a control", gate.dagger().controlled_by(*qubits[size:])
 
 
 def scrambled(nqubits: int, rng: np.random.Generator) -> Circuit:
@@ -110,12 +118,11 @@ def agreement_checks(handle: Handle,
             raise CheckFailed(f"amplitudes differ by {error:.2e} from the reference's for "
                               f"{circuit.gates}")
 
+    uploads = Feature.INITIAL_STATE in handle.info.capabilities.features
     for name in advertised:
         def check_gate(name: str = name) -> None:
-            for gate in gate_variants(name, 5, rng):
-                circuit = scrambled(5, rng)
-                circuit.add(gate)
-                same_state(circuit)
+            for variant, gate in labelled_variants(name, 5, rng):
+                _same_gate(handle, reference, name, variant, gate, rng, uploads)
         yield f"gate {name} (placements, dagger, controls) agrees with the reference", check_gate
 
     def random_circuits() -> None:
@@ -156,6 +163,90 @@ def agreement_checks(handle: Handle,
                                   f"{counts} do not fit the probabilities {exact}")
 
         yield "a measurement that collapses midway gives the right statistics", collapse
+
+
+def _same_gate(handle: Handle, reference: Handle, name: str, variant: str, gate: Gate,
+               rng: np.random.Generator, uploads: bool) -> None:
+    """One gate variant from a generic state: uploaded as an initial state when the backend
+    takes one (so that no other gate under test is involved), else made by `scrambled`."""
+    n = 5
+    if uploads:
+        start = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
+        start /= np.linalg.norm(start)
+        circuit = Circuit(n)
+        circuit.add(gate)
+        actual = handle.execute(circuit, initial_state=start).state()
+        prepared = "from a random state uploaded as initialState"
+    else:
+        circuit = scrambled(n, rng)
+        start = reference.execute(circuit).state()
+        circuit.add(gate)
+        actual = handle.execute(circuit).state()
+        prepared = "from a state made with U3 and CNOT (the backend takes no initial states)"
+    expected = _run(reference, [gate], start)
+    error = float(np.abs(actual - expected).max()) if actual.shape == expected.shape else 1.0
+    if error <= ATOL:
+        return
+    data = msgspec.json.encode(gate.to_data()).decode()
+    shape = _diagnosis(reference, gate, start, actual, expected)
+    raise CheckFailed(f"{name}, variant {variant}: {data} {prepared} gives amplitudes that "
+                      f"differ from the reference's by up to {error:.2e}"
+                      f"{'; ' + shape if shape else ''}")
+
+
+def _run(reference: Handle, ops: Sequence[Gate], start: np.ndarray) -> np.ndarray:
+    circuit = Circuit(start.size.bit_length() - 1)
+    circuit.add(ops)
+    return reference.execute(circuit, initial_state=start).state()
+
+
+def _diagnosis(reference: Handle, gate: Gate, start: np.ndarray, actual: np.ndarray,
+               expected: np.ndarray) -> str:
+    """What a wrong answer looks like, when it has a recognisable shape."""
+    def close(a: np.ndarray, b: np.ndarray) -> bool:
+        return a.shape == b.shape and float(np.abs(a - b).max()) <= 1e-8
+
+    if actual.shape != expected.shape:
+        return f"its shape is {actual.shape}, not {expected.shape}"
+    n = start.size.bit_length() - 1
+    if close(np.abs(np.vdot(actual, expected)) * np.ones(1), np.ones(1)):
+        return "it equals the reference's up to a global phase (a different convention?)"
+    mirrored = _run(reference, [_reflected(gate, n)], start)  # qubit q taken as bit q
+    if close(actual, mirrored) or close(_reversed(actual), expected):
+        return "it matches with the qubit order reversed (qubit 0 must be the most significant bit)"
+    if gate.params and not gate.slots:
+        negated = gate.bound({})
+        negated.params = {k: -v for k, v in gate.params.items()}
+        if close(actual, _run(reference, [negated], start)):
+            return "it matches the gate with its angles negated (a rotation the other way round)"
+    if gate.is_dagger and close(actual, _run(reference, [gate.dagger()], start)):
+        return "it matches the gate without its dagger"
+    controls = gate.controls
+    if controls:
+        flips = [gates.X(c) for c in controls]
+        if close(actual, _run(reference, [*flips, gate, *flips], start)):
+            return "it matches the gate acting where its controls are 0, not 1"
+        plain = gate.bound({})
+        plain.extra_controls = ()
+        if gate.extra_controls and close(actual, _run(reference, [plain], start)):
+            return "it matches the gate with its extra controls ignored"
+    if close(actual, start):
+        return "the state did not change: the gate was not applied"
+    return ""
+
+
+def _reversed(state: np.ndarray) -> np.ndarray:
+    """The amplitudes with qubit order reversed."""
+    n = state.size.bit_length() - 1
+    return state.reshape((2,) * n).transpose(range(n - 1, -1, -1)).reshape(-1)
+
+
+def _reflected(gate: Gate, n: int) -> Gate:
+    """The gate on the mirrored qubits (q -> n - 1 - q)."""
+    other = gate.bound({})
+    other.qubits = tuple(n - 1 - q for q in gate.qubits)
+    other.extra_controls = tuple(n - 1 - q for q in gate.extra_controls)
+    return other
 
 
 def scrambled_density(nqubits: int, rng: np.random.Generator) -> Circuit:

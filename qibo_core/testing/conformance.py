@@ -64,7 +64,7 @@ def check(executable: list[str]) -> Report:
                 agree()
                 report.outcomes.append(Outcome(name, True))
             except (CheckFailed, QiboCoreError) as exc:
-                report.outcomes.append(Outcome(name, False, str(exc)[:500]))
+                report.outcomes.append(Outcome(name, False, str(exc)[:3000]))
                 if isinstance(exc, RequestTimeout):
                     break
     return report
