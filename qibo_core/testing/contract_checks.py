@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..protocol import ErrorCode
-from .protocol_checks import Exchange, _expect_error, _initialize
+from .protocol_checks import BELL, Exchange, _expect_error, _initialize
 from .report import CheckFailed
 
 ORPHAN_SECONDS = 10.0
@@ -64,6 +64,31 @@ def _gate_fields(s: Exchange) -> None:
                  {"name": "H", "qubits": [0], "matrix": [[[1, 0], [0, 0]], [[0, 0], [1, 0]]]}):
         s.error("execute", {"circuit": {"nqubits": 1, "gates": [gate]}},
                 ErrorCode.INVALID_PARAMS)
+
+
+def _numbers(s: Exchange) -> None:
+    """1.0 and true are not integers; a non-unitary Unitary and a channel that does not
+    preserve the trace are refused; 64-bit seeds are read exactly, not rounded to a double."""
+    capabilities = _initialize(s)
+    for nshots in (1.0, True):
+        s.error("execute", {"circuit": BELL, "nshots": nshots}, ErrorCode.INVALID_PARAMS)
+    skewed = [[[1, 0], [1, 0]], [[0, 0], [1, 0]]]
+    s.error("execute", {"circuit": {"nqubits": 1, "gates": [
+        {"name": "Unitary", "qubits": [0], "matrix": skewed}]}}, ErrorCode.INVALID_PARAMS)
+    if "channels" in capabilities.get("features", []) and \
+            "densityMatrix" in capabilities.get("features", []):
+        lossy = {"name": "KrausChannel", "qubits": [0],
+                 "kraus": [[[[0.5, 0], [0, 0]], [[0, 0], [0.5, 0]]]]}
+        s.error("execute", {"circuit": {"nqubits": 1, "densityMatrix": True,
+                                        "gates": [lossy]}}, ErrorCode.INVALID_PARAMS)
+    spread = {"nqubits": 3, "gates": [{"name": "H", "qubits": [q]} for q in range(3)],
+              "measurements": [{"qubits": [0, 1, 2]}]}
+    seed = 2**60 + 1  # 2**60 + 1 and + 2 are one double: a rounding backend repeats itself
+    first, second = (s.object("execute", {"circuit": spread, "nshots": 2000, "seed": k})
+                     for k in (seed, seed + 1))
+    if first.get("frequencies") == second.get("frequencies"):
+        raise CheckFailed(f"seeds {seed} and {seed + 1} gave the same 2000 shots: are seeds "
+                          "rounded to doubles?")
 
 
 def _sample_qubits(s: Exchange) -> None:
@@ -245,6 +270,8 @@ CONTRACT_CHECKS: list[tuple[str, Callable[[Exchange], object]]] = [
     ("ids: strings echoed, null refused, pipelined requests each answered once", _ids),
     ("a second initialize is InvalidRequest", _second_initialize),
     ("unknown gate fields ignored, unknown parameters and stray matrices refused", _gate_fields),
+    ("numbers: no 1.0 or true for integers, unitaries and channels checked, seeds exact",
+     _numbers),
     ("state/sample counts the qubits asked for, in their order", _sample_qubits),
     ("GateFailed's data: the state, the index among streamed gates, the gate", _gate_failed_data),
     ("cancelled requests, running and queued, answer RequestCancelled", _cancellation),

@@ -296,7 +296,8 @@ def _check_bits(raw: bytes, result: dict[str, Any]) -> None:
 
 
 def _shared_memory(s: Exchange) -> None:
-    """A segment of the client's is attached and written; any other path is refused untouched."""
+    """A segment of the client's is attached and written, and refused once truncated; any other
+    path is refused untouched."""
     if "shm" not in _initialize(s)["stateEncodings"]:
         return  # base64 only: nothing to check
     with tempfile.TemporaryDirectory() as folder:
@@ -316,6 +317,7 @@ def _shared_memory(s: Exchange) -> None:
                 if f.read() != content:
                     raise CheckFailed("a refused path was written to")
             ref = s.object("shm/attach", {"path": segment, "size": 64})
+            shrink = os.open(segment, os.O_RDWR)
         finally:
             for path in (segment, link, small, unprefixed):
                 os.unlink(path)
@@ -323,6 +325,11 @@ def _shared_memory(s: Exchange) -> None:
         read = s.object("state/read", {"state": state, "segment": ref["segment"]})
         if read.get("segment") != ref["segment"] or read.get("data") is not None:
             raise CheckFailed(f"state/read into a segment answered {read}")
+        os.ftruncate(shrink, 8)  # a client that truncates: refused, not a SIGBUS
+        os.close(shrink)
+        s.error("state/read", {"state": state, "segment": ref["segment"]},
+                ErrorCode.INVALID_PARAMS)
+        s.object("state/new", {"nqubits": 1})
         s.result("shm/detach", {"segment": ref["segment"]})
         s.error("state/read", {"state": state, "segment": ref["segment"]},
                 ErrorCode.INVALID_PARAMS)
