@@ -28,6 +28,8 @@ QIBO_CORE = os.path.join(sysconfig.get_path("scripts"), "qibo-core")
 def test_a_wrong_gate_fails_with_the_difference() -> None:
     report = check([sys.executable, str(BROKEN / "wrong_rx.py")])
     failed = {o.name.split(" (")[0]: o.message for o in report.outcomes if not o.passed}
+    exchange = next(o.exchange for o in report.outcomes if o.name.startswith("gate RX "))
+    assert any(line.startswith("> ") and '"name":"RX"' in line for line in exchange)
     assert "amplitudes that differ" in failed["gate RX"] and "angles negated" in failed["gate RX"]
     assert "gate RY" not in failed
 

@@ -83,7 +83,7 @@ class ProcessChannel:
     shares_memory = True  # segments are offered; a backend elsewhere (ssh) refuses them
 
     def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None,
-                 max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
+                 max_reply_bytes: int = MAX_REPLY_BYTES, trace: Trace | None = None) -> None:
         self.name = name
         self._owner = os.getpid()
         self.max_request_bytes: int | None = None
@@ -100,7 +100,7 @@ class ProcessChannel:
         """Notified when a future is set or the leader steps down."""
         self._watchers: dict[int | str, Callable[[int, int], None]] = {}
         try:  # before spawning: a trace that cannot be written must leave no process behind
-            self._trace = Trace.from_environment()
+            self._trace = trace or Trace.from_environment()
         except OSError as exc:
             raise ConfigError(f"cannot write the trace file {TRACE_VARIABLE} names: "
                               f"{exc}") from None
