@@ -409,6 +409,48 @@ def variational(sizes: tuple[int, int], nsets: tuple[int, int], repeats: int) ->
     return rows
 
 
+BACKENDS = ("numpy", "qulacs", "aer")
+
+
+def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
+    """Every backend, spawned, on the benchmark circuits (state read back; the ansatz as 10
+    expectation values), and Aer in this process beside the spawned Aer."""
+    from qibo_backend_aer import AerBackend
+
+    rows = []
+    local_aer = AerBackend()
+    handles = {name: connect(name) for name in BACKENDS}
+    try:
+        for n in sizes:
+            runs = 1 if n >= 24 else repeats
+            circuits = {"QFT": qft(n), "layered": layered(n)}
+            for name, circuit in circuits.items():
+                for backend, handle in handles.items():
+                    if backend == "aer":
+                        times, anchor = measure_pair(
+                            lambda h=handle, c=circuit: h.execute(c).state(),
+                            lambda c=circuit: in_process(local_aer, c), runs)
+                        rows.append(row("9 backends", f"{name} {n}q, spawned aer", times,
+                                        "aer in process", anchor))
+                    else:
+                        times = measure(lambda h=handle, c=circuit: h.execute(c).state(), runs)
+                        rows.append(row("9 backends", f"{name} {n}q, spawned {backend}",
+                                        times))
+            if n <= 20:
+                circuit = ansatz(n)
+                sets = np.random.default_rng(n).uniform(-np.pi, np.pi,
+                                                        (10, len(circuit.parameters)))
+                for backend, handle in handles.items():
+                    times = measure(lambda h=handle, c=circuit, s=sets: h.expectation(
+                        c, OBSERVABLE, parameters=s), runs)
+                    rows.append(row("9 backends", f"ansatz {n}q, 10 sets, spawned {backend}",
+                                    times))
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -420,7 +462,7 @@ def main() -> None:
     parser.add_argument("--qibo-python", metavar="PYTHON",
                         help="an interpreter with qibo installed, to time qibo's NumPy backend "
                              "(qibo is never a dependency of ours)")
-    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-8)")
+    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-9)")
     args = parser.parse_args()
     quick = args.quick
     repeats = 3 if quick else 7
@@ -436,6 +478,7 @@ def main() -> None:
                       repeats, args.qibo_python),
         lambda: variational((6, 8) if quick else (10, 20), (10, 2) if quick else (200, 10),
                             repeats),
+        lambda: backends_table((6, 8) if quick else (10, 20, 24), repeats),
     ]
     results: list[Row] = []
     chosen = {int(t) for t in args.targets.split(",")} if args.targets else None

@@ -18,6 +18,7 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
     rows = json.loads(out.read_text())
     assert {r["target"] for r in rows} == {"1 rpc overhead", "2 streaming", "3 state transfer",
                                            "4 numpy speed", "5 spawn", "6 scaling",
-                                           "7 depth", "8 variational"}
+                                           "7 depth", "8 variational",
+                                           "9 backends"}
     assert all(r["min_ms"] <= r["median_ms"] <= r["max_ms"] for r in rows)
     assert "median ms" in run.stdout
