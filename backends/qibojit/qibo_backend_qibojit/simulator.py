@@ -1,0 +1,101 @@
+"""QibojitBackend: gates applied by qibojit's numba kernels, one qibo gate at a time.
+
+qibojit is qibo's own fast backend, so its conventions are ours (qubit 0 the most significant
+bit, qibo's gate definitions): each gate becomes the qibo gate of the same name (a unitary for
+the few qibo lacks, and for the simulation's own matrices), with its dagger and extra controls.
+numba compiles its kernels on first use in a process: the first circuit pays for that, once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from qibo_core.circuit import GATES, Gate
+from qibo_core.protocol import InitializeOptions, Precision
+from qibo_core.server import Backend, Checkpoint, no_checkpoint
+
+from . import __version__
+
+
+class QibojitBackend(Backend):
+    """States are NumPy arrays that qibojit's kernels update."""
+
+    name = "qibojit"
+    version = __version__
+    precisions = (Precision.COMPLEX128, Precision.COMPLEX64)
+
+    def __init__(self) -> None:
+        super().__init__()
+        if importlib.util.find_spec("qibojit") is None:
+            raise ImportError("the qibojit package is not installed in this Python "
+                              f"({sys.executable}): pip install qibojit")
+        self._engine: Any = None
+
+    @property
+    def native_gates(self) -> frozenset[str]:  # type: ignore[override]
+        import qibo.gates
+        return frozenset(n for n in GATES if hasattr(qibo.gates, n) and n != "Unitary")
+
+    def configure(self, options: InitializeOptions) -> None:
+        super().configure(options)
+        self._engine = None
+
+    @property
+    def engine(self) -> Any:
+        """qibojit's NumbaBackend, in this session's precision and threads."""
+        if self._engine is None:
+            from qibojit.backends import NumbaBackend
+            engine = NumbaBackend()
+            engine.set_precision("single" if self.dtype == np.complex64 else "double")
+            if self.options.threads:
+                engine.set_threads(self.options.threads)
+            self._engine = engine
+        return self._engine
+
+    @property
+    def threads(self) -> int:
+        return self.options.threads or os.cpu_count() or 1
+
+    def zero_state(self, nqubits: int) -> np.ndarray:
+        state = np.zeros(2**nqubits, dtype=self.dtype)
+        state[0] = 1
+        return state
+
+    def from_array(self, amplitudes: np.ndarray) -> np.ndarray:
+        return amplitudes
+
+    def apply(self, state: np.ndarray, gates: Sequence[Gate],
+              checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
+        engine = self.engine
+        n = state.size.bit_length() - 1
+        for done, gate in enumerate(gates):
+            if done % 64 == 0:
+                checkpoint(done, len(gates))
+            state = engine.apply_gate(_qibo_gate(gate), state, n)
+        return np.asarray(state)
+
+    def to_array(self, state: np.ndarray) -> np.ndarray:
+        return state
+
+
+def _qibo_gate(gate: Gate) -> Any:
+    """The qibo gate for ours: same name, qubits and parameters; a unitary where qibo has no
+    gate of that name (and for the simulation's own matrices)."""
+    import qibo.gates
+
+    ours = GATES.get(gate.name) is type(gate) and gate.name != "Unitary"
+    cls = getattr(qibo.gates, gate.name, None) if ours else None
+    if cls is None:
+        qgate = qibo.gates.Unitary(np.array(gate.matrix(), dtype=complex), *gate.targets,
+                                   check_unitary=False)
+        return qgate.controlled_by(*gate.controls) if gate.controls else qgate
+    qgate = cls(*gate.qubits, **gate.params)
+    if gate.is_dagger:
+        qgate = qgate.dagger()
+    return qgate.controlled_by(*gate.extra_controls) if gate.extra_controls else qgate
