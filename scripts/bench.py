@@ -409,15 +409,23 @@ def variational(sizes: tuple[int, int], nsets: tuple[int, int], repeats: int) ->
     return rows
 
 
-BACKENDS = ("numpy", "qulacs", "aer")
+BACKENDS = ("numpy", "qulacs", "aer", "qibojit")
 
 
 def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
     """Every backend, spawned, on the benchmark circuits (state read back; the ansatz as 10
-    expectation values), and Aer in this process beside the spawned Aer."""
+    expectation values), and Aer in this process beside the spawned Aer; each backend's start
+    (connect and a first small circuit: qibojit imports qibo and numba compiles) apart."""
     from qibo_backend_aer import AerBackend
 
     rows = []
+    first = qft(4)
+    for backend in BACKENDS:
+        def start(b: str = backend) -> None:
+            with connect(b) as handle:
+                handle.execute(first).state()
+        rows.append(row("9 backends", f"start: connect and a first circuit, spawned {backend}",
+                        measure(start, min(repeats, 3))))
     local_aer = AerBackend()
     handles = {name: connect(name) for name in BACKENDS}
     try:

@@ -15,5 +15,5 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
 fi
 
 python3 -m venv .venv
-.venv/bin/pip install -q -e '.[test]' -e backends/numpy -e backends/qulacs -e backends/aer
+.venv/bin/pip install -q -e '.[test]' -e backends/numpy -e backends/qulacs -e backends/aer -e backends/qibojit
 .venv/bin/python -m pytest -q "$@"

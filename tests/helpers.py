@@ -26,7 +26,7 @@ print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
 
 
 HANDLES = ["numpy-spawned", "numpy-local", "numpy-unfused-local", "qulacs-spawned",
-           "qulacs-local", "aer-spawned"]
+           "qulacs-local", "aer-spawned", "qibojit-spawned"]
 
 
 def make_handle(kind: str) -> Handle:
