@@ -14,6 +14,5 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
         >/dev/null || echo "scripts/test.sh: ${missing[*]} could not be installed; those tests will skip"
 fi
 
-python3 -m venv .venv
-.venv/bin/pip install -q -e '.[test]' -e backends/numpy -e backends/qulacs -e backends/aer -e backends/qibojit
+bash scripts/setup.sh '[test]'
 .venv/bin/python -m pytest -q "$@"

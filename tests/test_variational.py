@@ -259,3 +259,15 @@ def test_circuit_expectation_uses_the_shared_backend_and_reports_progress(
                               progress=lambda done, total: reports.append((done, total)))
     np.testing.assert_allclose(swept, expected, atol=1e-10)
     assert reports and all(total == 3000 and 0 <= done <= 3000 for done, total in reports)
+
+
+def test_a_prepared_circuit_is_freed_with_its_circuit() -> None:
+    import gc
+    circuit, t = ansatz(3, 1)
+    with connect("numpy") as h:
+        h.expectation(circuit, "Z0", parameters=np.zeros(len(t)))
+        assert len(h._prepared._ids) == 1
+        del circuit
+        gc.collect()
+        assert h._prepared._ids == {}
+        assert [method for method, _ in h._unreferenced] == ["circuit/free"]

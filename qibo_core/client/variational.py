@@ -77,8 +77,9 @@ class PreparedCircuits:
         placeholder = source.bound({p.name: 0.0 for p in parameters})
         ref: CircuitRef = self._handle._request(
             Method.CIRCUIT_PREPARE, PrepareParams(placeholder, slots, len(parameters)))
-        forget = weakref.ref(circuit, lambda _: self._forget(id(circuit), key))
-        self._ids[id(circuit), key] = (forget, len(circuit.gates), ref.circuit)
+        circuit_id = id(circuit)  # the callback must not hold the circuit itself
+        forget = weakref.ref(circuit, lambda _: self._forget(circuit_id, key))
+        self._ids[circuit_id, key] = (forget, len(circuit.gates), ref.circuit)
         return ref.circuit
 
     def _forget(self, circuit: int, key: str) -> None:

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..circuit import Circuit, GateReader, read_gates
-from ..circuit.observable import Observable
 from ..errors import (
     BackendError,
     CircuitError,
@@ -58,8 +57,6 @@ from ..protocol import (
     ServerInfo,
     StateExpectationParams,
     StateRef,
-    TermData,
-    decode_array,
     encode_array,
     shots_problem,
 )
@@ -70,7 +67,13 @@ from .memory import Budget, format_bytes
 from .segments import Segments
 from .shots import as_integers, frequencies, outcomes, run_shots, shot_bits
 from .streaming import until_invalid
-from .variational import Prepared, expectations, prepared
+from .variational import (
+    Prepared,
+    checked_observable,
+    checked_sets,
+    expectations,
+    prepared,
+)
 
 MAX_SAMPLES = 10**8
 """The most shots answered one by one (a byte per measured qubit each)."""
@@ -389,7 +392,7 @@ class Session:
     @_handles(Method.STATE_EXPECTATION)
     def state_expectation(self, params: StateExpectationParams) -> float:
         held = self._state(params.state)
-        observable = _observable(params.observable, held.nqubits)
+        observable = checked_observable(params.observable, held.nqubits)
         if held.is_density:
             return observable.expectation(density.matrix(self.backend, held.native,
                                                          held.nqubits))
@@ -428,20 +431,8 @@ class Session:
 
     def expectation_array(self, params: ExpectationParams[Any]) -> np.ndarray:
         ready = self._circuit(params.circuit)
-        sets = params.parameters
-        if isinstance(sets, ArrayData):
-            try:
-                sets = decode_array(sets, "float64")
-            except ValueError as exc:
-                raise InvalidParams(f"invalid parameters: {exc}") from None
-        sets = np.asarray(sets, dtype=float)
-        if sets.ndim != 2 or sets.shape[1] != ready.nparameters:
-            raise InvalidParams(f"parameters of shape {list(sets.shape)}: circuit "
-                                f"{params.circuit} takes sets of {ready.nparameters} values, "
-                                f"shape [sets, {ready.nparameters}]")
-        if not np.isfinite(sets).all():
-            raise InvalidParams("parameter values must be finite")
-        observable = _observable(params.observable, ready.circuit.nqubits)
+        sets = checked_sets(params.parameters, ready, params.circuit)
+        observable = checked_observable(params.observable, ready.circuit.nqubits)
         n = ready.circuit.nqubits
         self._check_fits(2 * n if ready.circuit.density_matrix else n)
         values = self.backend.expectations(ready, sets, observable, self.checkpoint)
@@ -532,11 +523,3 @@ class Session:
 
 
 
-
-def _observable(terms: list[TermData], nqubits: int) -> Observable:
-    try:
-        observable = Observable.from_data(terms)
-        observable.check(nqubits)
-    except CircuitError as exc:
-        raise InvalidParams(f"invalid observable: {exc}") from None
-    return observable

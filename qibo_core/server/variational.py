@@ -17,8 +17,8 @@ import numpy as np
 
 from ..circuit import Circuit, Gate
 from ..circuit.observable import Observable
-from ..errors import InvalidParams
-from ..protocol import SlotData
+from ..errors import CircuitError, InvalidParams
+from ..protocol import ArrayData, SlotData, TermData, decode_array
 from . import density
 from .backend import Backend, Checkpoint
 
@@ -70,6 +70,33 @@ def prepared(circuit: Circuit, slots: Sequence[SlotData], nparameters: int) -> P
             raise InvalidParams(f"{where}: that parameter has a slot already")
         pairs.append((slot.param, slot.parameter))
     return result
+
+
+def checked_sets(sets: ArrayData | np.ndarray, ready: Prepared, circuit_id: int) -> np.ndarray:
+    """The sets of values a request carries, as float64 [sets, values], once checked."""
+    if isinstance(sets, ArrayData):
+        try:
+            sets = decode_array(sets, "float64")
+        except ValueError as exc:
+            raise InvalidParams(f"invalid parameters: {exc}") from None
+    sets = np.asarray(sets, dtype=float)
+    if sets.ndim != 2 or sets.shape[1] != ready.nparameters:
+        raise InvalidParams(f"parameters of shape {list(sets.shape)}: circuit {circuit_id} "
+                            f"takes sets of {ready.nparameters} values, shape [sets, "
+                            f"{ready.nparameters}]")
+    if not np.isfinite(sets).all():
+        raise InvalidParams("parameter values must be finite")
+    return sets
+
+
+def checked_observable(terms: list[TermData], nqubits: int) -> Observable:
+    """The observable a request carries, its terms and qubits checked."""
+    try:
+        observable = Observable.from_data(terms)
+        observable.check(nqubits)
+    except CircuitError as exc:
+        raise InvalidParams(f"invalid observable: {exc}") from None
+    return observable
 
 
 def expectations(backend: Backend, prepared: Prepared, sets: np.ndarray, observable: Observable,
