@@ -412,6 +412,21 @@ def variational(sizes: tuple[int, int], nsets: tuple[int, int], repeats: int) ->
 BACKENDS = ("numpy", "qulacs", "aer", "qibojit")
 
 
+def qibojit_in_process(circuits: dict[str, Circuit], repeats: int) -> dict[str, list[float]]:
+    """Seconds per run of qibojit driven by the same code in a process of its own environment
+    (.venv-qibojit: the benchmark's has no qibojit); not interleaved with the spawned runs."""
+    python = Path(__file__).parent.parent / ".venv-qibojit" / "bin" / "python"
+    if not python.exists():
+        return {}
+    request = {"backend": "qibo_backend_qibojit.simulator:QibojitBackend", "repeats": repeats,
+               "cases": [{"name": name, "circuit": msgspec.to_builtins(c.to_data())}
+                         for name, c in circuits.items()]}
+    script = Path(__file__).parent / "in_process_timing.py"
+    run = subprocess.run([str(python), str(script)], input=json.dumps(request),
+                         capture_output=True, text=True, check=True)
+    return json.loads(run.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
     """Every backend, spawned, on the benchmark circuits (state read back; the ansatz as 10
     expectation values), and Aer in this process beside the spawned Aer; each backend's start
@@ -432,8 +447,14 @@ def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
         for n in sizes:
             runs = 1 if n >= 24 else repeats
             circuits = {"QFT": qft(n), "layered": layered(n)}
+            qibojit_local = qibojit_in_process(circuits, runs)
             for name, circuit in circuits.items():
                 for backend, handle in handles.items():
+                    if backend == "qibojit" and name in qibojit_local:
+                        times = measure(lambda h=handle, c=circuit: h.execute(c).state(), runs)
+                        rows.append(row("9 backends", f"{name} {n}q, spawned qibojit", times,
+                                        "qibojit in process (apart)", qibojit_local[name]))
+                        continue
                     if backend == "aer":
                         times, anchor = measure_pair(
                             lambda h=handle, c=circuit: h.execute(c).state(),
