@@ -31,18 +31,20 @@ logger = logging.getLogger("qibo_core.client")
 
 def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
             threads: int | None = None, timeout: float | None = None,
-            command: list[str] | None = None, max_reply_bytes: int = MAX_REPLY_BYTES) -> Handle:
+            command: list[str] | None = None, max_reply_bytes: int = MAX_REPLY_BYTES,
+            device: str | None = None) -> Handle:
     """A handle on `backend`: a name spawns its configured command or qibo-backend-<name>
     (or `command`: anything whose stdin/stdout speak the protocol, such as
     ["ssh", "host", "qibo-backend-qulacs"]); a Backend object runs here. A spawned backend's
-    replies may be at most `max_reply_bytes` long (a base64 state is 4/3 of its size)."""
+    replies may be at most `max_reply_bytes` long (a base64 state is 4/3 of its size).
+    `device` is one of the backend's `capabilities.devices` (Aer's "GPU", where there is one)."""
     if isinstance(backend, Backend):
         return Handle(LocalChannel(backend), precision=precision, threads=threads,
-                      timeout=timeout)
+                      timeout=timeout, device=device)
     channel = ProcessChannel(command or backend_command(backend), name=backend,
                              max_reply_bytes=max_reply_bytes)
     return Handle(channel, precision=precision, threads=threads, timeout=timeout,
-                  reopen=lambda: resolve(backend))
+                  device=device, reopen=lambda: resolve(backend))
 
 
 _shared: dict[str, Handle] = {}

@@ -80,6 +80,7 @@ class Handle:
 
     def __init__(self, channel: Channel, *, precision: str = Precision.COMPLEX128,
                  threads: int | None = None, timeout: float | None = None,
+                 device: str | None = None,
                  reopen: Callable[[], Handle] | None = None) -> None:
         self._channel = channel
         self.timeout = timeout
@@ -95,7 +96,7 @@ class Handle:
         self.said_fallback = False
         """Whether the fallback for expectation values was logged (once per handle)."""
         try:
-            self.info: InitializeResult = _initialize(channel, precision, threads)
+            self.info: InitializeResult = _initialize(channel, precision, threads, device)
         except BaseException:
             channel.close()
             raise
@@ -457,10 +458,11 @@ def _needs(circuit: Circuit) -> list[tuple[str, str]]:
     return needs
 
 
-def _initialize(channel: Channel, precision: str, threads: int | None) -> InitializeResult:
+def _initialize(channel: Channel, precision: str, threads: int | None,
+                device: str | None = None) -> InitializeResult:
     """The handshake, in the newest version both ends speak: a backend of an older version
     refuses ours and says which it speaks (the protocol leaves it uninitialized)."""
-    options = InitializeOptions(precision, threads)
+    options = InitializeOptions(precision, threads, device)
     client = ClientInfo("qibo-core", __version__)
     try:
         return channel.request(Method.INITIALIZE,  # type: ignore[no-any-return]

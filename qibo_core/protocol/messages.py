@@ -149,6 +149,8 @@ class InitializeOptions(_Message):
     precision: str = Precision.COMPLEX128
     threads: int | None = None
     """Threads the simulator may use; absent means the backend's default."""
+    device: str | None = None
+    """Version 3: one of `capabilities.devices` to simulate on; absent: the first of them."""
 
 
 class InitializeParams(_Message):
@@ -175,6 +177,9 @@ class Capabilities(_Message):
     """The longest input line the backend reads; absent: no stated limit."""
     features: list[str] = []
     """Version 2: the optional features the backend implements (`Feature`)."""
+    devices: list[str] | None = None
+    """Version 3: the devices `options.device` may name, the default first; absent means
+    ["CPU"]."""
 
 
 class InitializeResult(_Message):

@@ -47,13 +47,16 @@ class Backend(ABC):
     native_gates: ClassVar[frozenset[str]] = frozenset()
     """Gates run by a kernel of their own; the others become dense matrices with controls."""
     precisions: ClassVar[tuple[str, ...]] = (Precision.COMPLEX128, Precision.COMPLEX64)
+    devices: tuple[str, ...] = ("CPU",)
+    """The devices it simulates on, the default first (a backend may find them at start)."""
     max_qubits: ClassVar[int] = 34
 
     def __init__(self) -> None:
         self.options = InitializeOptions()
 
     def configure(self, options: InitializeOptions) -> None:
-        """Take the options of `initialize`; already checked against `precisions`."""
+        """Take the options of `initialize`; already checked against `precisions` and
+        `devices`."""
         self.options = options
 
     @property

@@ -185,6 +185,10 @@ class Session:
                                 f"{list(self.backend.precisions)}")
         if options.threads is not None and options.threads < 1:
             raise InvalidParams(f"threads must be at least 1, got {options.threads}")
+        devices = list(self.backend.devices)
+        if options.device is not None and options.device not in devices:
+            raise InvalidParams(f"device {options.device!r} is not available here; this "
+                                f"backend offers {devices}")
         self.backend.configure(options)
         self.initialized = True
         self.version = params.protocol_version
@@ -198,7 +202,8 @@ class Session:
                 state_encodings=encodings, threads=self.backend.threads,
                 max_message_bytes=self.max_message_bytes,
                 features=[f for f in self.backend.features
-                          if FEATURE_VERSIONS[f] <= self.version]))
+                          if FEATURE_VERSIONS[f] <= self.version],
+                devices=devices if self.version >= 3 else None))
 
     @_handles(Method.SHUTDOWN)
     def shutdown(self, params: None) -> None:

@@ -50,6 +50,24 @@ def _second_initialize(s: Exchange) -> None:
     s.object("state/new", {"nqubits": 1})
 
 
+def _devices(s: Exchange) -> None:
+    """Version 3: `options.device` names one of `capabilities.devices`; another is refused with
+    InvalidParams, leaving the backend uninitialized."""
+    s.ids += 1
+    s.send({"jsonrpc": "2.0", "id": s.ids, "method": "initialize",
+            "params": {"protocolVersion": 3, "options": {"device": "quantum-toaster"}}})
+    reply = s.receive()
+    error = reply.get("error") or {}
+    if error.get("code") == ErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
+        return  # an older backend: no devices
+    _expect_error(reply, ErrorCode.INVALID_PARAMS)
+    capabilities = _initialize(s)
+    devices = capabilities.get("devices", ["CPU"])
+    if not isinstance(devices, list) or not devices or \
+            not all(isinstance(d, str) for d in devices):
+        raise CheckFailed(f"capabilities.devices is {devices!r}, not a list of names")
+
+
 def _gate_fields(s: Exchange) -> None:
     """An unknown field of a gate is ignored; an unknown parameter name, or `matrix` on a gate
     other than Unitary, is InvalidParams; a text that merely contains `$/cancelRequest` (a
@@ -269,6 +287,7 @@ def _running(pid: int) -> bool:
 CONTRACT_CHECKS: list[tuple[str, Callable[[Exchange], object]]] = [
     ("ids: strings echoed, null refused, pipelined requests each answered once", _ids),
     ("a second initialize is InvalidRequest", _second_initialize),
+    ("version 3: a device not offered is refused at initialize", _devices),
     ("unknown gate fields ignored, unknown parameters and stray matrices refused", _gate_fields),
     ("numbers: no 1.0 or true for integers, unitaries and channels checked, seeds exact",
      _numbers),

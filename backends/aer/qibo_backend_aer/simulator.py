@@ -54,12 +54,19 @@ class AerBackend(Backend):
         self._simulator = None
 
     @property
+    def devices(self) -> tuple[str, ...]:  # type: ignore[override]
+        """What Aer finds here: "CPU", and "GPU" where a CUDA device and Aer's GPU build are."""
+        from qiskit_aer import AerSimulator
+        return tuple(AerSimulator().available_devices())
+
+    @property
     def simulator(self) -> Any:
         if self._simulator is None:
             from qiskit_aer import AerSimulator
             single = self.options.precision == Precision.COMPLEX64
             self._simulator = AerSimulator(method="statevector",
                                            precision="single" if single else "double",
+                                           device=self.options.device or "CPU",
                                            max_parallel_threads=self.options.threads or 0)
         return self._simulator
 

@@ -46,6 +46,18 @@ def test_single_precision_is_complex64() -> None:
     np.testing.assert_allclose(state, final_state(circuit), atol=1e-6)
 
 
+def test_devices_are_what_aer_finds_and_others_are_refused() -> None:
+    from qibo_core import InvalidParams
+
+    with connect("aer", device="CPU") as handle:
+        assert handle.info.capabilities.devices[0] == "CPU"
+        offered = handle.info.capabilities.devices
+        assert handle.execute(Circuit(1)).state().tolist() == [1, 0]
+    if "GPU" not in offered:  # this machine: no CUDA device
+        with pytest.raises(InvalidParams, match=r"device 'GPU' is not available here; .*'CPU'"):
+            connect("aer", device="GPU")
+
+
 def test_the_conformance_kit_passes(conformance) -> None:  # type: ignore[no-untyped-def]
     report: Report = conformance([find_backend("aer")])
     assert report.passed, report.text()
