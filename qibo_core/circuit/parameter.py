@@ -34,8 +34,14 @@ class Parameter:
 
 def parameter_sets(parameters: Sequence[Parameter], values: Any) -> tuple[np.ndarray, bool]:
     """`values` as float64 rows, one set per row in `parameters` order, and whether one set was
-    given (a 1-D array or a dict by name) rather than a 2-D array of sets."""
+    given (a 1-D array or a dict by name) rather than a 2-D array of sets. None is the one empty
+    set of a circuit without parameters."""
     names = [p.name for p in parameters]
+    if values is None:
+        if names:
+            raise UsageError(f"the circuit has {len(names)} parameters ({_listed(names)}): give "
+                             "their values (parameters=...)")
+        values = []
     if isinstance(values, Mapping):
         unknown = sorted(set(values) - set(names))
         missing = [n for n in names if n not in values]

@@ -435,10 +435,6 @@ class State:
 
 
 def _bound(circuit: Circuit, parameters: Any) -> Circuit:
-    if parameters is None:
-        names = ", ".join(p.name for p in circuit.parameters[:5])
-        raise UsageError(f"the circuit has {len(circuit.parameters)} parameters ({names}...): "
-                         "give their values (parameters=...)")
     try:
         return circuit.bind(parameters)
     except CircuitError as exc:

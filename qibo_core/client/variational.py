@@ -62,14 +62,15 @@ class PreparedCircuits:
         self._handle = handle
         self._ids: dict[tuple[int, str], tuple[weakref.ref[Circuit], int, int]] = {}
 
-    def id(self, circuit: Circuit, key: str, build: Any = None) -> int:
-        """The backend's id for `circuit` (or for `build(circuit)`, under another `key`)."""
+    def id(self, circuit: Circuit, key: str, source: Circuit | None = None) -> int:
+        """The backend's id for `circuit` (or for `source`, a circuit made from it, under
+        another `key`)."""
         entry = self._ids.get((id(circuit), key))
         if entry is not None and entry[0]() is circuit and entry[1] == len(circuit.gates):
             return entry[2]
         if entry is not None:
             self._release(entry[2])
-        source = build(circuit) if build is not None else circuit
+        source = circuit if source is None else source
         parameters = source.parameters
         index = {p: i for i, p in enumerate(parameters)}
         slots = [SlotData(g, name, index[p]) for g, op in enumerate(source.gates)
@@ -99,13 +100,10 @@ def expectations(handle: Handle, circuit: Circuit, observable: ObservableLike,
     source = build(circuit) if build is not None else circuit
     observable = Observable(observable)
     observable.check(circuit.nqubits)
-    if parameters is None and source.parameters:
-        raise UsageError(f"the circuit has {len(source.parameters)} parameters: give their "
-                         "values (parameters=...)")
-    sets, single = parameter_sets(source.parameters, [] if parameters is None else parameters)
+    sets, single = parameter_sets(source.parameters, parameters)
     if Feature.EXPECTATION not in handle.info.capabilities.features:
         return _here(handle, source, observable, sets), single
-    prepared = handle._prepared.id(circuit, key, build)
+    prepared = handle._prepared.id(circuit, key, source)
     with handle._watching(progress) as token:
         values = handle._request_array(Method.CIRCUIT_EXPECTATION, ExpectationParams(
             prepared, sets, observable.to_data(), token), "float64")

@@ -19,6 +19,8 @@ import numpy as np
 
 from qibo_core.circuit import Gate
 
+from .fusion import _is_diagonal
+
 MatrixKernel = Callable[[np.ndarray, np.ndarray, Sequence[int], Sequence[int]], None]
 """simulator.apply_matrix: any matrix on any targets of a state tensor, in place."""
 
@@ -105,11 +107,12 @@ class Plan:
                 waiting.setdefault(gate.qubits[0], []).append(self._single(gate, slotted))
                 continue
             qubits = set(gate.all_qubits)
-            if not slotted and _is_diagonal(gate):
+            matrix = None if slotted else gate.matrix()
+            if matrix is not None and _is_diagonal(matrix):
                 # Runs waiting on its qubits go first; the pending diagonal touches none of
                 # them, so the two commute.
                 self._release(waiting, [q for q in gate.all_qubits if q in waiting])
-                factors = _full_diagonal(gate, nqubits)
+                factors = _full_diagonal(gate, np.diagonal(matrix), nqubits)
                 diagonal = factors if diagonal is None else diagonal * factors
                 touched |= qubits
                 continue
@@ -249,15 +252,11 @@ def _valued(gate: Gate, slotted: dict[str, int], values: np.ndarray) -> Gate:
     return other
 
 
-def _is_diagonal(gate: Gate) -> bool:
-    matrix = gate.matrix()
-    return not np.count_nonzero(matrix - np.diag(np.diagonal(matrix)))
-
-
-def _full_diagonal(gate: Gate, nqubits: int) -> np.ndarray:
-    """The gate's factor for every basis state of `nqubits`."""
+def _full_diagonal(gate: Gate, diagonal: np.ndarray, nqubits: int) -> np.ndarray:
+    """The factor of the gate (whose matrix has `diagonal` on its targets) for every basis state
+    of `nqubits`."""
     factors = np.ones((2,) * nqubits, dtype=complex)
-    diagonal = np.diagonal(gate.matrix()).reshape((2,) * len(gate.targets))
+    diagonal = diagonal.reshape((2,) * len(gate.targets))
     index: list[Any] = [slice(None)] * nqubits
     for c in gate.controls:
         index[c] = 1
