@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -32,6 +33,7 @@ from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Circuit, Observable, Parameter, connect, gates
 from qibo_core.client import Handle
 from qibo_core.protocol import ApplyParams, Method, ReadParams
+from qibo_core.server import no_checkpoint
 
 
 @dataclass
@@ -427,6 +429,32 @@ def qibojit_in_process(circuits: dict[str, Circuit], repeats: int) -> dict[str, 
     return json.loads(run.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def noise_rows(n: int, handles: dict[str, Handle], local_aer: Any, repeats: int) -> list[Row]:
+    """Every backend on the layered circuit with a depolarizing channel after every gate: as a
+    density matrix (Aer's own density_matrix method beside Aer in this process), and as 1000
+    sampled trajectories of state vectors."""
+    rows = []
+    circuit = noisy_layered(n, 2, density_matrix=True)
+    densities = local_aer.density_matrices()
+    for backend, handle in handles.items():
+        times = measure(lambda h=handle: h.execute(circuit).state(), repeats)
+        if backend != "aer":
+            rows.append(row("9 backends", f"noisy density matrix {n}q, spawned {backend}", times))
+            continue
+        anchor = measure(lambda: densities.matrix(densities.apply(
+            densities.start(n, None), circuit.gates, n, no_checkpoint), n), repeats)
+        rows.append(row("9 backends", f"noisy density matrix {n}q, spawned aer", times,
+                        "aer in process", anchor))
+    trajectories = noisy_layered(n, 1, density_matrix=False, p=0.002)
+    trajectories.add(gates.M(*range(n)))
+    for backend, handle in handles.items():
+        times = measure(lambda h=handle: h.execute(trajectories, nshots=1000,
+                                                   seed=1).frequencies(), repeats)
+        rows.append(row("9 backends", f"1000 noisy shots {n}q (trajectories), spawned {backend}",
+                        times))
+    return rows
+
+
 def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
     """Every backend, spawned, on the benchmark circuits (state read back; the ansatz as 10
     expectation values), and Aer in this process beside the spawned Aer; each backend's start
@@ -465,6 +493,8 @@ def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
                         times = measure(lambda h=handle, c=circuit: h.execute(c).state(), runs)
                         rows.append(row("9 backends", f"{name} {n}q, spawned {backend}",
                                         times))
+            if n == sizes[0]:
+                rows += noise_rows(n, handles, local_aer, runs)
             if n <= 20:
                 circuit = ansatz(n)
                 sets = np.random.default_rng(n).uniform(-np.pi, np.pi,

@@ -7,9 +7,15 @@ request for it, and serve(backend), the loop of a backend executable.
         serve(MyBackend())
 """
 
-from .backend import Backend, Checkpoint, marginal_probabilities, no_checkpoint
+from .backend import (
+    Backend,
+    Checkpoint,
+    DensityMatrices,
+    marginal_probabilities,
+    no_checkpoint,
+)
 from .serve import serve
 from .session import Session
 
-__all__ = ["Backend", "Checkpoint", "Session", "marginal_probabilities", "no_checkpoint",
-           "serve"]
+__all__ = ["Backend", "Checkpoint", "DensityMatrices", "Session", "marginal_probabilities",
+           "no_checkpoint", "serve"]

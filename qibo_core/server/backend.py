@@ -13,19 +13,30 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from ..circuit import GATES, Gate
+from ..circuit import GATES, Gate, Operation
 from ..protocol import Feature, InitializeOptions, Precision
+
+
+def marginal(probabilities: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """The probabilities of the outcomes of `qubits` (in that order, the first most
+    significant), from those of every outcome."""
+    n = probabilities.size.bit_length() - 1
+    tensor = probabilities.reshape((2,) * n)
+    others = tuple(q for q in range(n) if q not in qubits)
+    summed = tensor.sum(axis=others) if others else tensor
+    kept = sorted(qubits)
+    ordered = np.transpose(summed, [kept.index(q) for q in qubits])
+    return ordered.reshape(-1).astype(np.float64)
 
 
 def marginal_probabilities(amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
     """Probabilities of the outcomes of `qubits` (in that order, the first most significant)."""
-    n = amplitudes.size.bit_length() - 1
-    probs = (np.abs(amplitudes) ** 2).reshape((2,) * n)
-    others = tuple(q for q in range(n) if q not in qubits)
-    marginal = probs.sum(axis=others) if others else probs
-    kept = sorted(qubits)
-    ordered = np.transpose(marginal, [kept.index(q) for q in qubits])
-    return ordered.reshape(-1).astype(np.float64)
+    return marginal(np.abs(amplitudes) ** 2, qubits)
+
+
+def drawn_counts(probabilities: np.ndarray, nshots: int, seed: int | None) -> np.ndarray:
+    """Counts of each outcome over `nshots` shots drawn from `probabilities` (renormalised)."""
+    return np.random.default_rng(seed).multinomial(nshots, probabilities / probabilities.sum())
 
 
 class Checkpoint(Protocol):
@@ -36,6 +47,31 @@ class Checkpoint(Protocol):
 
 def no_checkpoint(done: int = 0, total: int = 0) -> None:
     """The checkpoint of a request nobody can cancel or watch."""
+
+
+class DensityMatrices(ABC):
+    """A backend's own density matrices (Backend.density_matrices). Without them, the session
+    holds rho of n qubits as a vector of 2n qubits that the backend's `apply` evolves
+    (server/density.py)."""
+
+    @abstractmethod
+    def start(self, nqubits: int, initial: np.ndarray | None) -> Any:
+        """rho = |0...0><0...0|, or `initial`: a vector psi (rho = |psi><psi|) or a density
+        matrix, already checked (Hermitian, trace 1, of the backend's dtype)."""
+
+    @abstractmethod
+    def apply(self, rho: Any, ops: Sequence[Operation], nqubits: int,
+              checkpoint: Checkpoint) -> Any:
+        """Gates (U rho U^dagger) and channels (sum_i K_i rho K_i^dagger) in order; the
+        checkpoint as in Backend.apply."""
+
+    @abstractmethod
+    def matrix(self, rho: Any, nqubits: int) -> np.ndarray:
+        """rho as a 2**n x 2**n array, qubit 0 the most significant bit of rows and columns."""
+
+    def probabilities(self, rho: Any, nqubits: int, qubits: Sequence[int]) -> np.ndarray:
+        """The outcome probabilities of `qubits` (in that order), from rho's diagonal."""
+        return marginal(np.real(np.diagonal(self.matrix(rho, nqubits))).clip(min=0), qubits)
 
 
 class Backend(ABC):
@@ -112,6 +148,11 @@ class Backend(ABC):
                         Feature.DENSITY_MATRIX, Feature.CHANNELS]
         return sorted(offered)
 
+    def density_matrices(self) -> DensityMatrices | None:
+        """Optional: density matrices held this backend's own way; None (the default) lets the
+        session hold them as vectors of twice the qubits, evolved by `apply`."""
+        return None
+
     def prepare(self, prepared: Any) -> Any:
         """Optional: what this backend builds once for a prepared circuit (a
         server.variational.Prepared), kept as its `native`; None builds nothing."""
@@ -135,5 +176,4 @@ class Backend(ABC):
     def sample(self, state: Any, qubits: Sequence[int], nshots: int,
                seed: int | None) -> np.ndarray:
         """Counts of each outcome of `qubits` over `nshots` shots (length 2**len(qubits))."""
-        probs = self.probabilities(state, qubits)
-        return np.random.default_rng(seed).multinomial(nshots, probs / probs.sum())
+        return drawn_counts(self.probabilities(state, qubits), nshots, seed)

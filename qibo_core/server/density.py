@@ -1,4 +1,5 @@
-"""Density matrices on any backend: rho of n qubits is held as a state vector of 2n qubits,
+"""Density matrices on any backend that has none of its own (Backend.density_matrices): rho of
+n qubits is held as a state vector of 2n qubits,
 rho's row bit of qubit q at position 2q and its column bit at 2q + 1 (each qubit's two bits
 side by side, so what acts on one qubit acts on neighbouring bits, where backends fuse and
 sweep fastest).
@@ -17,8 +18,38 @@ import numpy as np
 
 from ..circuit import Channel, Gate, Operation
 from ..errors import CircuitError, InvalidParams
-from .backend import Backend
+from .backend import Backend, Checkpoint, DensityMatrices
 from .operators import Matrix
+
+
+def of(backend: Backend) -> DensityMatrices:
+    """How `backend` holds density matrices: its own way, or as vectors."""
+    return backend.density_matrices() or Vectorized(backend)
+
+
+class Vectorized(DensityMatrices):
+    """rho as a vector of 2n qubits, evolved by the backend's `apply`."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def start(self, nqubits: int, initial: np.ndarray | None) -> Any:
+        """vec(|0...0><0...0|) (|0...0> of 2n qubits), or vec of the initial state."""
+        if initial is None:
+            return self.backend.zero_state(2 * nqubits)
+        rho = np.outer(initial, initial.conj()) if initial.ndim == 1 else initial
+        interleaved = rho.reshape((2,) * 2 * nqubits).transpose(_INTERLEAVE[nqubits])
+        return self.backend.from_array(interleaved.astype(self.backend.dtype).reshape(-1))
+
+    def apply(self, rho: Any, ops: Sequence[Operation], nqubits: int,
+              checkpoint: Checkpoint) -> Any:
+        return self.backend.apply(rho, operators(ops, nqubits), checkpoint)
+
+    def matrix(self, rho: Any, nqubits: int) -> np.ndarray:
+        """rho, rows and columns apart again."""
+        held = self.backend.to_array(rho).reshape((2,) * 2 * nqubits)
+        return np.ascontiguousarray(held.transpose(np.argsort(_INTERLEAVE[nqubits]))).reshape(
+            2**nqubits, 2**nqubits)
 
 
 def operators(ops: Sequence[Operation], n: int) -> list[Gate]:
@@ -53,22 +84,6 @@ def superoperator(kraus: Sequence[np.ndarray]) -> np.ndarray:
     return products.reshape(d, d, d, d).transpose(0, 2, 1, 3).reshape(d * d, d * d)
 
 
-def start(backend: Backend, n: int, initial: np.ndarray | None) -> Any:
-    """vec(|0...0><0...0|) (|0...0> of 2n qubits), or of the initial state: a vector psi
-    (rho = |psi><psi|) or a density matrix, already checked."""
-    if initial is None:
-        return backend.zero_state(2 * n)
-    rho = np.outer(initial, initial.conj()) if initial.ndim == 1 else initial
-    interleaved = rho.reshape((2,) * 2 * n).transpose(_INTERLEAVE[n]).astype(backend.dtype)
-    return backend.from_array(interleaved.reshape(-1))
-
-
-def matrix(backend: Backend, native: Any, n: int) -> np.ndarray:
-    """rho, rows and columns apart again."""
-    held = backend.to_array(native).reshape((2,) * 2 * n)
-    return np.ascontiguousarray(held.transpose(np.argsort(_INTERLEAVE[n]))).reshape(2**n, 2**n)
-
-
 class _Interleave(dict[int, list[int]]):
     """For n qubits, the axes of rho (rows 0..n-1, columns n..2n-1) in the held order."""
 
@@ -78,22 +93,6 @@ class _Interleave(dict[int, list[int]]):
 
 
 _INTERLEAVE = _Interleave()
-
-
-def probabilities(backend: Backend, native: Any, n: int, qubits: Sequence[int]) -> np.ndarray:
-    """The outcome probabilities of `qubits` (in that order), from rho's diagonal."""
-    diagonal = np.real(np.diagonal(matrix(backend, native, n))).clip(min=0)
-    tensor = diagonal.reshape((2,) * n)
-    others = tuple(q for q in range(n) if q not in qubits)
-    marginal = tensor.sum(axis=others) if others else tensor
-    kept = sorted(qubits)
-    return np.transpose(marginal, [kept.index(q) for q in qubits]).reshape(-1)
-
-
-def sample(backend: Backend, native: Any, n: int, qubits: Sequence[int], nshots: int,
-           seed: int | None) -> np.ndarray:
-    p = probabilities(backend, native, n, qubits)
-    return np.random.default_rng(seed).multinomial(nshots, p / p.sum())
 
 
 class Unstreamable:

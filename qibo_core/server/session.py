@@ -61,7 +61,7 @@ from ..protocol import (
     shots_problem,
 )
 from . import density
-from .backend import Backend, Checkpoint, no_checkpoint
+from .backend import Backend, Checkpoint, drawn_counts, no_checkpoint
 from .initial import initial_amplitudes
 from .memory import Budget, format_bytes
 from .segments import Segments
@@ -78,10 +78,11 @@ from .variational import (
 MAX_SAMPLES = 10**8
 """The most shots answered one by one (a byte per measured qubit each)."""
 
-F = TypeVar("F", bound=Callable[..., Any])
-_HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
 MAX_PREPARED = 4096
 """The most circuits a session keeps prepared at once."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+_HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
 """Every method a session serves, with its handler: the one list of them."""
 
 
@@ -104,7 +105,7 @@ class _HeldState:
     nbytes: int = 0
     """What the backend promised this state (it may not have touched it all yet)."""
     is_density: bool = False
-    """A density matrix of `nqubits`, held as a vector of twice as many (density.py)."""
+    """A density matrix of `nqubits`, held as density.of(backend) holds them."""
     streamed: int = 0
     """Gates received by state/apply so far: the index a GateFailed error names."""
     failure: GateFailed | None = None
@@ -275,13 +276,14 @@ class Session:
         if params.initial_state is not None:
             initial = initial_amplitudes(params.initial_state, n, self.segments,
                                          self.backend.dtype, density=True)
-        native = self.backend.apply(density.start(self.backend, n, initial),
-                                    density.operators(circuit.gates, n), self.checkpoint)
+        densities = density.of(self.backend)
+        native = densities.apply(densities.start(n, initial), circuit.gates, n, self.checkpoint)
         state_id = self._hold(native, n, is_density=True)
         qubits = list(circuit.measured_qubits)
         if not params.nshots:
             return ExecuteResult(state=state_id)
-        counts = density.sample(self.backend, native, n, qubits, params.nshots, params.seed)
+        counts = drawn_counts(densities.probabilities(native, n, qubits), params.nshots,
+                              params.seed)
         return self._sampled(state_id, counts, len(qubits), params)
 
     def _copy(self, native: Any) -> Any:
@@ -368,7 +370,7 @@ class Session:
     def read_array(self, params: ReadParams) -> np.ndarray:
         held = self._state(params.state)
         if held.is_density:
-            return density.matrix(self.backend, held.native, held.nqubits)
+            return density.of(self.backend).matrix(held.native, held.nqubits)
         return self.backend.to_array(held.native)
 
     @_handles(Method.STATE_PROBABILITIES)
@@ -379,7 +381,7 @@ class Session:
         held = self._state(params.state)
         qubits = self._qubits(params.qubits, held.nqubits)
         if held.is_density:
-            return density.probabilities(self.backend, held.native, held.nqubits, qubits)
+            return density.of(self.backend).probabilities(held.native, held.nqubits, qubits)
         return self.backend.probabilities(held.native, qubits)
 
     @_handles(Method.STATE_SAMPLE)
@@ -388,8 +390,9 @@ class Session:
         qubits = self._qubits(params.qubits, held.nqubits)
         self._check_shots(params.nshots, params.seed)
         if held.is_density:
-            counts = density.sample(self.backend, held.native, held.nqubits, qubits,
-                                    params.nshots, params.seed)
+            probabilities = density.of(self.backend).probabilities(held.native, held.nqubits,
+                                                                   qubits)
+            counts = drawn_counts(probabilities, params.nshots, params.seed)
         else:
             counts = self.backend.sample(held.native, qubits, params.nshots, params.seed)
         return SampleResult(frequencies(counts, len(qubits)))
@@ -398,10 +401,7 @@ class Session:
     def state_expectation(self, params: StateExpectationParams) -> float:
         held = self._state(params.state)
         observable = checked_observable(params.observable, held.nqubits)
-        if held.is_density:
-            return observable.expectation(density.matrix(self.backend, held.native,
-                                                         held.nqubits))
-        return observable.expectation(self.backend.to_array(held.native))
+        return observable.expectation(self.read_array(ReadParams(params.state)))
 
     @_handles(Method.STATE_FREE)
     def free(self, params: StateRef) -> None:

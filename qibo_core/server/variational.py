@@ -20,7 +20,7 @@ from ..circuit.observable import Observable
 from ..errors import CircuitError, InvalidParams
 from ..protocol import ArrayData, SlotData, TermData, decode_array
 from . import density
-from .backend import Backend, Checkpoint
+from .backend import Backend, Checkpoint, no_checkpoint
 
 
 @dataclass
@@ -109,8 +109,9 @@ def expectations(backend: Backend, prepared: Prepared, sets: np.ndarray, observa
         checkpoint(k, len(sets))
         gates = prepared.gates(row)
         if prepared.circuit.density_matrix:
-            native = backend.apply(density.start(backend, n, None), density.operators(gates, n))
-            state = density.matrix(backend, native, n)
+            densities = density.of(backend)
+            state = densities.matrix(densities.apply(densities.start(n, None), gates, n,
+                                                     no_checkpoint), n)
         else:
             state = backend.to_array(backend.apply(backend.zero_state(n), gates))
         values[k] = observable.expectation(state)

@@ -145,14 +145,21 @@ def agreement_checks(handle: Handle,
     features = handle.info.capabilities.features
     if Feature.DENSITY_MATRIX in features and Feature.CHANNELS in features:
         def noisy_density_matrix() -> None:
-            circuit = scrambled_density(4, rng)
-            actual, expected = handle.execute(circuit).state(), reference.execute(circuit).state()
-            error = float(np.abs(actual - expected).max()) if actual.shape == expected.shape else 1
-            if error > ATOL:
-                raise CheckFailed(f"a noisy density matrix differs by {error:.2e} from the "
-                                  "reference's")
+            for name in [None, *advertised]:
+                circuit = scrambled_density(4, rng)
+                if name is not None:  # the gate's variants act on the mixed state
+                    circuit.add(gate for _, gate in labelled_variants(name, 4, rng))
+                actual = handle.execute(circuit).state()
+                expected = reference.execute(circuit).state()
+                error = (float(np.abs(actual - expected).max())
+                         if actual.shape == expected.shape else 1)
+                if error > ATOL:
+                    after = f" then {name} (placements, dagger, controls)" if name else ""
+                    raise CheckFailed(f"a noisy density matrix{after} differs by {error:.2e} "
+                                      f"from the reference's; circuit: {circuit.gates}")
 
-        yield "a noisy density matrix agrees with the reference", noisy_density_matrix
+        yield ("a noisy density matrix agrees with the reference, then under every gate",
+               noisy_density_matrix)
     if Feature.MID_CIRCUIT_MEASUREMENT in features:
         def collapse() -> None:
             circuit, exact = collapsing(reference)

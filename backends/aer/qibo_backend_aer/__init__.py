@@ -1,4 +1,5 @@
-"""qibo-backend-aer: Qiskit Aer's state-vector simulator, served over the qibo-core protocol.
+"""qibo-backend-aer: Qiskit Aer's state-vector and density-matrix simulators, served over the
+qibo-core protocol.
 
 `AerBackend` can also be used in process: `circuit.execute(backend=AerBackend())`.
 """

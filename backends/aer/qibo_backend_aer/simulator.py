@@ -4,6 +4,7 @@ with qibo's meaning, as unitaries otherwise.
 Qiskit numbers qubits from the least significant bit; qubit q here is Qiskit qubit n-1-q, which
 makes Aer's state vector index equal ours. A held state lives in this process as an array;
 applying gates to it is one Aer run that starts from it (`set_statevector`) and saves the result.
+Density matrices likewise, by Aer's density_matrix method (AerDensityMatrices).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from qibo_core.circuit import Gate
+from qibo_core.circuit import Channel, Gate, Operation
 from qibo_core.protocol import InitializeOptions, Precision
-from qibo_core.server import Backend, Checkpoint, no_checkpoint
+from qibo_core.server import Backend, Checkpoint, DensityMatrices, no_checkpoint
 
 from . import __version__
 
@@ -32,6 +33,8 @@ _NATIVE: dict[str, str] = {
 }
 CHUNK = 2000
 """Gates per Aer run: cancellation is checked between runs."""
+STATEVECTOR, DENSITY_MATRIX = "statevector", "density_matrix"
+"""Aer's methods used here, which are also the names of the save instructions and results."""
 
 
 class AerBackend(Backend):
@@ -47,11 +50,13 @@ class AerBackend(Backend):
         if importlib.util.find_spec("qiskit_aer") is None:
             raise ImportError("the qiskit-aer package is not installed in this Python "
                               f"({sys.executable}): pip install qiskit-aer")
-        self._simulator: Any = None
+        self._simulators: dict[str, Any] = {}
+        self._natives: dict[str, frozenset[str]] = {}
+        """The gates of _NATIVE each method runs (density_matrix has fewer)."""
 
     def configure(self, options: InitializeOptions) -> None:
         super().configure(options)
-        self._simulator = None
+        self._simulators, self._natives = {}, {}
 
     @property
     def devices(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -59,16 +64,19 @@ class AerBackend(Backend):
         from qiskit_aer import AerSimulator
         return tuple(AerSimulator().available_devices())
 
-    @property
-    def simulator(self) -> Any:
-        if self._simulator is None:
+    def simulator(self, method: str) -> Any:
+        """The AerSimulator of `method` with this session's precision, device and threads."""
+        if method not in self._simulators:
             from qiskit_aer import AerSimulator
             single = self.options.precision == Precision.COMPLEX64
-            self._simulator = AerSimulator(method="statevector",
-                                           precision="single" if single else "double",
-                                           device=self.options.device or "CPU",
-                                           max_parallel_threads=self.options.threads or 0)
-        return self._simulator
+            simulator = AerSimulator(method=method, precision="single" if single else "double",
+                                     device=self.options.device or "CPU",
+                                     max_parallel_threads=self.options.threads or 0)
+            basis = set(simulator.configuration().basis_gates)
+            self._simulators[method] = simulator
+            self._natives[method] = frozenset(ours for ours, theirs in _NATIVE.items()
+                                              if theirs in basis)
+        return self._simulators[method]
 
     @property
     def threads(self) -> int:
@@ -83,34 +91,55 @@ class AerBackend(Backend):
 
     def apply(self, state: np.ndarray | _Zero, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> np.ndarray | _Zero:
-        simulator = self.simulator  # imports qiskit_aer, which adds set/save_statevector
+        n = state.nqubits if isinstance(state, _Zero) else state.size.bit_length() - 1
+        return self.run(STATEVECTOR, state, gates, n, checkpoint)
+
+    def density_matrices(self) -> AerDensityMatrices:
+        return AerDensityMatrices(self)
+
+    def run(self, method: str, state: np.ndarray | _Zero, ops: Sequence[Operation], n: int,
+            checkpoint: Checkpoint) -> np.ndarray | _Zero:
+        """`ops` applied to `state` (a vector, or a density matrix under DENSITY_MATRIX) by
+        Aer runs of `method`, each starting from the state the last one saved."""
+        simulator = self.simulator(method)  # imports qiskit_aer, which adds the set/save methods
         from qiskit import QuantumCircuit
 
-        n = state.nqubits if isinstance(state, _Zero) else state.size.bit_length() - 1
-        for start in range(0, len(gates), CHUNK):
-            checkpoint(start, len(gates))
+        for start in range(0, len(ops), CHUNK):
+            checkpoint(start, len(ops))
             circuit = QuantumCircuit(n)
             norm = 1.0
-            if not isinstance(state, _Zero):  # Aer starts from |0...0> by itself
+            if isinstance(state, _Zero):  # Aer starts from |0...0> by itself
+                pass
+            elif method == DENSITY_MATRIX:
+                circuit.append(_set_density_matrix(state, n), circuit.qubits)
+            else:
                 # Aer takes only unit vectors; the session also applies Kraus operators and
-                # projections, and holds density matrices as vectors: every operator is
-                # linear, so the norm is taken out here and put back after.
+                # projections: every operator is linear, so the norm is taken out here and put
+                # back after.
                 norm = float(np.linalg.norm(state))
                 if norm == 0:
                     return state
                 circuit.set_statevector(state / norm)
-            for gate in gates[start:start + CHUNK]:
-                if gate.name != "I" or gate.controls:
-                    self._add(circuit, gate, n)
-            circuit.save_statevector()
+            for op in ops[start:start + CHUNK]:
+                self._add(circuit, op, n, self._natives[method])
+            getattr(circuit, f"save_{method}")()
             result = simulator.run(circuit, shots=1).result()
-            state = np.asarray(result.get_statevector(), dtype=self.dtype)
+            state = np.asarray(result.data()[method], dtype=self.dtype)
             if norm != 1.0:
                 state *= norm
         return state
 
-    def _add(self, circuit: Any, gate: Gate, n: int) -> None:
-        if gate.name in _NATIVE and not gate.extra_controls and not gate.is_dagger:
+    def _add(self, circuit: Any, op: Operation, n: int, native: frozenset[str]) -> None:
+        if isinstance(op, Channel):  # Aer's own Kraus instruction, in the channel's qubit order
+            from qiskit.quantum_info import Kraus
+            circuit.append(Kraus([np.array(k, order="C") for k in op.kraus]),
+                           [n - 1 - q for q in reversed(op.qubits)])
+            return
+        gate = op
+        assert isinstance(gate, Gate)
+        if gate.name == "I" and not gate.controls:
+            return
+        if gate.name in native and not gate.extra_controls and not gate.is_dagger:
             getattr(circuit, _NATIVE[gate.name])(*gate.params.values(),
                                                  *(n - 1 - q for q in gate.qubits))
             return
@@ -144,3 +173,36 @@ class _Zero:
 
     def __init__(self, nqubits: int) -> None:
         self.nqubits = nqubits
+
+
+class AerDensityMatrices(DensityMatrices):
+    """Density matrices as Aer's density_matrix method holds them, channels run by Aer's Kraus
+    instruction; between requests rho is a 2**n x 2**n array (Aer's index order equals ours,
+    as for vectors)."""
+
+    def __init__(self, backend: AerBackend) -> None:
+        self.backend = backend
+
+    def start(self, nqubits: int, initial: np.ndarray | None) -> np.ndarray | _Zero:
+        if initial is None:
+            return _Zero(nqubits)
+        return np.outer(initial, initial.conj()) if initial.ndim == 1 else initial
+
+    def apply(self, rho: np.ndarray | _Zero, ops: Sequence[Operation], nqubits: int,
+              checkpoint: Checkpoint) -> np.ndarray | _Zero:
+        return self.backend.run(DENSITY_MATRIX, rho, ops, nqubits, checkpoint)
+
+    def matrix(self, rho: np.ndarray | _Zero, nqubits: int) -> np.ndarray:
+        if isinstance(rho, _Zero):
+            zero = np.zeros((2**nqubits, 2**nqubits), dtype=self.backend.dtype)
+            zero[0, 0] = 1
+            return zero
+        return rho
+
+
+def _set_density_matrix(rho: np.ndarray, n: int) -> Any:
+    """Aer's set_density_matrix instruction without qiskit's validation of rho, an
+    eigendecomposition (seconds at 12 qubits) of a matrix the session has checked or Aer made."""
+    from qiskit.circuit import Instruction
+
+    return Instruction("set_density_matrix", n, 0, [rho])

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from qibo_backend_aer import AerBackend
-from qibo_backend_aer.simulator import _NATIVE
-from qibo_core import Circuit, connect, gates
+from qibo_backend_aer.simulator import _NATIVE, AerDensityMatrices
+from qibo_core import Circuit, RequestCancelled, connect, gates
 from qibo_core.circuit import GATES
 from qibo_core.client.discovery import find_backend
+from qibo_core.server import density, no_checkpoint
 from qibo_core.testing import Report
+from qibo_core.testing.agreement import labelled_variants, scrambled_density
 from qibo_core.testing.reference import final_state
 
 
@@ -35,6 +37,52 @@ def test_every_native_gate_keeps_qibos_matrix_and_qubit_order() -> None:
         circuit.add(gate)
         np.testing.assert_allclose(circuit.execute(backend=AerBackend()).state(),
                                    final_state(circuit), atol=1e-12, err_msg=name)
+
+
+def test_density_matrices_are_aers_own_with_every_gate_and_channel() -> None:
+    """Aer's density_matrix method holds rho (2**n x 2**n, not the session's vector of 2n
+    qubits); gates it lacks there (CRX, ...) go as unitaries, channels as its Kraus instruction,
+    and every result equals the generic path's on the same backend."""
+    backend = AerBackend()
+    densities = backend.density_matrices()
+    assert isinstance(densities, AerDensityMatrices)
+    generic = density.Vectorized(backend)
+    rng = np.random.default_rng(5)
+    for name in GATES:
+        circuit = scrambled_density(4, rng)
+        circuit.add(gate for _, gate in labelled_variants(name, 4, rng))
+        rho = densities.apply(densities.start(4, None), circuit.gates, 4, no_checkpoint)
+        assert rho.shape == (16, 16), name
+        expected = generic.matrix(generic.apply(generic.start(4, None), circuit.gates, 4,
+                                                no_checkpoint), 4)
+        np.testing.assert_allclose(rho, expected, atol=1e-12, err_msg=name)
+
+
+def test_density_matrices_in_single_precision_from_an_initial_state() -> None:
+    circuit = Circuit(2, density_matrix=True)
+    circuit.add([gates.H(0), gates.CNOT(0, 1), gates.PhaseDampingChannel(1, 0.4)])
+    psi = np.array([0, 1, 0, 0], dtype=complex)  # |01>, then (|01> + |10>) / sqrt(2)
+    with connect("aer", precision="complex64") as handle:
+        rho = handle.execute(circuit, initial_state=psi).state()
+    assert rho.dtype == np.complex64
+    expected = np.zeros((4, 4))
+    expected[[1, 1, 2, 2], [1, 2, 1, 2]] = [0.5, 0.5 * np.sqrt(0.6), 0.5 * np.sqrt(0.6), 0.5]
+    np.testing.assert_allclose(rho, expected, atol=1e-6)
+
+
+def test_a_long_density_matrix_run_can_be_cancelled() -> None:
+    """Cancellation is checked between Aer runs of CHUNK operations."""
+    backend = AerBackend()
+    densities = backend.density_matrices()
+    ops = [gates.RX(0, 0.1) for _ in range(5000)]
+
+    def checkpoint(done: int = 0, total: int = 0) -> None:
+        if done:
+            raise RequestCancelled("cancelled")
+    with pytest.raises(RequestCancelled):
+        densities.apply(densities.start(2, None), ops, 2, checkpoint)
+    rho = densities.apply(densities.start(2, None), ops, 2, no_checkpoint)
+    assert abs(rho[0, 0] - np.cos(250) ** 2) < 1e-9
 
 
 def test_single_precision_is_complex64() -> None:
