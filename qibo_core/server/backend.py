@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from ..circuit import GATES, Gate, Operation
+from ..circuit import GATES, Circuit, Gate, Operation
 from ..protocol import Feature, InitializeOptions, Precision
 
 
@@ -151,6 +151,15 @@ class Backend(ABC):
     def density_matrices(self) -> DensityMatrices | None:
         """Optional: density matrices held this backend's own way; None (the default) lets the
         session hold them as vectors of twice the qubits, evolved by `apply`."""
+        return None
+
+    def shots(self, circuit: Circuit, start: Any, nshots: int, seed: int | None,
+              checkpoint: Checkpoint) -> tuple[Any, np.ndarray] | None:
+        """Optional: a circuit whose shots differ midway (circuit.is_stochastic: channels on a
+        state vector, collapsing measurements, resets), run from `start` this backend's own
+        way: one shot's final state, and every shot's measured bits (uint8 [nshots, measured
+        qubits], in measurement order). None (the default) lets the session's shot engine run
+        it (server/shots.py)."""
         return None
 
     def prepare(self, prepared: Any) -> Any:

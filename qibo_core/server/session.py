@@ -247,23 +247,31 @@ class Session:
 
     def _execute_shots(self, circuit: Circuit, start: Any,
                        params: ExecuteParams[Any, Any]) -> ExecuteResult:
-        """A circuit whose shots differ before the end (shots.py); the state held is the final
-        state of the last branch walked."""
+        """A circuit whose shots differ before the end, run the backend's own way
+        (Backend.shots) or by the session's shot engine (shots.py); the state held is one shot's
+        final state (the engine's: the last branch walked)."""
         if Feature.MID_CIRCUIT_MEASUREMENT not in self.backend.features:
             raise InvalidParams(f"the {self.backend.name} backend cannot copy states "
                                 "(from_array), which measurements with collapse=True need")
-        rng = np.random.default_rng(params.seed)
-        leaves = run_shots(self.backend, circuit, start, params.nshots, rng, self.checkpoint,
-                           self._copy)
-        state_id = self._hold(leaves[-1].state, circuit.nqubits)
+        ran = self.backend.shots(circuit, start, params.nshots, params.seed, self.checkpoint)
+        final, shots = ran or self._engine_shots(circuit, start, params.nshots, params.seed)
+        state_id = self._hold(final, circuit.nqubits)
         if not params.nshots:
             return ExecuteResult(state=state_id)
-        shots = outcomes(self.backend, circuit, leaves, rng)
         counts = np.bincount(as_integers(shots), minlength=2 ** shots.shape[1])
         result = ExecuteResult(state=state_id, frequencies=frequencies(counts, shots.shape[1]))
         if params.samples:
             result.samples = self._reply_array(shots, params.samples_segment)
         return result
+
+    def _engine_shots(self, circuit: Circuit, start: Any, nshots: int,
+                      seed: int | None) -> tuple[Any, np.ndarray]:
+        """The shot engine's run: the last branch's final state, and every shot's bits."""
+        rng = np.random.default_rng(seed)
+        leaves = run_shots(self.backend, circuit, start, nshots, rng, self.checkpoint, self._copy)
+        if not nshots:
+            return leaves[-1].state, np.zeros((0, len(circuit.measured_qubits)), np.uint8)
+        return leaves[-1].state, outcomes(self.backend, circuit, leaves, rng)
 
     def _execute_density(self, circuit: Circuit, params: ExecuteParams[Any, Any]) -> ExecuteResult:
         """A density-matrix circuit (density.py): channels act exactly, shots are sampled from

@@ -158,8 +158,20 @@ def agreement_checks(handle: Handle,
                     raise CheckFailed(f"a noisy density matrix{after} differs by {error:.2e} "
                                       f"from the reference's; circuit: {circuit.gates}")
 
+        def trajectories() -> None:
+            noisy = scrambled_density(4, rng)
+            exact = reference.execute(noisy).probabilities([3, 1, 0, 2])
+            circuit = Circuit(4)
+            circuit.add([*noisy.gates, gates.M(3, 1, 0, 2)])
+            counts = cast("dict[str, int]",
+                          handle.execute(circuit, nshots=20000, seed=3).frequencies())
+            if not chi_square_passes(counts, exact, 20000):
+                raise CheckFailed(f"with channels on a state vector, frequencies {counts} do not "
+                                  f"fit the density matrix's probabilities {exact}")
+
         yield ("a noisy density matrix agrees with the reference, then under every gate",
                noisy_density_matrix)
+        yield "channels on a state vector give the density matrix's statistics", trajectories
     if Feature.MID_CIRCUIT_MEASUREMENT in features:
         def collapse() -> None:
             circuit, exact = collapsing(reference)

@@ -10,13 +10,14 @@ Density matrices likewise, by Aer's density_matrix method (AerDensityMatrices).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from qibo_core.circuit import Channel, Gate, Operation
+from qibo_core.circuit import Channel, Circuit, Gate, Operation
 from qibo_core.protocol import InitializeOptions, Precision
 from qibo_core.server import Backend, Checkpoint, DensityMatrices, no_checkpoint
 
@@ -33,6 +34,8 @@ _NATIVE: dict[str, str] = {
 }
 CHUNK = 2000
 """Gates per Aer run: cancellation is checked between runs."""
+SHOTS_PER_RUN = 10_000
+"""Shots per Aer run of a noisy circuit: cancellation is checked between runs."""
 STATEVECTOR, DENSITY_MATRIX = "statevector", "density_matrix"
 """Aer's methods used here, which are also the names of the save instructions and results."""
 
@@ -72,6 +75,8 @@ class AerBackend(Backend):
             simulator = AerSimulator(method=method, precision="single" if single else "double",
                                      device=self.options.device or "CPU",
                                      max_parallel_threads=self.options.threads or 0)
+            # Aer also logs each failed run; a failure that stands is raised by result.data().
+            logging.getLogger("qiskit_aer.backends.aerbackend").setLevel(logging.ERROR)
             basis = set(simulator.configuration().basis_gates)
             self._simulators[method] = simulator
             self._natives[method] = frozenset(ours for ours, theirs in _NATIVE.items()
@@ -94,6 +99,43 @@ class AerBackend(Backend):
         n = state.nqubits if isinstance(state, _Zero) else state.size.bit_length() - 1
         return self.run(STATEVECTOR, state, gates, n, checkpoint)
 
+    def shots(self, circuit: Circuit, start: np.ndarray | _Zero, nshots: int, seed: int | None,
+              checkpoint: Checkpoint) -> tuple[np.ndarray, np.ndarray] | None:
+        """Channels on a state vector as Aer's own trajectories: its Kraus instruction picks an
+        operator in each shot. Collapsing measurements, resets and conditioned gates are left
+        to the session's shot engine."""
+        if not all(isinstance(op, Channel) or (isinstance(op, Gate) and op.condition is None)
+                   for op in circuit.gates):
+            return None
+        self.simulator(STATEVECTOR)  # imports qiskit_aer, which adds the set/save methods
+        from qiskit import QuantumCircuit
+
+        n, measured = circuit.nqubits, circuit.measured_qubits
+        aer = QuantumCircuit(n, len(measured))
+        if not isinstance(start, _Zero):
+            aer.set_statevector(start / np.linalg.norm(start))
+        for op in circuit.gates:
+            self._add(aer, op, n, STATEVECTOR)
+        aer.save_statevector()  # the state of one shot
+        for i, q in enumerate(measured):  # clbit 0 is the last character of a shot's string
+            aer.measure(n - 1 - q, len(measured) - 1 - i)
+        rng = np.random.default_rng(seed)
+        rows, total = [], max(nshots, 1)
+        for done in range(0, total, SHOTS_PER_RUN):
+            checkpoint(done, total)
+            count = min(SHOTS_PER_RUN, total - done)
+            # Shot branching: shots share the state until a Kraus operator sets them apart.
+            result = self._result(STATEVECTOR, aer, channels=True, shots=count,
+                                  memory=bool(nshots), seed_simulator=int(rng.integers(2**63)),
+                                  shot_branching_enable=True)
+            if nshots:
+                text = "".join(result.get_memory()).encode()
+                rows.append(np.frombuffer(text, np.uint8).reshape(count, len(measured)) - 48)
+        final = np.asarray(result.data()["statevector"], dtype=self.dtype)
+        if not rows:
+            return final, np.zeros((0, len(measured)), np.uint8)
+        return final, rng.permutation(np.vstack(rows))  # branched shots come out grouped
+
     def density_matrices(self) -> AerDensityMatrices:
         return AerDensityMatrices(self)
 
@@ -101,9 +143,10 @@ class AerBackend(Backend):
             checkpoint: Checkpoint) -> np.ndarray | _Zero:
         """`ops` applied to `state` (a vector, or a density matrix under DENSITY_MATRIX) by
         Aer runs of `method`, each starting from the state the last one saved."""
-        simulator = self.simulator(method)  # imports qiskit_aer, which adds the set/save methods
+        self.simulator(method)  # imports qiskit_aer, which adds the set/save methods
         from qiskit import QuantumCircuit
 
+        channels = any(isinstance(op, Channel) for op in ops)
         for start in range(0, len(ops), CHUNK):
             checkpoint(start, len(ops))
             circuit = QuantumCircuit(n)
@@ -121,25 +164,39 @@ class AerBackend(Backend):
                     return state
                 circuit.set_statevector(state / norm)
             for op in ops[start:start + CHUNK]:
-                self._add(circuit, op, n, self._natives[method])
+                self._add(circuit, op, n, method)
             getattr(circuit, f"save_{method}")()
-            result = simulator.run(circuit, shots=1).result()
+            result = self._result(method, circuit, channels=channels, shots=1)
             state = np.asarray(result.data()[method], dtype=self.dtype)
             if norm != 1.0:
                 state *= norm
         return state
 
-    def _add(self, circuit: Any, op: Operation, n: int, native: frozenset[str]) -> None:
-        if isinstance(op, Channel):  # Aer's own Kraus instruction, in the channel's qubit order
-            from qiskit.quantum_info import Kraus
-            circuit.append(Kraus([np.array(k, order="C") for k in op.kraus]),
+    def _result(self, method: str, circuit: Any, *, channels: bool, **options: Any) -> Any:
+        """The result of an Aer run of `circuit`. Aer 0.18.2 may fail to fuse channels
+        (qiskit-aer issue 2455: "heevx ... check that input matrix is really hermitian"), in
+        its first step: a run with channels that fails runs again without fusion."""
+        result = self.simulator(method).run(circuit, **options).result()
+        if channels and not result.success:
+            result = self.simulator(method).run(circuit, fusion_enable=False, **options).result()
+        return result
+
+    def _add(self, circuit: Any, op: Operation, n: int, method: str) -> None:
+        """`op` appended to `circuit` for a run of `method` (qubit q is Qiskit's n-1-q)."""
+        if isinstance(op, Channel):
+            # Aer's own instructions, the qubits reversed as for unitaries: a superoperator on
+            # a density matrix (Aer fused it where it failed to fuse the same Kraus
+            # operators), Kraus operators that each shot picks from on a vector.
+            from qiskit.quantum_info import Kraus, SuperOp
+            kraus = Kraus([np.array(k, order="C") for k in op.kraus])
+            circuit.append(SuperOp(kraus) if method == DENSITY_MATRIX else kraus,
                            [n - 1 - q for q in reversed(op.qubits)])
             return
         gate = op
         assert isinstance(gate, Gate)
         if gate.name == "I" and not gate.controls:
             return
-        if gate.name in native and not gate.extra_controls and not gate.is_dagger:
+        if gate.name in self._natives[method] and not gate.extra_controls and not gate.is_dagger:
             getattr(circuit, _NATIVE[gate.name])(*gate.params.values(),
                                                  *(n - 1 - q for q in gate.qubits))
             return

@@ -58,6 +58,73 @@ def test_density_matrices_are_aers_own_with_every_gate_and_channel() -> None:
         np.testing.assert_allclose(rho, expected, atol=1e-12, err_msg=name)
 
 
+def noisy(nqubits: int, *, density_matrix: bool, p: float) -> Circuit:
+    """Layers of rotations and CNOTs, a depolarizing channel after every gate."""
+    circuit = Circuit(nqubits, density_matrix=density_matrix)
+    for q in range(nqubits):
+        circuit.add([gates.RY(q, 0.3 + q), gates.DepolarizingChannel(q, p)])
+    for q in range(nqubits - 1):
+        circuit.add([gates.CNOT(q, q + 1), gates.DepolarizingChannel((q, q + 1), p)])
+    return circuit
+
+
+def test_wide_noisy_density_matrices_where_aer_fuses() -> None:
+    """Above Aer's fusion threshold (7 qubits for density matrices), where its Kraus
+    instruction failed ("heevx ... really hermitian"): channels go as superoperators."""
+    backend = AerBackend()
+    circuit = noisy(10, density_matrix=True, p=0.01)
+    densities, generic = backend.density_matrices(), density.Vectorized(backend)
+    rho = densities.apply(densities.start(10, None), circuit.gates, 10, no_checkpoint)
+    expected = generic.matrix(generic.apply(generic.start(10, None), circuit.gates, 10,
+                                            no_checkpoint), 10)
+    np.testing.assert_allclose(rho, expected, atol=1e-12)
+
+
+def test_noise_on_state_vectors_runs_as_aers_own_trajectories() -> None:
+    """Channels only: one Aer run of all the shots (the shot engine's statistics are checked
+    for every backend in tests/test_depth.py); collapses are left to the engine; seeds repeat;
+    an initial state is where the shots start; 15 qubits, above Aer's fusion threshold."""
+    backend = AerBackend()
+    circuit = noisy(3, density_matrix=False, p=0.1)
+    circuit.add(gates.M(0, 1, 2))
+    final, shots = backend.shots(circuit, backend.zero_state(3), 500, 7, no_checkpoint)
+    assert shots.shape == (500, 3) and shots.dtype == np.uint8
+    assert abs(np.linalg.norm(final) - 1) < 1e-12
+    again = backend.shots(circuit, backend.zero_state(3), 500, 7, no_checkpoint)
+    assert again is not None and (again[1] == shots).all()
+    other = backend.shots(circuit, backend.zero_state(3), 500, 8, no_checkpoint)
+    assert other is not None and (other[1] != shots).any()
+
+    collapsing = Circuit(2)
+    collapsing.add([gates.H(0), gates.M(0, collapse=True), gates.DepolarizingChannel(1, 0.1)])
+    assert backend.shots(collapsing, backend.zero_state(2), 10, 1, no_checkpoint) is None
+
+    flip = Circuit(2)
+    flip.add([gates.PauliNoiseChannel(1, [("X", 1.0)]), gates.M(0, 1)])
+    with connect(AerBackend()) as handle:
+        result = handle.execute(flip, nshots=50, initial_state=np.array([0, 1, 0, 0.0]))
+        assert result.frequencies() == {"00": 50}
+        np.testing.assert_allclose(result.state(), [1, 0, 0, 0], atol=1e-12)
+
+        wide = noisy(15, density_matrix=False, p=0.001)
+        wide.add(gates.M(*range(15)))
+        assert sum(handle.execute(wide, nshots=100, seed=1).frequencies().values()) == 100
+
+
+def test_trajectories_can_be_cancelled_between_runs() -> None:
+    from qibo_backend_aer.simulator import SHOTS_PER_RUN
+
+    backend = AerBackend()
+    circuit = noisy(2, density_matrix=False, p=0.1)
+    circuit.add(gates.M(0, 1))
+
+    def checkpoint(done: int = 0, total: int = 0) -> None:
+        if done:
+            raise RequestCancelled("cancelled")
+    with pytest.raises(RequestCancelled):
+        backend.shots(circuit, backend.zero_state(2), 2 * SHOTS_PER_RUN, 1, checkpoint)
+
+
 def test_density_matrices_in_single_precision_from_an_initial_state() -> None:
     circuit = Circuit(2, density_matrix=True)
     circuit.add([gates.H(0), gates.CNOT(0, 1), gates.PhaseDampingChannel(1, 0.4)])
