@@ -56,7 +56,7 @@ def measure(run: Callable[[], object], repeats: int) -> list[float]:
 def measure_pair(run: Callable[[], object], anchor: Callable[[], object] | None,
                  repeats: int) -> tuple[list[float], list[float]]:
     """Seconds of each run of `run` and of `anchor`, alternated so that the machine's drift
-    (it is shared) falls on both alike."""
+    (it is shared) falls on both alike; a run that returns Seconds was timed where it ran."""
     runs = [run] if anchor is None else [run, anchor]
     times: list[list[float]] = [[] for _ in runs]
     for f in runs:
@@ -64,8 +64,9 @@ def measure_pair(run: Callable[[], object], anchor: Callable[[], object] | None,
     for _ in range(repeats):
         for f, t in zip(runs, times, strict=True):
             start = time.perf_counter()
-            f()
-            t.append(time.perf_counter() - start)
+            result = f()
+            elapsed = time.perf_counter() - start
+            t.append(result if isinstance(result, Seconds) else elapsed)
     return times[0], times[-1]
 
 
@@ -414,19 +415,36 @@ def variational(sizes: tuple[int, int], nsets: tuple[int, int], repeats: int) ->
 BACKENDS = ("numpy", "qulacs", "aer", "qibojit")
 
 
-def qibojit_in_process(circuits: dict[str, Circuit], repeats: int) -> dict[str, list[float]]:
-    """Seconds per run of qibojit driven by the same code in a process of its own environment
-    (.venv-qibojit: the benchmark's has no qibojit); not interleaved with the spawned runs."""
-    python = Path(__file__).parent.parent / ".venv-qibojit" / "bin" / "python"
-    if not python.exists():
-        return {}
-    request = {"backend": "qibo_backend_qibojit.simulator:QibojitBackend", "repeats": repeats,
-               "cases": [{"name": name, "circuit": msgspec.to_builtins(c.to_data())}
-                         for name, c in circuits.items()]}
-    script = Path(__file__).parent / "in_process_timing.py"
-    run = subprocess.run([str(python), str(script)], input=json.dumps(request),
-                         capture_output=True, text=True, check=True)
-    return json.loads(run.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+class Seconds(float):
+    """What a run timed elsewhere returns: its own duration, which measure_pair records."""
+
+
+class InProcessWorker:
+    """A backend driven by the same code in a process of its own environment, run by run
+    (scripts/in_process_timing.py): qibojit's (.venv-qibojit; the benchmark's has no qibojit)."""
+
+    def __init__(self, backend: str, circuits: dict[str, Circuit]) -> None:
+        python = Path(__file__).parent.parent / ".venv-qibojit" / "bin" / "python"
+        script = Path(__file__).parent / "in_process_timing.py"
+        self.process = subprocess.Popen([str(python), str(script)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        self._ask(json.dumps({"backend": backend, "cases": {
+            name: msgspec.to_builtins(c.to_data()) for name, c in circuits.items()}}))
+
+    def _ask(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def run(self, case: str) -> Seconds:
+        self._ask(case)
+        assert self.process.stdout is not None
+        return Seconds(self.process.stdout.readline())
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def noise_rows(n: int, handles: dict[str, Handle], local_aer: Any, repeats: int) -> list[Row]:
@@ -457,8 +475,10 @@ def noise_rows(n: int, handles: dict[str, Handle], local_aer: Any, repeats: int)
 
 def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
     """Every backend, spawned, on the benchmark circuits (state read back; the ansatz as 10
-    expectation values), and Aer in this process beside the spawned Aer; each backend's start
-    (connect and a first small circuit: qibojit imports qibo and numba compiles) apart."""
+    expectation values; noise); beside spawned Aer and qibojit, their simulators driven by the
+    same code in a process (Aer in this one, qibojit in one of its environment), run for run;
+    each backend's start (connect and a first small circuit: qibojit imports qibo and numba
+    compiles) apart."""
     from qibo_backend_aer import AerBackend
 
     rows = []
@@ -471,28 +491,29 @@ def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
                         measure(start, min(repeats, 3))))
     local_aer = AerBackend()
     handles = {name: connect(name) for name in BACKENDS}
+    cases = {f"{name} {n}q": circuit for n in sizes
+             for name, circuit in (("QFT", qft(n)), ("layered", layered(n)))}
+    local_qibojit = InProcessWorker("qibo_backend_qibojit.simulator:QibojitBackend", cases)
+
+    def anchor(backend: str, case: str) -> tuple[str, Callable[[], object] | None]:
+        """What the spawned backend's run of `case` is compared with: its simulator driven by
+        the same code in a process."""
+        if backend == "aer":
+            return "aer in process", lambda: in_process(local_aer, cases[case])
+        if backend == "qibojit":
+            return "qibojit in process (its environment)", lambda: local_qibojit.run(case)
+        return "", None
+
     try:
         for n in sizes:
             runs = 1 if n >= 24 else repeats
-            circuits = {"QFT": qft(n), "layered": layered(n)}
-            qibojit_local = qibojit_in_process(circuits, runs)
-            for name, circuit in circuits.items():
+            for case in (f"QFT {n}q", f"layered {n}q"):
                 for backend, handle in handles.items():
-                    if backend == "qibojit" and name in qibojit_local:
-                        times = measure(lambda h=handle, c=circuit: h.execute(c).state(), runs)
-                        rows.append(row("9 backends", f"{name} {n}q, spawned qibojit", times,
-                                        "qibojit in process (apart)", qibojit_local[name]))
-                        continue
-                    if backend == "aer":
-                        times, anchor = measure_pair(
-                            lambda h=handle, c=circuit: h.execute(c).state(),
-                            lambda c=circuit: in_process(local_aer, c), runs)
-                        rows.append(row("9 backends", f"{name} {n}q, spawned aer", times,
-                                        "aer in process", anchor))
-                    else:
-                        times = measure(lambda h=handle, c=circuit: h.execute(c).state(), runs)
-                        rows.append(row("9 backends", f"{name} {n}q, spawned {backend}",
-                                        times))
+                    anchor_name, local = anchor(backend, case)
+                    times, local_times = measure_pair(
+                        lambda h=handle, c=cases[case]: h.execute(c).state(), local, runs)
+                    rows.append(row("9 backends", f"{case}, spawned {backend}", times,
+                                    anchor_name, local_times if local else None))
             if n == sizes[0]:
                 rows += noise_rows(n, handles, local_aer, runs)
             if n <= 20:
@@ -505,6 +526,7 @@ def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
                     rows.append(row("9 backends", f"ansatz {n}q, 10 sets, spawned {backend}",
                                     times))
     finally:
+        local_qibojit.close()
         for handle in handles.values():
             handle.close()
     return rows

@@ -1,8 +1,9 @@
-"""Times circuits on a backend object in this process; bench.py runs it with the interpreter of
-the backend's own environment (qibojit's, which the benchmark's environment does not have).
+"""Times runs of a backend object in this process, one per request: bench.py runs it with the
+interpreter of the backend's own environment (qibojit's, which the benchmark's environment does
+not have) and alternates its runs with the spawned backend's.
 
-Reads {"backend": "module:Class", "cases": [{"name": ..., "circuit": <our circuit JSON>}],
-"repeats": k} on stdin; prints {"name": [seconds, ...]} (after one warm-up run each).
+The first line on stdin is {"backend": "module:Class", "cases": {name: <our circuit JSON>}};
+each later line names a case, and the answer is a line with the seconds one run of it took.
 """
 
 import importlib
@@ -15,16 +16,13 @@ import msgspec
 from qibo_core.circuit import Circuit
 from qibo_core.protocol import CircuitData
 
-request = json.load(sys.stdin)
+request = json.loads(sys.stdin.readline())
 module, name = request["backend"].split(":")
 backend = getattr(importlib.import_module(module), name)()
-times = {}
-for case in request["cases"]:
-    circuit = Circuit.from_data(msgspec.convert(case["circuit"], CircuitData))
-    runs = []
-    for _ in range(request["repeats"] + 1):
-        start = time.perf_counter()
-        backend.to_array(backend.apply(backend.zero_state(circuit.nqubits), circuit.gates)).copy()
-        runs.append(time.perf_counter() - start)
-    times[case["name"]] = runs[1:]
-print(json.dumps(times))
+circuits = {case: Circuit.from_data(msgspec.convert(data, CircuitData))
+            for case, data in request["cases"].items()}
+for line in sys.stdin:
+    circuit = circuits[line.strip()]
+    start = time.perf_counter()
+    backend.to_array(backend.apply(backend.zero_state(circuit.nqubits), circuit.gates)).copy()
+    print(time.perf_counter() - start, flush=True)

@@ -276,6 +276,9 @@ def scrambled_density(nqubits: int, rng: np.random.Generator) -> Circuit:
                  gates.PhaseDampingChannel(3, 0.25), gates.ResetChannel(0, [0.1, 0.2]),
                  gates.PauliNoiseChannel(1, [("X", 0.1), ("Y", 0.05)]),
                  gates.ThermalRelaxationChannel(3, [1.0, 0.6, 0.2, 0.1]), gates.CNOT(3, 0)])
+    # A two-qubit channel that tells its qubits apart: damping on 2, nothing on 1.
+    damping = gates.AmplitudeDampingChannel(0, 0.4).kraus
+    circuit.add(gates.KrausChannel((2, 1), [np.kron(k, np.eye(2)) for k in damping]))
     return circuit
 
 
