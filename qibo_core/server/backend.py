@@ -158,8 +158,8 @@ class Backend(ABC):
         """Optional: a circuit whose shots differ midway (circuit.is_stochastic: channels on a
         state vector, collapsing measurements, resets), run from `start` this backend's own
         way: one shot's final state, and every shot's measured bits (uint8 [nshots, measured
-        qubits], in measurement order). None (the default) lets the session's shot engine run
-        it (server/shots.py)."""
+        qubits], in measurement order; the shots in random order). None (the default) lets the
+        session's shot engine run it (server/shots.py)."""
         return None
 
     def prepare(self, prepared: Any) -> Any:
