@@ -242,6 +242,13 @@ def test_one_handle_many_threads() -> None:
         assert not errors
 
 
+def test_a_refused_initialize_ends_the_backend_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    """No shutdown to a backend that is not initialized (it would refuse it): exit alone."""
+    with pytest.raises(InvalidParams, match="device 'GPU' is not available"):
+        connect("numpy", device="GPU")
+    assert "did not shut down politely" not in caplog.text
+
+
 def test_close_is_idempotent_and_final() -> None:
     handle = connect("numpy")
     process = handle.channel.process  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ from ..errors import (
     ConnectionFailed,
     ProtocolError,
     RequestTimeout,
+    ServerNotInitialized,
     UsageError,
 )
 from ..protocol import (
@@ -383,7 +384,10 @@ class ProcessChannel:
             return
         if self._failure is None and self.process.poll() is None:
             try:
-                self.request(Method.SHUTDOWN, None, timeout=SHUTDOWN_TIMEOUT)
+                try:
+                    self.request(Method.SHUTDOWN, None, timeout=SHUTDOWN_TIMEOUT)
+                except ServerNotInitialized:
+                    pass  # it refused `initialize` (an option it lacks): exit is all it needs
                 self.notify(Method.EXIT, None)
             except (ConnectionFailed, BackendError, RequestTimeout) as exc:
                 logger.warning("backend %s did not shut down politely: %s", self.name, exc)
