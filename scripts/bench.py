@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import numpy as np
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from circuits import layered, qft
 
+from qibo_backend_aer import AerBackend
 from qibo_backend_numpy import NumpyBackend
 from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Circuit, Observable, Parameter, connect, gates
@@ -447,22 +447,24 @@ class InProcessWorker:
         self.process.wait()
 
 
-def noise_rows(n: int, handles: dict[str, Handle], local_aer: Any, repeats: int) -> list[Row]:
+def noise_rows(n: int, handles: dict[str, Handle], local_aer: AerBackend,
+               repeats: int) -> list[Row]:
     """Every backend on the layered circuit with a depolarizing channel after every gate: as a
     density matrix (Aer's own density_matrix method beside Aer in this process), and as 1000
     sampled trajectories of state vectors."""
     rows = []
     circuit = noisy_layered(n, 2, density_matrix=True)
     densities = local_aer.density_matrices()
+    def in_process_aer() -> np.ndarray:
+        rho = densities.apply(densities.start(n, None), circuit.gates, n, no_checkpoint)
+        return densities.matrix(rho, n)
+
     for backend, handle in handles.items():
-        times = measure(lambda h=handle: h.execute(circuit).state(), repeats)
-        if backend != "aer":
-            rows.append(row("9 backends", f"noisy density matrix {n}q, spawned {backend}", times))
-            continue
-        anchor = measure(lambda: densities.matrix(densities.apply(
-            densities.start(n, None), circuit.gates, n, no_checkpoint), n), repeats)
-        rows.append(row("9 backends", f"noisy density matrix {n}q, spawned aer", times,
-                        "aer in process", anchor))
+        local = in_process_aer if backend == "aer" else None
+        times, local_times = measure_pair(lambda h=handle: h.execute(circuit).state(), local,
+                                          repeats)
+        rows.append(row("9 backends", f"noisy density matrix {n}q, spawned {backend}", times,
+                        "aer in process" if local else "", local_times if local else None))
     trajectories = noisy_layered(n, 1, density_matrix=False, p=0.002)
     trajectories.add(gates.M(*range(n)))
     for backend, handle in handles.items():
@@ -479,8 +481,6 @@ def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
     same code in a process (Aer in this one, qibojit in one of its environment), run for run;
     each backend's start (connect and a first small circuit: qibojit imports qibo and numba
     compiles) apart."""
-    from qibo_backend_aer import AerBackend
-
     rows = []
     first = qft(4)
     for backend in BACKENDS:

@@ -1,8 +1,7 @@
 """Density matrices on any backend that has none of its own (Backend.density_matrices): rho of
-n qubits is held as a state vector of 2n qubits,
-rho's row bit of qubit q at position 2q and its column bit at 2q + 1 (each qubit's two bits
-side by side, so what acts on one qubit acts on neighbouring bits, where backends fuse and
-sweep fastest).
+n qubits is held as a state vector of 2n qubits, rho's row bit of qubit q at position 2q and
+its column bit at 2q + 1 (each qubit's two bits side by side, so what acts on one qubit acts on
+neighbouring bits, where backends fuse and sweep fastest).
 
 A gate U becomes U on the row bits and conj(U) on the column bits (U rho U^dagger); a channel
 becomes one operator, sum_i K_i (x) conj(K_i), on its row and column bits: one pass over the

@@ -41,7 +41,7 @@ def test_every_native_gate_keeps_qibos_matrix_and_qubit_order() -> None:
 
 def test_density_matrices_are_aers_own_with_every_gate_and_channel() -> None:
     """Aer's density_matrix method holds rho (2**n x 2**n, not the session's vector of 2n
-    qubits); gates it lacks there (CRX, ...) go as unitaries, channels as its Kraus instruction,
+    qubits); gates it lacks there (CRX, ...) go as unitaries, channels as its superoperators,
     and every result equals the generic path's on the same backend."""
     backend = AerBackend()
     densities = backend.density_matrices()
@@ -69,8 +69,8 @@ def noisy(nqubits: int, *, density_matrix: bool, p: float) -> Circuit:
 
 
 def test_wide_noisy_density_matrices_where_aer_fuses() -> None:
-    """Above Aer's fusion threshold (7 qubits for density matrices), where its Kraus
-    instruction failed ("heevx ... really hermitian"): channels go as superoperators."""
+    """Above Aer's fusion threshold (7 qubits for density matrices), where Aer 0.18.2 fails to
+    fuse these channels (qiskit-aer issue 2455): the run is repeated unfused."""
     backend = AerBackend()
     circuit = noisy(10, density_matrix=True, p=0.01)
     densities, generic = backend.density_matrices(), density.Vectorized(backend)
