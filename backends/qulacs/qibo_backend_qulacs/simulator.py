@@ -88,11 +88,30 @@ class QulacsBackend(Backend):
         for start in range(0, len(gates), size):
             checkpoint(start, len(gates))
             circuit = self.qulacs.QuantumCircuit(n)
-            for gate in gates[start:start + size]:
-                if gate.name != "I" or gate.controls:
-                    circuit.add_gate(self._gate(gate, n))
+            for qgate in self._merged(gates[start:start + size], n):
+                circuit.add_gate(qgate)
             circuit.update_quantum_state(state)
         return state
+
+    def _merged(self, gates: Sequence[Gate], n: int) -> list[Any]:
+        """Qulacs gates for `gates`, each run of one-qubit gates on a qubit (nothing else acting
+        on it in between) merged by qulacs.gate.merge: one pass over the state, not one a gate
+        (layered, 20 qubits: 0.53 s -> 0.23 s). Qulacs' QuantumCircuitOptimizer.optimize(c, 1)
+        merges the same, but costs 8 times a 10-qubit layered run."""
+        merged: list[Any] = []
+        pending: dict[int, Any] = {}
+        for gate in gates:
+            if gate.name == "I" and not gate.controls:
+                continue
+            qgate = self._gate(gate, n)
+            qubits = (*gate.controls, *gate.targets)
+            if len(qubits) == 1:
+                q = qubits[0]
+                pending[q] = self.qulacs.gate.merge(pending[q], qgate) if q in pending else qgate
+                continue
+            merged.extend(pending.pop(q) for q in qubits if q in pending)
+            merged.append(qgate)
+        return merged + list(pending.values())
 
     def _gate(self, gate: Gate, n: int) -> Any:
         qgate = self.qulacs.gate

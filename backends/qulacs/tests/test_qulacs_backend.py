@@ -30,6 +30,19 @@ def test_rotations_turn_qibos_way() -> None:
                                    final_state(circuit), atol=1e-12)
 
 
+def test_runs_of_one_qubit_gates_are_merged_in_order() -> None:
+    """Merged per qubit until another gate acts on it, in the order given (none commute)."""
+    circuit = Circuit(3)
+    circuit.add([gates.H(0), gates.T(0), gates.RX(1, 0.4), gates.SX(0), gates.CNOT(0, 1),
+                 gates.RY(1, 0.7), gates.U3(2, 0.1, 0.2, 0.3), gates.S(1), gates.H(1),
+                 gates.CZ(2, 1), gates.RZ(2, 0.5), gates.X(2).controlled_by(0), gates.Y(2)])
+    backend = QulacsBackend()
+    # H T SX, RX, CNOT, RY S H, U3, CZ, RZ, controlled X, Y
+    assert len(backend._merged(circuit.gates, 3)) == 9
+    state = backend.to_array(backend.apply(backend.zero_state(3), circuit.gates))
+    np.testing.assert_allclose(state, final_state(circuit), atol=1e-12)
+
+
 def test_threads_follow_the_option() -> None:
     with connect("qulacs", threads=1) as handle:
         assert handle.info.capabilities.threads == 1
