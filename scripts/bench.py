@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import mmap
+import os
 import statistics
 import subprocess
 import sys
@@ -299,13 +300,18 @@ def scaling(count: int, nqubits: int, repeats: int, ssh: list[str] | None) -> li
         rows.append(row("6 scaling", "Dask LocalCluster: dask is not installed", [0.0]))
     else:
         import dask
-        # Dask keeps its scratch space in a folder of ours, removed afterwards.
+        # Dask keeps its scratch space in a folder of ours, removed afterwards. Its
+        # LocalCluster leaves OMP_NUM_THREADS=1 (set for its workers) in this process's
+        # environment, which every backend spawned later would inherit: put it back.
+        environment = dict(os.environ)
         with tempfile.TemporaryDirectory() as scratch, \
                 dask.config.set({"temporary-directory": scratch}), \
                 LocalCluster(n_workers=2, threads_per_worker=1,
                              dashboard_address=None) as cluster, Client(cluster) as client:
             dask = measure(lambda: execute_many(batch, "qulacs", nshots=100, seed=1,
                                                 client=client), repeats)
+        os.environ.clear()
+        os.environ.update(environment)
         rows.append(row("6 scaling", "the same on a Dask LocalCluster of 2", dask,
                         "2 local workers", two))
     if ssh:
