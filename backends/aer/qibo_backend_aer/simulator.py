@@ -4,7 +4,8 @@ with qibo's meaning, as unitaries otherwise.
 Qiskit numbers qubits from the least significant bit; qubit q here is Qiskit qubit n-1-q, which
 makes Aer's state vector index equal ours. A held state lives in this process as an array;
 applying gates to it is one Aer run that starts from it (`set_statevector`) and saves the result.
-Density matrices likewise, by Aer's density_matrix method (AerDensityMatrices).
+Density matrices likewise, by Aer's density_matrix method (AerDensityMatrices); noise on
+vectors by Aer's own trajectories, every shot in one run (AerBackend.shots).
 """
 
 from __future__ import annotations
