@@ -34,7 +34,7 @@ from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Circuit, Observable, Parameter, connect, gates
 from qibo_core.client import Handle
 from qibo_core.protocol import ApplyParams, Method, ReadParams
-from qibo_core.server import no_checkpoint
+from qibo_core.server import Backend, no_checkpoint
 
 
 @dataclass
@@ -78,7 +78,7 @@ def row(target: str, case: str, times: list[float], anchor: str = "",
     return Row(target, case, median * 1e3, min(times) * 1e3, max(times) * 1e3, anchor, ratio, note)
 
 
-def in_process(backend: NumpyBackend | QulacsBackend, circuit: Circuit) -> np.ndarray:
+def in_process(backend: Backend, circuit: Circuit) -> np.ndarray:
     """The simulation alone: no handle, no session; Qulacs' state copied out by get_vector()."""
     state = backend.apply(backend.zero_state(circuit.nqubits), circuit.gates)
     return backend.to_array(state)

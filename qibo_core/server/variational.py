@@ -104,12 +104,12 @@ def expectations(backend: Backend, prepared: Prepared, sets: np.ndarray, observa
     """The generic path: each set bound and run from |0...0>, the observable evaluated on the
     final state (a vector or a density matrix) with bit flips and signs."""
     n = prepared.circuit.nqubits
+    densities = density.of(backend) if prepared.circuit.density_matrix else None
     values = np.empty(len(sets))
     for k, row in enumerate(sets):
         checkpoint(k, len(sets))
         gates = prepared.gates(row)
-        if prepared.circuit.density_matrix:
-            densities = density.of(backend)
+        if densities is not None:
             state = densities.matrix(densities.apply(densities.start(n, None), gates, n,
                                                      no_checkpoint), n)
         else:

@@ -113,7 +113,7 @@ def agreement_checks(handle: Handle,
     def same_state(circuit: Circuit) -> None:
         actual = handle.execute(circuit).state()
         expected = reference.execute(circuit).state()
-        error = float(np.abs(actual - expected).max()) if actual.shape == expected.shape else 1
+        error = _difference(actual, expected)
         if error > ATOL:
             raise CheckFailed(f"amplitudes differ by {error:.2e} from the reference's for "
                               f"{circuit.gates}")
@@ -151,8 +151,7 @@ def agreement_checks(handle: Handle,
                     circuit.add(gate for _, gate in labelled_variants(name, 4, rng))
                 actual = handle.execute(circuit).state()
                 expected = reference.execute(circuit).state()
-                error = (float(np.abs(actual - expected).max())
-                         if actual.shape == expected.shape else 1)
+                error = _difference(actual, expected)
                 if error > ATOL:
                     after = f" then {name} (placements, dagger, controls)" if name else ""
                     raise CheckFailed(f"a noisy density matrix{after} differs by {error:.2e} "
@@ -203,7 +202,7 @@ def _same_gate(handle: Handle, reference: Handle, name: str, variant: str, gate:
         actual = handle.execute(circuit).state()
         prepared = "from a state made with U3 and CNOT (the backend takes no initial states)"
     expected = _run(reference, [gate], start)
-    error = float(np.abs(actual - expected).max()) if actual.shape == expected.shape else 1.0
+    error = _difference(actual, expected)
     if error <= ATOL:
         return
     data = msgspec.json.encode(gate.to_data()).decode()
@@ -211,6 +210,11 @@ def _same_gate(handle: Handle, reference: Handle, name: str, variant: str, gate:
     raise CheckFailed(f"{name}, variant {variant}: {data} {prepared} gives amplitudes that "
                       f"differ from the reference's by up to {error:.2e}"
                       f"{'; ' + shape if shape else ''}")
+
+
+def _difference(actual: np.ndarray, expected: np.ndarray) -> float:
+    """The largest difference between two states' entries; 1 when their shapes differ."""
+    return float(np.abs(actual - expected).max()) if actual.shape == expected.shape else 1.0
 
 
 def _run(reference: Handle, ops: Sequence[Gate], start: np.ndarray) -> np.ndarray:

@@ -39,7 +39,6 @@ class QibojitBackend(Backend):
                               f"({sys.executable}): pip install qibojit")
         self._engine: Any = None
 
-
     def configure(self, options: InitializeOptions) -> None:
         super().configure(options)
         self._engine = None
