@@ -19,7 +19,7 @@ request = json.loads(sys.stdin.readline())
 print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
     "protocolVersion": request["params"]["protocolVersion"],
     "serverInfo": {"name": "fake", "version": "0"},
-    "capabilities": {"gates": [], "nativeGates": [], "maxQubits": 2, "precisions": [],
+    "capabilities": {"gates": [], "nativeGates": [], "maxQubits": 2, "precisions": ["complex128"],
                      "stateEncodings": [], "threads": 1}}}), flush=True)
 """
 """The start of a fake backend: it answers `initialize`, then runs what follows."""

@@ -347,13 +347,15 @@ def test_malformed_arrays_are_protocol_errors(reply: dict[str, object], message:
 
 SEGMENT_BACKEND = """
 import json, os, sys
+ONE = bytes(6) + b"\\xf0\\x3f" + bytes(8)  # 1 + 0j as complex128
 fd = None
 for line in sys.stdin:
     request = json.loads(line)
     method, params = request.get("method"), request.get("params") or {}
     result = None
     if method == "initialize":
-        result = {"protocolVersion": 1, "serverInfo": {"name": "hostile", "version": "0"},
+        result = {"protocolVersion": params["protocolVersion"],
+                  "serverInfo": {"name": "hostile", "version": "0"},
                   "capabilities": {"gates": [], "nativeGates": [], "maxQubits": 20,
                                    "precisions": ["complex128"],
                                    "stateEncodings": ["base64", "shm"], "threads": 1}}
@@ -364,7 +366,7 @@ for line in sys.stdin:
         result = {"state": 1}
     elif method == "state/read":
         n = 2**14
-        os.pwrite(fd, b"\\0" * (16 * n), 0)
+        os.pwrite(fd, ONE + b"\\0" * (16 * n - len(ONE)), 0)  # |0...0>
         if MODE == "truncate":
             os.ftruncate(fd, 100)
         result = {"dtype": "complex128", "shape": [n], "segment": 1}
@@ -392,7 +394,7 @@ def test_a_state_read_cannot_be_changed_by_the_backend_afterwards() -> None:
         array = state.read()
         state.free()  # the backend writes into the segment now
         handle.new_state(1)
-        assert not array.any()
+        assert array[0] == 1 and not array[1:].any()
 
 
 def test_a_huge_reply_line_is_refused_as_it_arrives() -> None:

@@ -67,10 +67,12 @@ class Channel:
             raise CircuitError(f"{data.name}: 'kraus' must be matrices of [re, im] pairs")
         return cls(data.qubits, [k[..., 0] + 1j * k[..., 1] for k in ops], name=data.name)
 
+    def key(self) -> tuple[Any, ...]:
+        """As Gate.key: the name, the qubits and the Kraus operators' bytes."""
+        return (Channel, self.name, self.qubits, tuple(k.tobytes() for k in self.kraus))
+
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Channel) and self.name == other.name
-                and self.qubits == other.qubits and len(self.kraus) == len(other.kraus)
-                and all(np.allclose(a, b) for a, b in zip(self.kraus, other.kraus, strict=True)))
+        return isinstance(other, Channel) and self.key() == other.key()
 
     def __hash__(self) -> int:
         return hash((self.name, self.qubits))
@@ -181,7 +183,7 @@ class ThermalRelaxationChannel(Channel):
         if t2 > t1:
             kraus = _thermal_kraus(p0, p1, math.exp(-time / t2))
         else:
-            p_z = (1 - reset) * (1 - math.exp(-time / t2) / math.exp(-time / t1)) / 2
+            p_z = (1 - reset) * (1 - math.exp(time / t1 - time / t2)) / 2  # no 0/0 for long times
             kraus = _reset_kraus(p0, p1, 1 - reset - p_z)
             kraus.append(math.sqrt(p_z) * _PAULI["Z"])
         super().__init__([qubit], kraus, name="ThermalRelaxationChannel",

@@ -7,11 +7,13 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..errors import CircuitError
 from ..protocol.messages import CircuitData, GateData, MeasurementData
 from .channels import Channel
 from .decode import from_data, gate_label
-from .gate import Gate, M, Reset
+from .gate import MAX_QUBIT_INDEX, Gate, M, Reset, shown
 from .operation import Operation
 from .parameter import Parameter, parameter_sets
 
@@ -24,9 +26,12 @@ class Circuit:
     package, which holds the client; the model itself never imports the runtime."""
 
     def __init__(self, nqubits: int, *, density_matrix: bool = False) -> None:
-        if isinstance(nqubits, bool) or not isinstance(nqubits, int) or nqubits <= 0:
-            raise CircuitError(f"a circuit needs a positive number of qubits, got {nqubits!r}")
-        self.nqubits = nqubits
+        if isinstance(nqubits, bool) or not isinstance(nqubits, (int, np.integer)) \
+                or not 0 < nqubits <= MAX_QUBIT_INDEX + 1:
+            got = shown(nqubits) if isinstance(nqubits, (int, np.integer)) else repr(nqubits)
+            raise CircuitError(f"a circuit needs a positive number of qubits (at most 2**31), "
+                               f"got {got}")
+        self.nqubits = int(nqubits)
         self.density_matrix = bool(density_matrix)
         """Simulate a density matrix (channels act on it exactly), not a state vector (channels
         are sampled shot by shot)."""
@@ -35,8 +40,6 @@ class Circuit:
         self.measurements: list[M] = []
         """Every measurement, in the order added: the bit order of outcomes."""
         self._measured: set[int] = set()
-        self._parameters: tuple[list[Operation], int, list[Parameter]] | None = None
-        """`parameters`, with the gate list (and its length) it was found in."""
 
     def add(self, gate: Operation | Iterable[Operation]) -> None:
         """Append a gate, measurement or reset, or each of an iterable of them."""
@@ -113,14 +116,10 @@ class Circuit:
     @property
     def parameters(self) -> list[Parameter]:
         """The Parameters its gates take, in first-use order: the order of a set of values."""
-        cached = self._parameters
-        if cached is not None and cached[0] is self.gates and cached[1] == len(self.gates):
-            return list(cached[2])
         seen: dict[Parameter, None] = {}
         for op in self.gates:
             if isinstance(op, Gate) and op.slots:
                 seen.update(dict.fromkeys(op.slots.values()))
-        self._parameters = (self.gates, len(self.gates), list(seen))
         return list(seen)
 
     def bind(self, values: Any) -> Circuit:
@@ -189,8 +188,15 @@ class Circuit:
     def __len__(self) -> int:
         return len(self.gates)
 
+    def key(self) -> tuple[Any, ...]:
+        """Everything that defines this circuit (gates with their values or Parameters, the
+        measurements), as a hashable value: equal for circuits that run the same, whatever
+        objects they are made of. What a backend keeps for a circuit is cached by it."""
+        return (self.nqubits, self.density_matrix, tuple(op.key() for op in self.gates),
+                tuple(m.key() for m in self.measurements))
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Circuit) and self.to_data() == other.to_data()
+        return isinstance(other, Circuit) and self.key() == other.key()
 
     def __repr__(self) -> str:
         density = ", density_matrix=True" if self.density_matrix else ""
@@ -204,12 +210,27 @@ def _op_data(op: Operation) -> GateData:
 
 def _op_from_data(data: GateData) -> Operation:
     if data.kraus is not None:
+        _only(data, "a channel", "kraus")
         return Channel.from_data(data)
     if data.name == "M":
+        _only(data, "M", "register")
         return M(*data.qubits, register_name=data.register, collapse=True)
     if data.name == "RESET":
+        _only(data, "RESET")
         return Reset(*data.qubits)
+    _only(data, f"gate {data.name!r}", "params", "controls", "dagger", "matrix", "condition")
     return from_data(data)
+
+
+_OPTIONAL_FIELDS = ("params", "controls", "dagger", "matrix", "register", "condition", "kraus")
+
+
+def _only(data: GateData, what: str, *allowed: str) -> None:
+    """CircuitError naming the first optional field `data` sets that `what` does not take: a
+    field dropped silently would run another circuit than the one sent."""
+    for name in _OPTIONAL_FIELDS:
+        if name not in allowed and getattr(data, name) not in (None, False, (), {}):
+            raise CircuitError(f"{what} takes no {name!r}")
 
 
 def _measurement_from_data(data: MeasurementData) -> M:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import CircuitError, InvalidGate
 from ..protocol.messages import GateData
-from .gate import GATES, Gate, check_qubit
+from .gate import GATES, NO_LIMIT, Gate, check_qubit
 from .gates import Unitary
 
 __all__ = ["GateReader", "from_data", "gate_label", "read_gates"]
@@ -50,7 +50,7 @@ def read_gates(items: list[Any], reader: Reader, start: int = 0) -> list[Gate]:
 def from_data(data: GateData | Gate, nqubits: int | None = None) -> Gate:
     """The gate a wire message describes, validated exactly as if built in Python; given
     `nqubits`, also that every qubit it acts on is below it."""
-    limit = math.inf if nqubits is None else nqubits
+    limit = NO_LIMIT if nqubits is None else nqubits
     if isinstance(data, Gate):
         if data.slots:
             data.to_data()  # raises: a gate with unbound parameters cannot run
@@ -60,6 +60,9 @@ def from_data(data: GateData | Gate, nqubits: int | None = None) -> Gate:
     if data.name in ("M", "RESET"):
         raise CircuitError(f"{data.name!r} is not a gate but a measurement or reset: it stands in "
                            "a circuit's list of gates, not in a stream of them")
+    if data.kraus is not None or data.register is not None:
+        raise CircuitError(f"{data.name!r}: 'kraus' and 'register' belong to channels and "
+                           "measurements in a circuit's list of gates, not to a gate")
     cls = GATES.get(data.name)
     if (cls is None or not cls.arity or len(data.qubits) != cls.arity
             or tuple(data.params) != cls.param_names or data.matrix is not None):
@@ -99,7 +102,8 @@ class GateReader:
         name, qubits, params = data.name, data.qubits, data.params
         kind = self._kinds.get((name, qubits)) if type(qubits) is tuple else None
         if (kind is not None and tuple(params) == kind.param_names and not data.controls
-                and not data.dagger and data.matrix is None):
+                and not data.dagger and data.matrix is None and data.kraus is None
+                and data.register is None):
             for value in params.values():
                 if type(value) is not float or not math.isfinite(value):
                     return from_data(data, self.nqubits)  # an error, or an int made a float

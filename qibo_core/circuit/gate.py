@@ -11,7 +11,7 @@ import copy
 import math
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import numpy as np
 
@@ -27,16 +27,31 @@ UNITARY_TOLERANCE = 1e-8
 Entries = tuple[Any, ...]
 """A matrix's entries in row-major order: numbers, or arrays with one value per gate."""
 
-def check_qubit(q: object, limit: float = math.inf) -> int:
+MAX_QUBIT_INDEX: Final = 2**31 - 1
+"""No qubit index is larger (nor any circuit wider): the largest simulators hold 50."""
+NO_LIMIT: Final = MAX_QUBIT_INDEX + 1
+"""The qubit limit of a gate not placed in a circuit yet."""
+
+
+def check_qubit(q: object, limit: int = NO_LIMIT) -> int:
     if type(q) is int and 0 <= q < limit:
         return q
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)):
         raise CircuitError(f"qubit indices must be integers, got {q!r}")
     if q < 0:
-        raise CircuitError(f"qubit index {q} is negative")
+        raise CircuitError(f"qubit index {shown(q)} is negative")
+    if limit == NO_LIMIT and q >= limit:
+        raise CircuitError(f"qubit index {shown(q)} is over the largest, 2**31 - 1")
     if q >= limit:
-        raise CircuitError(f"qubit {q} is out of range for a {limit}-qubit state")
+        raise CircuitError(f"qubit {shown(q)} is out of range for a {limit}-qubit state")
     return int(q)
+
+
+def shown(n: int | np.integer) -> str:
+    """An integer as an error message shows it: Python refuses to print one of over 4300
+    digits, and nobody reads one of 30."""
+    n = int(n)
+    return str(n) if abs(n) < 2**64 else f"an integer of {n.bit_length()} bits"
 
 
 def _check_distinct(qubits: tuple[int, ...], what: str) -> None:
@@ -105,7 +120,7 @@ class Gate:
         self._set(args[:nqubits], dict(zip(self.param_names, values, strict=True)))
 
     def _set(self, qubits: Sequence[Any], params: dict[str, float],
-             limit: float = math.inf) -> None:
+             limit: int = NO_LIMIT) -> None:
         """Check and keep the qubits (each below `limit`) and the parameters (already keyed by
         `param_names`)."""
         for q in qubits:
@@ -238,9 +253,17 @@ class Gate:
             data.condition = ConditionData(*self.condition)
         return data
 
+    def key(self) -> tuple[Any, ...]:
+        """What makes this gate what it is, as a hashable value (a Parameter where a value is
+        not bound): equal keys, equal gates. What a backend built from a circuit is cached by
+        its gates' keys."""
+        params = tuple(self.params.values()) if not self.slots else tuple(
+            self.slots.get(name, value) for name, value in self.params.items())
+        return (type(self), self.qubits, params, self.extra_controls, self.is_dagger,
+                self.condition)
+
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Gate) and self.slots == other.slots
-                and self._data() == other._data())
+        return isinstance(other, Gate) and self.key() == other.key()
 
     def __hash__(self) -> int:
         return hash((self.name, self.all_qubits))
@@ -283,9 +306,12 @@ class M:
         """A collapsing measurement, as it stands in a circuit's list of gates."""
         return GateData("M", self.qubits, register=self.register_name)
 
+    def key(self) -> tuple[Any, ...]:
+        """As Gate.key."""
+        return (M, self.qubits, self.register_name, self.collapse)
+
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, M) and self.to_data() == other.to_data()
-                and self.collapse == other.collapse)
+        return isinstance(other, M) and self.key() == other.key()
 
     def __hash__(self) -> int:
         return hash(self.qubits)
@@ -309,8 +335,12 @@ class Reset:
     def to_gate_data(self) -> GateData:
         return GateData("RESET", self.qubits)
 
+    def key(self) -> tuple[Any, ...]:
+        """As Gate.key."""
+        return (Reset, self.qubits)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Reset) and self.qubits == other.qubits
+        return isinstance(other, Reset) and self.key() == other.key()
 
     def __hash__(self) -> int:
         return hash(self.qubits)

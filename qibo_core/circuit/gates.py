@@ -336,6 +336,9 @@ class Unitary(Gate):
     def base_matrix(self) -> np.ndarray:
         return self._matrix
 
+    def key(self) -> tuple[Any, ...]:
+        return (*super().key(), self._matrix.tobytes())
+
     def to_data(self) -> GateData:
         data = super().to_data()
         data.matrix = [[(z.real, z.imag) for z in row] for row in self._matrix.tolist()]

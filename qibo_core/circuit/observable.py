@@ -18,11 +18,15 @@ from ..protocol.messages import TermData
 Pauli = tuple[tuple[str, int], ...]
 """A Pauli string: (letter, qubit) pairs, each qubit once; () is the identity."""
 
+MAX_QUBIT_DIGITS = 6
+"""A qubit index in a Pauli factor has at most this many digits (no state has a million
+qubits)."""
+
 ObservableLike = Union["Observable", str, Sequence[tuple[float, str]]]
 
-_SPLIT = re.compile(r"(?<![0-9.][eE])\s*([+-])\s*")
-_FACTOR = re.compile(r"([A-Za-z]+)(\d*)")
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_SIGN = re.compile(r"[+-]")
+_FACTOR = re.compile(r"([A-Za-z]+)(0|[1-9][0-9]*)?", re.ASCII)
+_NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 class Observable:
@@ -45,6 +49,9 @@ class Observable:
             self.terms = _parse_terms(key)
         if not self.terms:
             raise CircuitError("an observable needs at least one term")
+        if not math.isfinite(math.fsum(abs(c) for c, _ in self.terms)):
+            raise CircuitError("the coefficients are too large: their magnitudes add up past "
+                               "the largest float, so the expectation value could overflow")
 
     @property
     def nqubits(self) -> int:
@@ -116,18 +123,30 @@ def _text(pauli: Pauli) -> str:
 def _parse_text(text: str) -> tuple[tuple[float, Pauli], ...]:
     if not isinstance(text, str) or not text.strip():
         raise CircuitError("an observable's text is empty")
-    pieces = _SPLIT.split(text.strip())
-    signs, bodies = ["+"], [pieces[0]]
-    for sign, body in zip(pieces[1::2], pieces[2::2], strict=True):
-        signs.append(sign)
-        bodies.append(body)
-    if not bodies[0]:  # a leading sign
+    signs, bodies = _split_terms(text.strip())
+    if not bodies[0].strip():  # a leading sign
         signs, bodies = signs[1:], bodies[1:]
     terms = []
     for index, (sign, body) in enumerate(zip(signs, bodies, strict=True)):
         coefficient, pauli = _parse_term(index, body)
         terms.append((-coefficient if sign == "-" else coefficient, pauli))
     return tuple(terms)
+
+
+def _split_terms(text: str) -> tuple[list[str], list[str]]:
+    """The sign and the text of each term: split at every + and - but those of an exponent
+    (1e-3), in one pass (a regular expression with whitespace around the sign backtracks
+    quadratically on long runs of spaces)."""
+    signs, bodies, start = ["+"], [], 0
+    for match in _SIGN.finditer(text):
+        at = match.start()
+        if at >= 2 and text[at - 1] in "eE" and text[at - 2] in "0123456789.":
+            continue
+        bodies.append(text[start:at])
+        signs.append(match.group())
+        start = at + 1
+    bodies.append(text[start:])
+    return signs, bodies
 
 
 def _parse_term(index: int, body: str) -> tuple[float, Pauli]:
@@ -146,17 +165,19 @@ def _parse_term(index: int, body: str) -> tuple[float, Pauli]:
 
 def _pauli(where: str, words: Sequence[str]) -> Pauli:
     factors: list[tuple[str, int]] = []
+    named: set[int] = set()
     for word in words:
         match = _FACTOR.fullmatch(word)
         if match is None or len(match.group(1)) != 1 or match.group(1) not in "XYZI" \
-                or not match.group(2):
-            raise CircuitError(f"{where}: {word!r} is not a Pauli factor (X, Y, Z or I and a "
-                               "qubit: 'Z0')")
+                or match.group(2) is None or len(match.group(2)) > MAX_QUBIT_DIGITS:
+            shown = word if len(word) <= 40 else word[:40] + "..."
+            raise CircuitError(f"{where}: {shown!r} is not a Pauli factor (X, Y, Z or I and a "
+                               "qubit written without leading zeros: 'Z0', 'X12')")
         letter, q = match.group(1), int(match.group(2))
-        if any(q == other for _, other in factors):
+        if q in named:
             raise CircuitError(f"{where}: qubit {q} appears twice")
-        if letter != "I":
-            factors.append((letter, q))
+        named.add(q)
+        factors.append((letter, q))
     return tuple(sorted(factors, key=lambda f: f[1]))
 
 

@@ -76,6 +76,11 @@ def check_value(name: str, value: object) -> float | Parameter:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise CircuitError(f"parameter {name} must be a real number or a Parameter, got "
                            f"{value!r}")
-    if not math.isfinite(value):
-        raise CircuitError(f"parameter {name} must be finite, got {value}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the floats
+        number = math.inf
+    if not math.isfinite(number):
+        raise CircuitError(f"parameter {name} must be finite, got "
+                           f"{value if isinstance(value, float) else 'a larger number'}")
+    return number

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendCrashed
+from ..errors import BackendCrashed, UsageError
 from ..protocol import Precision
 from ..server import Backend
 from .discovery import backend_command
@@ -41,6 +41,9 @@ def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
     if isinstance(backend, Backend):
         return Handle(LocalChannel(backend), precision=precision, threads=threads,
                       timeout=timeout, device=device)
+    if not isinstance(backend, str):
+        raise UsageError(f"backend must be a name (such as \"numpy\"), a Backend object or a "
+                         f"Handle, got {backend!r}")
     channel = ProcessChannel(command or backend_command(backend), name=backend,
                              max_reply_bytes=max_reply_bytes)
     return Handle(channel, precision=precision, threads=threads, timeout=timeout,

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -53,7 +53,7 @@ from ..protocol import (
     shots_problem,
 )
 from ..version import __version__
-from . import variational
+from . import replies, variational
 from .channel import Channel
 from .result import Result
 from .sharedmem import MIN_BYTES, Segment, SegmentPool
@@ -100,12 +100,6 @@ class Handle:
         except BaseException:
             channel.close()
             raise
-        if self.info.protocol_version not in SUPPORTED_VERSIONS:
-            channel.close()
-            raise ProtocolError(
-                f"backend {channel.name!r} answered 'initialize' with protocol version "
-                f"{self.info.protocol_version}; this client speaks {list(SUPPORTED_VERSIONS)}: "
-                f"{self.info!r}")
         channel.max_request_bytes = self.info.capabilities.max_message_bytes
         self._segments: SegmentPool | None = None
         if channel.shares_memory and "shm" in self.info.capabilities.state_encodings:
@@ -158,7 +152,7 @@ class Handle:
 
         `progress(done, total)` is called now and then while a spawned backend works (from
         whichever thread reads its replies), if the backend reports progress."""
-        _check_arguments(nshots, seed, timeout)
+        nshots, seed = _checked_shots(nshots, seed, timeout)
         if parameters is not None or circuit.parameters:
             circuit = _bound(circuit, parameters)
         if samples:
@@ -177,10 +171,20 @@ class Handle:
                 self._segments.release(segment)  # type: ignore[union-attr]
             raise
         state = State(self, reply.state, circuit.nqubits, density=circuit.density_matrix)
+        width = len(circuit.measured_qubits)
         shots = None
-        if reply.samples is not None:
-            shots = self._array_reply(reply.samples, "uint8", segment)
-        return Result(state, reply.frequencies, circuit.registers, nshots, samples=shots)
+        if samples and nshots:
+            if reply.samples is None:
+                if segment is not None:
+                    self._segments.release(segment)  # type: ignore[union-attr]
+                raise ProtocolError(f"backend {self.name!r} answered no 'samples' for "
+                                    f"{nshots} shots, which were asked for")
+            shots = replies.checked_samples(self._array_reply(reply.samples, "uint8", segment),
+                                            self.name, nshots, width)
+        elif segment is not None:
+            self._segments.release(segment)  # type: ignore[union-attr]
+        frequencies = replies.checked_frequencies(reply.frequencies, self.name, nshots, width)
+        return Result(state, frequencies, circuit.registers, nshots, samples=shots)
 
     def expectation(self, circuit: Circuit, observable: ObservableLike, *,
                     parameters: Any = None,
@@ -199,6 +203,13 @@ class Handle:
         """d<observable>/d(each of `circuit.parameters`) at one set of values, by the
         parameter-shift rule, in one request."""
         return variational.gradient(self, circuit, observable, parameters)
+
+    def release(self, circuit: Circuit) -> None:
+        """Free now what the backend keeps for `circuit` (the prepared circuit `expectation`
+        and `gradient` made); it is otherwise freed when the circuit is garbage collected."""
+        self._prepared.release(circuit)
+        if self.alive:
+            self._send_pending()
 
     def cancel(self) -> None:
         """Cancel every request in flight on this handle (from another thread): each caller
@@ -280,7 +291,7 @@ class Handle:
     def _request_array(self, method: str, params: Any, dtype: str) -> np.ndarray:
         self.check_open(f"cannot send {method!r}")
         self._send_pending()
-        return self._channel.request_array(method, params, dtype)
+        return self._channel.request_array(method, params, dtype, self.timeout)
 
     def _send_pending(self) -> None:
         """Streamed gates, then frees of collected states: before any other message."""
@@ -296,14 +307,16 @@ class Handle:
         nbytes = 2 ** (2 * nqubits if density else nqubits) * np.dtype(self.precision).itemsize
         segment = self._reply_segment(nbytes)
         if segment is None:
-            return self._request_array(Method.STATE_READ, ReadParams(state_id), self.precision)
-        try:
-            data = self._channel.request(Method.STATE_READ, ReadParams(state_id, segment.id),
-                                         self.timeout)
-        except BaseException:
-            self._segments.release(segment)  # type: ignore[union-attr]
-            raise
-        return self._array_reply(data, self.precision, segment)
+            array = self._request_array(Method.STATE_READ, ReadParams(state_id), self.precision)
+        else:
+            try:
+                data = self._channel.request(Method.STATE_READ, ReadParams(state_id, segment.id),
+                                             self.timeout)
+            except BaseException:
+                self._segments.release(segment)  # type: ignore[union-attr]
+                raise
+            array = self._array_reply(data, self.precision, segment)
+        return replies.checked_state(array, self.name, nqubits, density)
 
     def _reply_segment(self, nbytes: int) -> Segment | None:
         """A segment for the backend to write an answered array of `nbytes` into, when one can
@@ -376,15 +389,20 @@ class State:
 
     def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
         """Outcome probabilities of `qubits` (default: all), the first the most significant."""
-        return self._call(self.handle._request_array, Method.STATE_PROBABILITIES,
-                          ProbabilitiesParams(self.id, qubits), "float64")
+        qubits = _qubit_list(qubits)
+        array = self._call(self.handle._request_array, Method.STATE_PROBABILITIES,
+                           ProbabilitiesParams(self.id, qubits), "float64")
+        return replies.checked_probabilities(array, self.handle.name, self.nqubits, qubits)
 
     def sample(self, nshots: int, *, qubits: list[int] | None = None,
                seed: int | None = None) -> dict[str, int]:
         """Counts of each outcome bitstring of `qubits` (default: all) over `nshots` shots."""
-        _check_arguments(nshots, seed, None)
+        nshots, seed = _checked_shots(nshots, seed)
+        qubits = _qubit_list(qubits)
         reply: SampleResult = self._call(self.handle._request, Method.STATE_SAMPLE,
                                          SampleParams(self.id, nshots, qubits, seed))
+        width = self.nqubits if qubits is None else len(qubits)
+        replies.checked_frequencies(reply.frequencies, self.handle.name, nshots, width)
         return reply.frequencies
 
     def expectation(self, observable: ObservableLike) -> float:
@@ -394,8 +412,9 @@ class State:
         observable.check(self.nqubits)
         if Feature.EXPECTATION not in self.handle.info.capabilities.features:
             return observable.expectation(self.read())
-        return float(self._call(self.handle._request, Method.STATE_EXPECTATION,
-                                StateExpectationParams(self.id, observable.to_data())))
+        value = self._call(self.handle._request, Method.STATE_EXPECTATION,
+                           StateExpectationParams(self.id, observable.to_data()))
+        return float(replies.checked_expectations(value, self.handle.name, observable))
 
     def free(self) -> None:
         """Release the backend's memory for this state now."""
@@ -457,28 +476,44 @@ def _needs(circuit: Circuit) -> list[tuple[str, str]]:
 def _initialize(channel: Channel, precision: str, threads: int | None,
                 device: str | None = None) -> InitializeResult:
     """The handshake, in the newest version both ends speak: a backend of an older version
-    refuses ours and says which it speaks (the protocol leaves it uninitialized)."""
+    refuses ours and says which it speaks (the protocol leaves it uninitialized); an answer is
+    checked against what was asked."""
     options = InitializeOptions(precision, threads, device)
     client = ClientInfo("qibo-core", __version__)
+    version = PROTOCOL_VERSION
     try:
-        return channel.request(Method.INITIALIZE,  # type: ignore[no-any-return]
-                               InitializeParams(PROTOCOL_VERSION, client, options),
+        info = channel.request(Method.INITIALIZE, InitializeParams(version, client, options),
                                timeout=HANDSHAKE_TIMEOUT)
     except UnsupportedProtocolVersion as exc:
         supported = exc.data.get("supported", []) if isinstance(exc.data, dict) else []
         common = sorted(set(supported) & set(SUPPORTED_VERSIONS))
         if not common:
             raise
-        return channel.request(Method.INITIALIZE,  # type: ignore[no-any-return]
-                               InitializeParams(common[-1], client, options),
+        version = common[-1]
+        info = channel.request(Method.INITIALIZE, InitializeParams(version, client, options),
                                timeout=HANDSHAKE_TIMEOUT)
+    return replies.checked_initialize(info, channel.name, version, precision)
 
 
-def _check_arguments(nshots: object, seed: object, timeout: object) -> None:
-    """UsageError, in words, before anything is sent."""
+def _checked_shots(nshots: Any, seed: Any, timeout: object = None) -> tuple[int, int | None]:
+    """`nshots` and `seed` as plain integers (NumPy's are welcome); UsageError, in words,
+    before anything is sent."""
     problem = shots_problem(nshots, seed)
     if not problem and timeout is not None and not (
-            isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
+            isinstance(timeout, (int, float, np.integer)) and not isinstance(timeout, bool)
+            and timeout > 0):
         problem = f"timeout must be a positive number of seconds or None, got {timeout!r}"
     if problem:
         raise UsageError(problem)
+    return int(nshots), None if seed is None else int(seed)
+
+
+def _qubit_list(qubits: Any) -> list[int] | None:
+    """`qubits` (any iterable of integers, NumPy's too) as a list of ints; UsageError for
+    anything else. The backend checks their range."""
+    if qubits is None:
+        return None
+    listed: list[Any] = list(qubits) if isinstance(qubits, Iterable) else [None]
+    if any(isinstance(q, bool) or not isinstance(q, (int, np.integer)) for q in listed):
+        raise UsageError(f"qubits must be a list of integers, got {qubits!r}")
+    return [int(q) for q in listed]

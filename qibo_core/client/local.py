@@ -32,7 +32,8 @@ class LocalChannel:
         with self._lock:
             return self._session.call(method, params)
 
-    def request_array(self, method: str, params: Any, dtype: str) -> np.ndarray:
+    def request_array(self, method: str, params: Any, dtype: str,
+                      timeout: float | None = None) -> np.ndarray:
         with self._lock:
             return self._session.call_array(method, params)
 

@@ -15,6 +15,7 @@ holds one array at a time and returns to the pool at once.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import uuid
@@ -79,10 +80,11 @@ class SegmentPool:
                 raise ProtocolError(f"the backend answered {data!r} for segment {segment.id} "
                                     f"of {dtype.name}")
             shape = checked_shape(data.shape)
-            array = np.empty(shape, dtype=dtype)
-            if array.nbytes > segment.size:
-                raise ProtocolError(f"the backend claims {array.nbytes} bytes in segment "
+            nbytes = math.prod(shape) * dtype.itemsize
+            if nbytes > segment.size:
+                raise ProtocolError(f"the backend claims {nbytes} bytes in segment "
                                     f"{segment.id} of {segment.size}")
+            array = np.empty(shape, dtype=dtype)
             _read_into(segment.fd, array.reshape(-1).data.cast("B"))
             return array
         except ValueError as exc:

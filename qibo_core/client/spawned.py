@@ -193,9 +193,10 @@ class ProcessChannel:
             except (OSError, ValueError):
                 pass  # gone: the reader reports it
 
-    def request_array(self, method: str, params: Any, dtype: str) -> np.ndarray:
+    def request_array(self, method: str, params: Any, dtype: str,
+                      timeout: float | None = None) -> np.ndarray:
         """A request whose result is an array of `dtype`; a malformed one is a ProtocolError."""
-        data = self.request(method, params)
+        data = self.request(method, params, timeout)
         try:
             return decode_array(data, dtype)
         except ValueError as exc:

@@ -28,6 +28,7 @@ from ..protocol import (
     PrepareParams,
     SlotData,
 )
+from . import replies
 
 logger = logging.getLogger("qibo_core.client")
 
@@ -55,21 +56,23 @@ class Handle(Protocol):
 
 class PreparedCircuits:
     """The circuits a handle's backend keeps prepared, by the circuit object they came from:
-    prepared on first use, again if gates were added since, freed when the circuit is
-    garbage collected (queued, like a state's free)."""
+    prepared on first use, again when its content changed (its `key()`: gates replaced, added
+    or edited), freed by `release` or when the circuit is garbage collected (queued, like a
+    state's free)."""
 
     def __init__(self, handle: Handle) -> None:
         self._handle = handle
-        self._ids: dict[tuple[int, str], tuple[weakref.ref[Circuit], int, int]] = {}
+        self._ids: dict[tuple[int, str], tuple[weakref.ref[Circuit], tuple[Any, ...], int]] = {}
 
     def id(self, circuit: Circuit, key: str, source: Circuit | None = None) -> int:
         """The backend's id for `circuit` (or for `source`, a circuit made from it, under
         another `key`)."""
+        content = circuit.key()
         entry = self._ids.get((id(circuit), key))
-        if entry is not None and entry[0]() is circuit and entry[1] == len(circuit.gates):
+        if entry is not None and entry[0]() is circuit and entry[1] == content:
             return entry[2]
         if entry is not None:
-            self._release(entry[2])
+            self._free(entry[2])
         source = circuit if source is None else source
         parameters = source.parameters
         index = {p: i for i, p in enumerate(parameters)}
@@ -80,15 +83,21 @@ class PreparedCircuits:
             Method.CIRCUIT_PREPARE, PrepareParams(placeholder, slots, len(parameters)))
         circuit_id = id(circuit)  # the callback must not hold the circuit itself
         forget = weakref.ref(circuit, lambda _: self._forget(circuit_id, key))
-        self._ids[circuit_id, key] = (forget, len(circuit.gates), ref.circuit)
+        self._ids[circuit_id, key] = (forget, content, ref.circuit)
         return ref.circuit
+
+    def release(self, circuit: Circuit) -> None:
+        """Free now what the backend keeps prepared for `circuit` (nothing if it keeps none)."""
+        for circuit_id, key in [k for k in self._ids if k[0] == id(circuit)]:
+            if self._ids[circuit_id, key][0]() is circuit:
+                self._forget(circuit_id, key)
 
     def _forget(self, circuit: int, key: str) -> None:
         entry = self._ids.pop((circuit, key), None)
         if entry is not None:
-            self._release(entry[2])
+            self._free(entry[2])
 
-    def _release(self, prepared: int) -> None:
+    def _free(self, prepared: int) -> None:
         self._handle._unreferenced.append((Method.CIRCUIT_FREE, CircuitRef(prepared)))
 
 
@@ -107,10 +116,7 @@ def expectations(handle: Handle, circuit: Circuit, observable: ObservableLike,
     with handle._watching(progress) as token:
         values = handle._request_array(Method.CIRCUIT_EXPECTATION, ExpectationParams(
             prepared, sets, observable.to_data(), token), "float64")
-    if values.shape != (len(sets),):
-        raise UsageError(f"backend {handle.name!r} answered {values.shape} values for "
-                         f"{len(sets)} sets")
-    return values, single
+    return replies.checked_expectations(values, handle.name, observable, len(sets)), single
 
 
 def gradient(handle: Handle, circuit: Circuit, observable: ObservableLike,

@@ -9,6 +9,7 @@ from .framing import TIMEOUT, LineReader, Oversized, TimedOut
 from .messages import (
     FEATURE_VERSIONS,
     JSONRPC,
+    MAX_SETS,
     MAX_SHOTS,
     SEED_LIMIT,
     SHM_DIR,
@@ -60,7 +61,8 @@ __all__ = [
     "CircuitRef", "ClientInfo", "ErrorCode", "ErrorObject", "ExecuteParams", "ExecuteResult",
     "ExpectationParams", "FEATURE_VERSIONS", "Feature", "GateData",
     "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
-    "InitializeResult", "JSONRPC", "LineReader", "MAX_SHOTS", "METHOD_TYPES", "METHOD_VERSIONS",
+    "InitializeResult", "JSONRPC", "LineReader", "MAX_SETS", "MAX_SHOTS", "METHOD_TYPES",
+    "METHOD_VERSIONS",
     "MeasurementData", "Method", "NewStateParams", "Oversized", "PROTOCOL_VERSION", "Precision",
     "PrepareParams", "ProbabilitiesParams", "ProgressParams", "ProgressValue", "ReadParams",
     "Request", "Response", "SEED_LIMIT", "SHM_DIR", "SHM_PREFIX", "STATE_ENCODINGS",

@@ -34,6 +34,8 @@ def checked_shape(shape: list[int]) -> tuple[int, ...]:
     """`shape`, if it is one an array of the protocol can have."""
     if not all(type(n) is int and n >= 0 for n in shape) or len(shape) > 64:
         raise ValueError(f"shape {shape[:8]} is not a list of non-negative integers")
+    if any(n > MAX_ELEMENTS for n in shape):
+        raise ValueError(f"shape {shape} has a dimension over {MAX_ELEMENTS}")
     size = 1
     for n in shape:
         size *= n
@@ -67,9 +69,11 @@ def decode_array(data: ArrayData, dtype: str | None = None) -> np.ndarray:
 
 def _to_data(value: Any) -> Any:
     """What the encoder writes for objects in generic params: Gate and Circuit objects as
-    their data, NumPy arrays as base64."""
+    their data, NumPy arrays as base64, NumPy scalars as the numbers they are."""
     if isinstance(value, np.ndarray):
         return encode_array(value)
+    if isinstance(value, np.generic):
+        return value.item()
     try:
         return value.to_data()
     except AttributeError:

@@ -31,6 +31,8 @@ process."""
 MAX_SHOTS: Final = 2**40
 SEED_LIMIT: Final = 2**63
 """Shots are 0..MAX_SHOTS; a seed is 0 <= seed < SEED_LIMIT."""
+MAX_SETS: Final = 2**24
+"""The most sets of parameter values one `circuit/expectation` evaluates (a float64 each)."""
 
 
 def shots_problem(nshots: object, seed: object) -> str:

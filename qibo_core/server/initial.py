@@ -3,6 +3,8 @@ backend."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import InvalidParams
@@ -18,18 +20,22 @@ def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: 
                        dtype: np.dtype, *, density: bool = False) -> np.ndarray:
     """The amplitudes of an initial state, in `dtype`, once they are checked: inline (base64),
     in a segment the client wrote, or an array (in process). With `density`, a density matrix
-    (2^n x 2^n, Hermitian, of trace 1) is taken too."""
+    (2^n x 2^n, Hermitian, positive semidefinite, of trace 1) is taken too."""
+    dim = 2**nqubits
+    shapes: list[tuple[int, ...]] = [(dim,), (dim, dim)] if density else [(dim,)]
+    owned = False  # whether `array` is ours to hand to the backend without a copy
     if isinstance(initial, ArrayData):
         if initial.dtype not in ("complex128", "complex64"):
             raise InvalidParams(f"an initial state is complex128 or complex64, not "
                                 f"{initial.dtype!r}")
+        _check_shape(tuple(initial.shape), shapes, nqubits)
         try:
             if initial.segment is None:
-                array = decode_array(initial)
+                array = decode_array(initial)  # a read-only view of the message
             else:
-                shape = checked_shape(initial.shape)
-                array = segments.view(initial.segment, np.dtype(initial.dtype),
-                                      int(np.prod(shape, dtype=np.int64))).reshape(shape)
+                count = math.prod(checked_shape(initial.shape))
+                array = segments.read(initial.segment, np.dtype(initial.dtype), count)
+                array, owned = array.reshape(initial.shape), True
         except ValueError as exc:
             raise InvalidParams(f"invalid initial state: {exc}") from None
     else:
@@ -37,20 +43,25 @@ def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: 
         if array.dtype.kind not in "fc":
             raise InvalidParams(f"an initial state is an array of complex numbers, not of "
                                 f"{array.dtype}")
-    dim = 2**nqubits
-    if density and array.shape == (dim, dim):
-        return _density_matrix(array).astype(dtype, copy=True)
-    if array.shape != (dim,):
-        shapes = f"({dim},) or ({dim}, {dim})" if density else f"({dim},)"
-        raise InvalidParams(f"an initial state of {nqubits} qubits has shape {shapes}, not "
-                            f"{array.shape}")
+        _check_shape(array.shape, shapes, nqubits)
+    if array.ndim == 2:
+        return _density_matrix(array).astype(dtype, copy=not owned)
     norm = float(np.sqrt(abs(np.vdot(array, array))))  # one pass, no temporary; NaN shows
     if not np.isfinite(norm):
         raise InvalidParams("the initial state has NaN or infinite amplitudes")
     if abs(norm - 1) > NORM_TOLERANCE:
         raise InvalidParams(f"the initial state's norm is {norm:.12g}, not 1 (within "
                             f"{NORM_TOLERANCE})")
-    return array.astype(dtype, copy=True)
+    return array.astype(dtype, copy=not owned)
+
+
+def _check_shape(shape: tuple[int, ...], shapes: list[tuple[int, ...]], nqubits: int) -> None:
+    """InvalidParams, before anything is read, unless `shape` is one of `shapes`."""
+    if shape not in shapes:
+        expected = " or ".join(map(str, shapes))
+        shown = shape if len(shape) <= 4 else f"{shape[:4]}..."
+        raise InvalidParams(f"an initial state of {nqubits} qubits has shape {expected}, not "
+                            f"{shown}")
 
 
 def _density_matrix(rho: np.ndarray) -> np.ndarray:
@@ -63,4 +74,18 @@ def _density_matrix(rho: np.ndarray) -> np.ndarray:
     trace = complex(np.trace(rho))
     if abs(trace - 1) > NORM_TOLERANCE:
         raise InvalidParams(f"the initial density matrix's trace is {trace.real:.12g}, not 1")
+    if not positive_semidefinite(rho, NORM_TOLERANCE):
+        raise InvalidParams(f"the initial density matrix is not positive semidefinite (it has "
+                            f"an eigenvalue below -{NORM_TOLERANCE})")
     return rho
+
+
+def positive_semidefinite(rho: np.ndarray, tolerance: float) -> bool:
+    """Whether the Hermitian `rho` has no eigenvalue below -`tolerance`: rho + tolerance I has
+    a Cholesky factor (a third of the work of the eigenvalues)."""
+    shifted = rho + tolerance * np.eye(len(rho), dtype=rho.dtype)
+    try:
+        np.linalg.cholesky(shifted)
+    except np.linalg.LinAlgError:
+        return False
+    return True

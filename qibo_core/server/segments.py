@@ -20,6 +20,8 @@ import numpy as np
 from ..errors import InvalidParams
 from ..protocol import SHM_DIR, SHM_PREFIX
 
+_CHUNK = 2**30
+"""Bytes per pread: Linux moves at most about 2 GiB in one call."""
 MAX_SEGMENTS = 64
 """The most segments attached at once (each holds a file descriptor)."""
 
@@ -73,16 +75,22 @@ class Segments:
         target = np.frombuffer(segment.memory, dtype=array.dtype, count=array.size)
         np.copyto(target, array.reshape(-1))
 
-    def view(self, segment_id: int, dtype: np.dtype, count: int) -> np.ndarray:
-        """The `count` items of `dtype` the client wrote at the start of the segment, read in
-        place (copy what must outlive the request)."""
-        segment = self._get(segment_id)
-        nbytes = count * dtype.itemsize
-        size = min(len(segment.memory), os.fstat(segment.fd).st_size)
-        if nbytes > size:
-            raise InvalidParams(f"an array of {nbytes} bytes does not fit in segment "
-                                f"{segment_id} of {size}")
-        return np.frombuffer(segment.memory, dtype=dtype, count=count)
+    def read(self, segment_id: int, dtype: np.dtype, count: int) -> np.ndarray:
+        """The `count` items of `dtype` the client wrote at the start of the segment, copied
+        into memory of our own with pread: a client that truncates the file meanwhile causes a
+        short read (InvalidParams), where reading through the mapping would be a SIGBUS."""
+        self.check_room(segment_id, count * dtype.itemsize)
+        segment = self._attached[segment_id]
+        array = np.empty(count, dtype=dtype)
+        buffer = array.data.cast("B")
+        done = 0
+        while done < len(buffer):
+            got = os.preadv(segment.fd, [buffer[done:done + _CHUNK]], done)
+            if got == 0:
+                raise InvalidParams(f"an array of {len(buffer)} bytes does not fit in segment "
+                                    f"{segment_id}: it ends after {done} (was it truncated?)")
+            done += got
+        return array
 
     def close(self) -> None:
         for segment in self._attached.values():

@@ -18,7 +18,7 @@ import numpy as np
 from ..circuit import Circuit, Gate
 from ..circuit.observable import Observable
 from ..errors import CircuitError, InvalidParams
-from ..protocol import ArrayData, SlotData, TermData, decode_array
+from ..protocol import MAX_SETS, ArrayData, SlotData, TermData, decode_array
 from . import density
 from .backend import Backend, Checkpoint, no_checkpoint
 
@@ -80,6 +80,8 @@ def checked_sets(sets: ArrayData | np.ndarray, ready: Prepared, circuit_id: int)
         except ValueError as exc:
             raise InvalidParams(f"invalid parameters: {exc}") from None
     sets = np.asarray(sets, dtype=float)
+    if sets.ndim == 2 and len(sets) > MAX_SETS:
+        raise InvalidParams(f"{len(sets)} sets of values: at most {MAX_SETS} a request")
     if sets.ndim != 2 or sets.shape[1] != ready.nparameters:
         raise InvalidParams(f"parameters of shape {list(sets.shape)}: circuit {circuit_id} "
                             f"takes sets of {ready.nparameters} values, shape [sets, "
