@@ -49,7 +49,7 @@ class Observable:
             self.terms = _parse_terms(key)
         if not self.terms:
             raise CircuitError("an observable needs at least one term")
-        if not math.isfinite(math.fsum(abs(c) for c, _ in self.terms)):
+        if not math.isfinite(sum(abs(c) for c, _ in self.terms)):
             raise CircuitError("the coefficients are too large: their magnitudes add up past "
                                "the largest float, so the expectation value could overflow")
 

@@ -41,13 +41,17 @@ def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
     if isinstance(backend, Backend):
         return Handle(LocalChannel(backend), precision=precision, threads=threads,
                       timeout=timeout, device=device)
-    if not isinstance(backend, str):
-        raise UsageError(f"backend must be a name (such as \"numpy\"), a Backend object or a "
-                         f"Handle, got {backend!r}")
+    _check_name(backend)
     channel = ProcessChannel(command or backend_command(backend), name=backend,
                              max_reply_bytes=max_reply_bytes)
     return Handle(channel, precision=precision, threads=threads, timeout=timeout,
                   device=device, reopen=lambda: resolve(backend))
+
+
+def _check_name(backend: object) -> None:
+    if not isinstance(backend, str):
+        raise UsageError(f"backend must be a name (such as \"numpy\"), a Backend object or a "
+                         f"Handle, got {backend!r}")
 
 
 _shared: dict[str, Handle] = {}
@@ -64,6 +68,7 @@ def resolve(backend: str | Backend | Handle, spawn: str | None = None,
         return backend
     if isinstance(backend, Backend):
         return connect(backend)
+    _check_name(backend)
     with _shared_lock:
         handle = _shared.get(backend)
         if handle is None or not handle.alive:

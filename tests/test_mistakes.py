@@ -1,0 +1,209 @@
+"""Users' ordinary mistakes, and hostile values on the wire: each gets a plain answer (an
+error naming the problem), never a raw exception, a silent wrong answer or a dead backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from rawpipe import Pipe
+
+from qibo_backend_numpy import NumpyBackend
+from qibo_core import Circuit, CircuitError, Observable, Parameter, UsageError, connect, gates
+from qibo_core.circuit.channels import ThermalRelaxationChannel
+from qibo_core.client.discovery import find_backend
+from qibo_core.protocol import ErrorCode
+
+
+@pytest.fixture(scope="module")
+def pipe() -> Iterator[Pipe]:
+    """qibo-backend-numpy in a version 3 session, driven line by line."""
+    pipe = Pipe([find_backend("numpy")])
+    assert pipe.call("initialize", {"protocolVersion": 3})["result"]["protocolVersion"] == 3
+    yield pipe
+    assert pipe.close() == 0
+
+
+def error_of(pipe: Pipe, method: str, params: Any) -> dict[str, Any]:
+    """The error a request earns; the backend must go on serving after it."""
+    reply = pipe.call(method, params, request_id=7)
+    assert "error" in reply, reply
+    assert pipe.call("state/new", {"nqubits": 1}, request_id=8)["result"]["state"] > 0
+    return reply["error"]  # type: ignore[no-any-return]
+
+
+# ---- NumPy integers, and a backend that is not one ----------------------------------------
+
+def test_numpy_integers_are_integers() -> None:
+    c = Circuit(np.int64(2))
+    c.add([gates.H(np.int64(0)), gates.CNOT(0, np.int32(1)), gates.M(0, 1)])
+    with connect("numpy", threads=np.int64(1)) as handle:
+        result = handle.execute(c, nshots=np.int64(10), seed=np.int64(3))
+        assert sum(result.frequencies().values()) == 10
+        assert np.allclose(result.probabilities(np.array([0, 1])), [0.5, 0, 0, 0.5])
+        state = handle.new_state(2)
+        state.apply(gates.X(np.uint8(1)))
+        assert state.sample(np.int64(5), qubits=np.array([1]), seed=np.uint64(2)) == {"1": 5}
+
+
+@pytest.mark.parametrize("backend", [3, None, ["numpy"], b"numpy"])
+def test_a_backend_that_is_no_backend_is_named(backend: Any) -> None:
+    with pytest.raises(UsageError, match="backend must be a name"):
+        Circuit(1).execute(backend=backend)
+
+
+# ---- observables ----------------------------------------------------------------------------
+
+def test_long_observables_parse_in_linear_time() -> None:
+    """A million spaces inside a term: a parser that backtracks over whitespace takes hours."""
+    observable = Observable("0.5" + " " * 10**6 + "Z0" + " " * 10**6 + "+ X1")
+    assert observable.terms == ((0.5, (("Z", 0),)), (1.0, (("X", 1),)))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Z\u0661", "is not a Pauli factor"),  # an Arabic-Indic digit one
+    ("\u0661 Z0", "is not a Pauli factor"),
+    ("Z00", "without leading zeros"),
+    ("I0 Z0", "qubit 0 appears twice"),
+    ("1e308 Z0 + 1e308 Z1", "could overflow"),
+    ("Z" + "9" * 5000, "is not a Pauli factor"),
+])
+def test_malformed_observables_are_refused(text: str, message: str) -> None:
+    with pytest.raises(CircuitError, match=message):
+        Observable(text)
+
+
+def test_identity_factors_are_checked_against_the_circuit() -> None:
+    with pytest.raises(CircuitError, match="qubit 5 is outside the 2-qubit circuit"):
+        Observable("Z0 I5").check(2)
+
+
+def test_overflowing_observables_are_refused_by_the_backend(pipe: Pipe) -> None:
+    state = pipe.call("state/new", {"nqubits": 2})["result"]["state"]
+    observable = [{"coefficient": 1e308, "pauli": "Z0"}, {"coefficient": 1e308, "pauli": "Z1"}]
+    error = error_of(pipe, "state/expectation", {"state": state, "observable": observable})
+    assert error["code"] == ErrorCode.INVALID_PARAMS and "overflow" in error["message"]
+
+
+# ---- gates, channels and numbers no circuit can hold --------------------------------------
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: gates.H(10**5000), "an integer of 16610 bits is over the largest"),
+    (lambda: gates.H(-10**5000), "an integer of 16610 bits is negative"),
+    (lambda: gates.H(0).controlled_by(2**40), "over the largest"),
+    (lambda: Circuit(10**5000), "at most 2\\*\\*31"),
+    (lambda: gates.RX(0, 10**5000), "must be finite"),
+])
+def test_huge_numbers_are_circuit_errors(make: Any, message: str) -> None:
+    with pytest.raises(CircuitError, match=message):
+        make()
+
+
+def test_thermal_relaxation_over_long_times_is_a_full_reset() -> None:
+    channel = ThermalRelaxationChannel(0, [50e-6, 30e-6, 0.05])  # 1000 t1: exp underflows
+    rho = sum(k @ np.diag([0, 1]) @ k.conj().T for k in channel.kraus)
+    assert np.allclose(rho, np.diag([1, 0]))
+
+
+ONE_QUBIT_KRAUS = [[[[1, 0], [0, 0]], [[0, 0], [1, 0]]]]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"name": "KrausChannel", "qubits": [0], "kraus": ONE_QUBIT_KRAUS, "controls": [1]},
+     "a channel takes no 'controls'"),
+    ({"name": "KrausChannel", "qubits": [0], "kraus": ONE_QUBIT_KRAUS, "dagger": True},
+     "a channel takes no 'dagger'"),
+    ({"name": "KrausChannel", "qubits": [1], "kraus": ONE_QUBIT_KRAUS,
+      "condition": {"register": "m"}}, "a channel takes no 'condition'"),
+    ({"name": "RESET", "qubits": [1], "params": {"theta": 1.0}}, "RESET takes no 'params'"),
+    ({"name": "M", "qubits": [1], "register": "n", "controls": [0]}, "M takes no 'controls'"),
+    ({"name": "M", "qubits": [1], "register": "n", "params": {"theta": 1.0}},
+     "M takes no 'params'"),
+    ({"name": "H", "qubits": [1], "register": "n"}, "gate 'H' takes no 'register'"),
+])
+def test_fields_an_operation_does_not_take_are_refused(pipe: Pipe, entry: dict[str, Any],
+                                                       message: str) -> None:
+    """A field silently dropped would run another circuit than the one sent."""
+    circuit = {"nqubits": 2, "gates": [{"name": "M", "qubits": [0], "register": "m"}, entry]}
+    error = error_of(pipe, "execute", {"circuit": circuit})
+    assert error["code"] == ErrorCode.INVALID_PARAMS and message in error["message"], error
+
+
+def test_a_streamed_gate_with_kraus_operators_is_refused(pipe: Pipe) -> None:
+    state = pipe.call("state/new", {"nqubits": 1})["result"]["state"]
+    error = error_of(pipe, "state/apply", {"state": state, "gates": [
+        {"name": "H", "qubits": [0], "kraus": ONE_QUBIT_KRAUS}]})
+    assert "'kraus' and 'register' belong to channels and measurements" in error["message"]
+
+
+@pytest.mark.parametrize("shape, message", [
+    ([10**18, 0], "has a dimension over"),
+    ([2**30, 0], "sets of values: at most"),
+])
+def test_absurd_parameter_sets_are_refused(pipe: Pipe, shape: list[int], message: str) -> None:
+    prepared = pipe.call("circuit/prepare", {
+        "circuit": {"nqubits": 1, "gates": [{"name": "H", "qubits": [0]}]}, "slots": [],
+        "parameters": 0})["result"]["circuit"]
+    error = error_of(pipe, "circuit/expectation", {
+        "circuit": prepared, "parameters": {"dtype": "float64", "shape": shape, "data": ""},
+        "observable": [{"coefficient": 1.0, "pauli": "Z0"}]})
+    assert error["code"] == ErrorCode.INVALID_PARAMS and message in error["message"], error
+
+
+def test_a_density_matrix_that_is_not_positive_is_refused() -> None:
+    """[[0.5, 5], [5, 0.5]] is Hermitian of trace 1, and would give <Z> = 10 after H."""
+    c = Circuit(1, density_matrix=True)
+    c.add(gates.H(0))
+    with connect(NumpyBackend()) as handle:
+        with pytest.raises(Exception, match="not positive semidefinite"):
+            handle.execute(c, initial_state=np.array([[0.5, 5], [5, 0.5]]))
+
+
+# ---- prepared circuits follow their circuit's content ----------------------------------------
+
+@pytest.mark.parametrize("kind", ["spawned", "in process"])
+def test_a_circuit_edited_in_place_is_prepared_again(kind: str) -> None:
+    c = Circuit(1)
+    c.add(gates.RX(0, Parameter("t")))
+    with connect("numpy" if kind == "spawned" else NumpyBackend()) as handle:
+        assert handle.expectation(c, "Z0", parameters=[0.3]) == pytest.approx(np.cos(0.3))
+        c.gates[0] = gates.RY(0, Parameter("t"))
+        assert handle.expectation(c, "X0", parameters=[0.3]) == pytest.approx(np.sin(0.3))
+        c.gates[0] = gates.H(0)
+        c.add(gates.RZ(0, Parameter("t")))
+        assert handle.expectation(c, "X0", parameters=[0.3]) == pytest.approx(np.cos(0.3))
+
+
+def test_release_frees_what_the_backend_keeps_for_a_circuit() -> None:
+    c = Circuit(1)
+    c.add(gates.RX(0, Parameter("t")))
+    with connect(NumpyBackend()) as handle:
+        handle.expectation(c, "Z0", parameters=[0.1])
+        handle.gradient(c, "Z0", parameters=[0.1])
+        session = handle.channel._session  # type: ignore[attr-defined]
+        assert len(session._prepared) == 2
+        handle.release(c)
+        handle.new_state(1)  # any request carries the frees before it
+        assert not session._prepared
+        assert handle.expectation(c, "Z0", parameters=[0.1]) == pytest.approx(np.cos(0.1))
+
+
+def test_equal_circuits_have_equal_keys_and_unitaries_differ_by_their_matrix() -> None:
+    a, b = Circuit(1), Circuit(1)
+    a.add(gates.Unitary(np.eye(2), 0))
+    b.add(gates.Unitary(np.array([[0, 1], [1, 0]]), 0))
+    assert a != b and a.key() != b.key()
+    b.gates[0] = gates.Unitary(np.eye(2), 0)
+    assert a == b and a.key() == b.key()
+
+
+def test_unbound_parameters_take_part_in_equality() -> None:
+    a, b = Circuit(1), Circuit(1)
+    a.add(gates.RX(0, Parameter("s")))
+    b.add(gates.RX(0, Parameter("t")))
+    assert a != b
+    b.gates[0] = gates.RX(0, Parameter("s"))
+    assert a == b
+
