@@ -85,8 +85,9 @@ request = json.loads(sys.stdin.readline())
 assert request["params"]["protocolVersion"] == 1
 print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
     "protocolVersion": 1, "serverInfo": {"name": "old", "version": "0"},
-    "capabilities": {"gates": ["H"], "nativeGates": [], "maxQubits": 2, "precisions": ["complex128"],
-                     "stateEncodings": ["base64"], "threads": 1}}}), flush=True)
+    "capabilities": {"gates": ["H"], "nativeGates": [], "maxQubits": 2,
+                     "precisions": ["complex128"], "stateEncodings": ["base64"],
+                     "threads": 1}}}), flush=True)
 for line in sys.stdin:
     request = json.loads(line)
     if request.get("method") != "shutdown":

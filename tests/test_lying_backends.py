@@ -159,10 +159,8 @@ def test_an_empty_list_of_devices() -> None:
 def test_a_left_out_samples_segment_is_released() -> None:
     """Each call asking for samples in a segment gives the segment back when none came."""
     program = LIAR.replace('"stateEncodings": ["base64"]', '"stateEncodings": ["base64", "shm"]')
-    program = program.replace('    else:\n        result = ANSWERS.get(method)', '''    elif method == "shm/attach":
-        result = {"segment": 1}
-    else:
-        result = ANSWERS.get(method)''')
+    program = program.replace("    else:\n", '    elif method == "shm/attach":\n'
+                              '        result = {"segment": 1}\n    else:\n')
     answers = {"execute": {"state": 1, "frequencies": {"00": 2**15}}}
     c = bell()
     with Handle(ProcessChannel([sys.executable, "-c", program, json.dumps(answers)],
