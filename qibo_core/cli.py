@@ -39,6 +39,8 @@ from .protocol import PROTOCOL_VERSION, CircuitData
 from .version import __version__
 
 HISTOGRAM_WIDTH = 40
+STATE_SHOWN = 8
+"""Amplitudes `run --state` shows by default."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +74,9 @@ def _main(argv: list[str] | None) -> int:
     run.add_argument("--backend", default="numpy", help="backend name (default: numpy)")
     run.add_argument("--shots", type=int, default=1000, help="shots to sample (default: 1000)")
     run.add_argument("--seed", type=int, help="seed for the sampling")
-    run.add_argument("--state", type=int, nargs="?", const=8, metavar="K",
-                     help="also print the K largest amplitudes (default K: 8)")
+    run.add_argument("--state", type=int, nargs="?", const=STATE_SHOWN, metavar="K",
+                     help=f"also print the K largest amplitudes (default K: {STATE_SHOWN}; "
+                          "with --shots 0, shown without asking)")
     run.add_argument("--json", action="store_true", help="print JSON for scripts")
     run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="show a progress bar on stderr (default: when stderr is a terminal)")
@@ -172,6 +175,8 @@ def _probe(backend: BackendExecutable, command: list[str]) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     circuit = _load(args.circuit)
+    if not args.shots and not args.state:  # without shots, the state is all there is to show
+        args.state = STATE_SHOWN
     if args.shots and not circuit.measurements:
         circuit.add(M(*range(circuit.nqubits)))
         if not args.json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 import time
@@ -52,6 +53,20 @@ def fake_backend(source: str, *, handshake: bool = True) -> Handle:
     """A deliberately broken backend on the same pipes as a real one."""
     program = fake_program(source, handshake=handshake)
     return Handle(ProcessChannel([sys.executable, "-c", program], name="fake"))
+
+
+def child_pids() -> set[int]:
+    """Live children of this process (zombies left out)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            stat_line = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = stat_line.rsplit(")", 1)[1].split()
+        if entry.isdigit() and int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.add(int(entry))
+    return found
 
 
 def alive(pid: int) -> bool:

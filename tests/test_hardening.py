@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import HANDSHAKE, bell, fake_backend
+from helpers import HANDSHAKE, bell, child_pids, fake_backend
 from rawpipe import Pipe
 
 from qibo_core import (
@@ -41,20 +41,6 @@ from qibo_core.server.session import Session
 from qibo_core.testing import ReferenceBackend
 
 ROOT = os.geteuid() == 0
-
-
-def child_pids() -> set[int]:
-    """Live children of this process."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        try:
-            stat_line = Path(f"/proc/{entry}/stat").read_text()
-        except (OSError, ValueError):
-            continue
-        fields = stat_line.rsplit(")", 1)[1].split()
-        if entry.isdigit() and int(fields[1]) == os.getpid() and fields[0] != "Z":
-            found.add(int(entry))
-    return found
 
 
 def run_python(code: str, *, timeout: float = 60, env: dict[str, str] | None = None,

@@ -13,7 +13,9 @@ process cannot be interrupted, so its call finishes in the background.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -44,8 +46,22 @@ async def _run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 async def aconnect(backend: str | Backend, **options: Any) -> AsyncHandle:
-    """`connect()` without blocking the event loop: the same options."""
-    return AsyncHandle(await _run(connect, backend, **options))
+    """`connect()` without blocking the event loop: the same options. Cancelled, it closes the
+    backend it was starting once that has started."""
+    loop = asyncio.get_running_loop()
+    starting = loop.run_in_executor(None, partial(connect, backend, **options))
+    try:
+        return AsyncHandle(await asyncio.shield(starting))
+    except asyncio.CancelledError:
+        starting.add_done_callback(_close_unclaimed)
+        raise
+
+
+def _close_unclaimed(starting: asyncio.Future[Handle]) -> None:
+    """Close, off the event loop (which may be ending), a handle whose connect was
+    cancelled."""
+    if not starting.cancelled() and starting.exception() is None:
+        threading.Thread(target=starting.result().close, name="qibo-core-close").start()
 
 
 class AsyncHandle:

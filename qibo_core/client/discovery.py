@@ -26,6 +26,7 @@ from ..errors import BackendNotFound, ConfigError
 
 PREFIX = "qibo-backend-"
 CONFIG_MAX_BYTES = 2**20
+CONFIG_VARIABLE = "QIBO_CORE_CONFIG"
 logger = logging.getLogger("qibo_core.client")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -112,8 +113,8 @@ def backend_command(name: str) -> list[str]:
 
 
 def config_path() -> Path:
-    if "QIBO_CORE_CONFIG" in os.environ:
-        return Path(os.environ["QIBO_CORE_CONFIG"])
+    if CONFIG_VARIABLE in os.environ:
+        return Path(os.environ[CONFIG_VARIABLE])
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "qibo-core" / "backends.json"
 
@@ -124,6 +125,8 @@ def configured_backends() -> dict[str, list[str]]:
     try:
         text = _read_config(path)
     except FileNotFoundError:
+        if CONFIG_VARIABLE in os.environ:  # named on purpose: a typo must not go unnoticed
+            raise ConfigError(f"{CONFIG_VARIABLE} names {path}, which does not exist") from None
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None

@@ -11,10 +11,13 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import queue
 import signal
 import subprocess
 import threading
-from typing import IO
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import IO, Any
 
 from ..errors import BackendCrashed, ConnectionFailed
 
@@ -57,11 +60,11 @@ class BackendProcess:
         self.name = name
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         try:
-            self._popen = subprocess.Popen(
+            self._popen = _spawner.run(lambda: subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 bufsize=PIPE_BUFFER, env=env, close_fds=True,
                 # A terminal's Ctrl-C is the client's to handle (it cancels), not the backend's.
-                start_new_session=True)
+                start_new_session=True))
         except OSError as exc:
             raise ConnectionFailed(f"could not start backend {name!r} ({argv[0]}): {exc}") from exc
         assert self._popen.stdin is not None and self._popen.stdout is not None
@@ -159,3 +162,59 @@ class BackendProcess:
         """End the process at once (for tests and emergencies); `close` still reaps it."""
         if self.returncode is None:
             os.kill(self.pid, signal.SIGKILL)
+
+
+class _Spawner:
+    """Starts every backend from one thread that lives as long as this process. A backend asks
+    the kernel to kill it when the thread that started it ends (Linux's PR_SET_PDEATHSIG, which
+    works even while the backend's own threads cannot run): started from a caller's thread
+    (an executor's, a batch's feeder), it would die with that thread."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = \
+            queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        """`start()` run on the spawner's thread; its process, or its exception."""
+        with self._lock:
+            if self._thread is None:
+                # A daemon: it lives until the interpreter is gone, after atexit has closed
+                # every backend politely.
+                self._thread = threading.Thread(target=self._serve, name="qibo-core-spawner",
+                                                daemon=True)
+                self._thread.start()
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((start, future))
+        try:
+            return future.result()
+        except BaseException:
+            future.add_done_callback(_discard)  # interrupted: end what was started for nobody
+            raise
+
+    def _serve(self) -> None:
+        while True:
+            start, future = self._requests.get()
+            try:
+                future.set_result(start())
+            except BaseException as exc:  # handed to the caller, who raises it
+                future.set_exception(exc)
+
+
+def _discard(future: Future[subprocess.Popen[bytes]]) -> None:
+    if future.exception() is None:
+        popen = future.result()
+        popen.kill()
+        popen.communicate()
+
+
+_spawner = _Spawner()
+
+
+def _new_spawner_after_fork() -> None:
+    global _spawner
+    _spawner = _Spawner()  # the parent's thread did not come along
+
+
+os.register_at_fork(after_in_child=_new_spawner_after_fork)

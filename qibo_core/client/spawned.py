@@ -100,6 +100,10 @@ class ProcessChannel:
         self._turn = threading.Condition()
         """Notified when a future is set or the leader steps down."""
         self._watchers: dict[int | str, Callable[[int, int], None]] = {}
+        self._watched: dict[int | str, int] = {}
+        """The request carrying each progress token."""
+        self._callback_failures: dict[int | str, Exception] = {}
+        """What a progress callback raised, by token, until its request's caller raises it."""
         try:  # before spawning: a trace that cannot be written must leave no process behind
             self._trace = trace or Trace.from_environment()
         except OSError as exc:
@@ -142,6 +146,9 @@ class ProcessChannel:
         call = current_call.get()
         if call is not None:  # an async caller may cancel this request from its event loop
             call.sent(partial(self.cancel_request, request_id))
+        token = getattr(params, "work_done_token", None)
+        if token is not None:
+            self._watched[token] = request_id
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             raw = self._wait(future, deadline)
@@ -150,7 +157,21 @@ class ProcessChannel:
         except KeyboardInterrupt:
             self._abandon(request_id)
             raise
+        except (BackendError, ConnectionFailed):
+            self._raise_callback_failure(token)
+            raise
+        finally:
+            if token is not None:
+                self._watched.pop(token, None)
+        self._raise_callback_failure(token)
         return self._decode_result(method, raw)
+
+    def _raise_callback_failure(self, token: int | str | None) -> None:
+        """What the progress callback of this request raised, if it raised (the request was
+        cancelled then): the caller's own exception, not the RequestCancelled it caused."""
+        failure = self._callback_failures.pop(token, None) if token is not None else None
+        if failure is not None:
+            raise failure
 
     def cancel_request(self, request_id: int) -> None:
         """Ask the backend to cancel one request, if it is still in flight."""
@@ -362,8 +383,15 @@ class ProcessChannel:
             raise ProtocolError(f"backend {self.name!r} sent an invalid $/progress: "
                                 f"{exc}") from None
         callback = self._watchers.get(progress.token)
-        if callback is not None:
+        if callback is None or progress.token in self._callback_failures:
+            return
+        try:
             callback(progress.value.done, progress.value.total)
+        except Exception as exc:  # the caller's: cancel its request and raise it there
+            self._callback_failures[progress.token] = exc
+            request_id = self._watched.get(progress.token)
+            if request_id is not None:
+                self.cancel_request(request_id)
 
     def _fail(self, failure: ConnectionFailed) -> None:
         with self._lock:

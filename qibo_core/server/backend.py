@@ -162,9 +162,10 @@ class Backend(ABC):
         session's shot engine run it (server/shots.py)."""
         return None
 
-    def prepare(self, prepared: Any) -> Any:
+    def prepare(self, prepared: Any, checkpoint: Checkpoint = no_checkpoint) -> Any:
         """Optional: what this backend builds once for a prepared circuit (a
-        server.variational.Prepared), kept as its `native`; None builds nothing."""
+        server.variational.Prepared), kept as its `native`; None builds nothing. Call
+        `checkpoint()` every few milliseconds of building, as `apply` does."""
         return None
 
     def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import ctypes
 import os
+import signal
 import sys
 import threading
 import time
@@ -32,6 +34,7 @@ from ..protocol import (
     JSONRPC,
     METHOD_TYPES,
     PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
     IncomingRequest,
     LineReader,
     Method,
@@ -42,6 +45,7 @@ from ..protocol import (
     Response,
     encoder,
 )
+from ..protocol.misspellings import misspelled_fields
 from .backend import Backend
 from .session import Session, method_not_found
 
@@ -50,6 +54,11 @@ PARENT_POLL_SECONDS = 1.0
 CHECKPOINT_SECONDS = 0.005
 MAX_CANCELLED = 1024
 """Cancellations remembered for requests not seen yet."""
+_INITIALIZE = ('{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": '
+               f'{{"protocolVersion": {PROTOCOL_VERSION}}}}}')
+"""The first line a person types to a backend."""
+PR_SET_PDEATHSIG = 1
+"""prctl(2)'s option: the signal this process gets when its parent thread ends."""
 PROGRESS_SECONDS = 0.2
 """At most one `$/progress` notification per request this often."""
 
@@ -75,27 +84,54 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
     if isinstance(backend, Backend):
         name, version = name or backend.name, version or backend.version
     args = _parse_args(name or "backend", version or "unknown", argv)
+    _die_with_parent()
     protocol_out = _protect_stdout()
-    if not isinstance(backend, Backend):
-        try:
-            backend = backend()
-        except ImportError as exc:  # the simulator is missing: say so, rather than look healthy
-            log(f"qibo-backend-{name}: cannot start: {exc}")
-            sys.exit(1)
-    session = Session(backend, shared_memory=args.shm, max_message_bytes=args.max_message_bytes)
-    server = Server(session, protocol_out, max_message_bytes=args.max_message_bytes)
-    code = server.run(sys.stdin.fileno())
-    session.backend.close()
-    sys.exit(code)
+    if os.isatty(sys.stdin.fileno()):
+        log(f"qibo-backend-{name} {version}: a JSON-RPC 2.0 server (protocol versions "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}), one message per line. Begin with\n"
+            f"  {_INITIALIZE}\nCtrl-D ends it; --help says more.")
+    try:
+        if not isinstance(backend, Backend):
+            try:
+                backend = backend()
+            except ImportError as exc:  # the simulator is missing: say so, not look healthy
+                log(f"qibo-backend-{name}: cannot start: {exc}")
+                sys.exit(1)
+        session = Session(backend, shared_memory=args.shm,
+                          max_message_bytes=args.max_message_bytes)
+        server = Server(session, protocol_out, max_message_bytes=args.max_message_bytes)
+        code = server.run(sys.stdin.fileno())
+        session.backend.close()
+    except KeyboardInterrupt:  # Ctrl-C in a terminal: end quietly, as Ctrl-D would
+        code = 130
+    # Every answer is written and the backend closed: exit now. Finalizing the interpreter
+    # would take seconds with some simulators loaded (2.4 s with qibo and numba), which the
+    # client spends waiting.
+    sys.stderr.flush()
+    os._exit(code)
+
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to kill this process when the thread that started it ends (Linux): a
+    backend busy in a simulator that holds the GIL for seconds cannot watch for itself, and
+    must not outlive its client."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # not Linux: the thread watching the parent pid remains
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os._exit(1)
 
 
 def _parse_args(name: str, version: str, argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=f"qibo-backend-{name}",
         description=f"The {name} qibo-core backend: a JSON-RPC 2.0 server on stdin/stdout, one "
-                    "message per line (protocol version %d). Start with an 'initialize' request, "
-                    "for example:\n  {\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"initialize\", "
-                    "\"params\": {\"protocolVersion\": 1}}" % PROTOCOL_VERSION,
+                    f"message per line (protocol version {PROTOCOL_VERSION}). Start with an "
+                    f"'initialize' request, for example:\n  {_INITIALIZE}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version",
                         version=f"qibo-backend-{name} {version} (protocol {PROTOCOL_VERSION})")
@@ -244,6 +280,8 @@ class Server:
             traceback.print_exc(file=sys.stderr)
             error = InternalError(f"{message.method} failed: {type(exc).__name__}: {exc}",
                                   {"exception": type(exc).__name__})
+        if isinstance(error, InvalidParams):
+            error = _with_misspellings(error, message)
         if is_request:
             return _error(request_id, error)
         if message.method == Method.STATE_APPLY:
@@ -319,6 +357,15 @@ def _decode_params(message: IncomingRequest) -> Any:
         raise ParseError(f"params for {message.method!r} are not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidParams(f"params for {message.method!r} are nested too deeply") from None
+
+
+def _with_misspellings(error: InvalidParams, message: IncomingRequest) -> InvalidParams:
+    """The error, naming the unknown fields of the params that look like misspelt ones."""
+    params_type = METHOD_TYPES.get(message.method, (None, None))[0]
+    hints = misspelled_fields(message.params, params_type) if params_type else []
+    if not hints:
+        return error
+    return InvalidParams(f"{error.message} ({'; '.join(hints)})", error.data)
 
 
 def _error(request_id: Any, exc: BackendError) -> Response:

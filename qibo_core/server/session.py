@@ -432,7 +432,7 @@ class Session:
                 raise InvalidParams(f"invalid circuit: {exc}") from None
         self._check_fits(2 * circuit.nqubits if circuit.density_matrix else circuit.nqubits)
         ready = prepared(circuit, params.slots, params.parameters)
-        ready.native = self.backend.prepare(ready)
+        ready.native = self.backend.prepare(ready, self.checkpoint)
         circuit_id, self._next_circuit = self._next_circuit, self._next_circuit + 1
         self._prepared[circuit_id] = ready
         return CircuitRef(circuit_id)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from qibo_core.circuit import Gate
+from qibo_core.server import Checkpoint, no_checkpoint
 
 from .fusion import _is_diagonal
 
@@ -32,6 +33,8 @@ APPLY_QUBITS = 12
 qubits run by a plan made for them: making and running it costs less than fusing (a 116-gate
 circuit on 10 qubits: 1.1 ms against 2.5 ms); from 14 qubits on it costs more, and runs of
 single-qubit gates alone fuse faster (0.4 against 0.8 us a gate on 2 qubits)."""
+CHECK_EVERY = 256
+"""Gates (or steps) between two calls of the checkpoint while a plan is made or run."""
 PLAN_GATES = 4096
 """Gates per plan when applying: the backend checks for cancellation between plans."""
 
@@ -83,7 +86,8 @@ class Plan:
     """The steps of one prepared circuit of `nqubits` (see the module's docstring)."""
 
     def __init__(self, gates: Sequence[Any], slots: dict[int, list[tuple[str, int]]],
-                 nqubits: int, apply_matrix: MatrixKernel) -> None:
+                 nqubits: int, apply_matrix: MatrixKernel,
+                 checkpoint: Checkpoint = no_checkpoint) -> None:
         self.nqubits = nqubits
         self._apply_matrix = apply_matrix
         self._kinds: dict[type[Gate], _Kind] = {}
@@ -99,6 +103,8 @@ class Plan:
         """Fixed diagonal gates not placed yet, multiplied; no run waits on their qubits."""
         touched: set[int] = set()
         for g, gate in enumerate(gates):
+            if g % CHECK_EVERY == 0:
+                checkpoint()
             slotted = dict(slots.get(g, []))
             if len(gate.qubits) == 1 and not gate.extra_controls:
                 if diagonal is not None and gate.qubits[0] in touched:
@@ -148,8 +154,8 @@ class Plan:
             self._runs.append(waiting.pop(q))
             self.steps.append(("run", (q, len(self._runs) - 1)))
 
-    def run(self, values: np.ndarray, dtype: np.dtype,
-            initial: np.ndarray | None = None) -> np.ndarray:
+    def run(self, values: np.ndarray, dtype: np.dtype, initial: np.ndarray | None = None,
+            checkpoint: Checkpoint = no_checkpoint) -> np.ndarray:
         """The final state for one set of `values`, from |0...0> or from `initial` (which may
         be overwritten)."""
         stack = np.empty((self._count, 2, 2), dtype=complex)
@@ -166,7 +172,9 @@ class Plan:
             state[0] = 1
         else:
             state = initial
-        for what, step in self.steps:
+        for done, (what, step) in enumerate(self.steps):
+            if done % CHECK_EVERY == 0:
+                checkpoint()
             if what == "block":
                 q, runs = step
                 state = _apply_block(state, _kron(products[runs]), q, n)

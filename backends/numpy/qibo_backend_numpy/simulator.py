@@ -120,12 +120,12 @@ class NumpyBackend(Backend):
     def to_array(self, state: NumpyState) -> np.ndarray:
         return state.data
 
-    def prepare(self, prepared: Any) -> Plan | None:
+    def prepare(self, prepared: Any, checkpoint: Checkpoint = no_checkpoint) -> Plan | None:
         """A plan for a prepared state-vector circuit of up to PLAN_QUBITS (plan.py)."""
         circuit = prepared.circuit
         if circuit.density_matrix or circuit.nqubits > PLAN_QUBITS:
             return None
-        return Plan(circuit.gates, prepared.slots, circuit.nqubits, apply_matrix)
+        return Plan(circuit.gates, prepared.slots, circuit.nqubits, apply_matrix, checkpoint)
 
     def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
                      checkpoint: Checkpoint) -> np.ndarray | None:
@@ -135,7 +135,7 @@ class NumpyBackend(Backend):
         values = np.empty(len(sets))
         for k, row in enumerate(sets):
             checkpoint(k, len(sets))
-            values[k] = observable.expectation(plan.run(row, self.dtype))
+            values[k] = observable.expectation(plan.run(row, self.dtype, checkpoint=checkpoint))
         return values
 
 

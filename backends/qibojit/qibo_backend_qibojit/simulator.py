@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from qibo_core.circuit import GATES, Gate
+from qibo_core.errors import InvalidParams
 from qibo_core.protocol import InitializeOptions, Precision
 from qibo_core.server import Backend, Checkpoint, no_checkpoint
 
@@ -40,6 +41,10 @@ class QibojitBackend(Backend):
         self._engine: Any = None
 
     def configure(self, options: InitializeOptions) -> None:
+        if options.threads is not None and options.threads > _max_threads():
+            raise InvalidParams(f"threads {options.threads}: numba runs at most "
+                                f"{_max_threads()} here (NUMBA_NUM_THREADS in the backend's "
+                                "environment, or the CPUs it may use)")
         super().configure(options)
         self._engine = None
 
@@ -48,16 +53,23 @@ class QibojitBackend(Backend):
         """qibojit's NumbaBackend, in this session's precision and threads."""
         if self._engine is None:
             from qibojit.backends import NumbaBackend
-            engine = NumbaBackend()
+
+            class Engine(NumbaBackend):  # type: ignore[misc]
+                """qibojit's backend, which asks numba for every CPU when it is made: no more
+                than numba may run (NUMBA_NUM_THREADS)."""
+
+                def set_threads(self, nthreads: int) -> None:
+                    super().set_threads(min(nthreads, _max_threads()))
+
+            engine = Engine()
             engine.set_dtype(self.dtype.name)
-            if self.options.threads:
-                engine.set_threads(self.options.threads)
+            engine.set_threads(self.threads)
             self._engine = engine
         return self._engine
 
     @property
     def threads(self) -> int:
-        return self.options.threads or os.cpu_count() or 1
+        return self.options.threads or _max_threads()
 
     def zero_state(self, nqubits: int) -> np.ndarray:
         state = np.zeros(2**nqubits, dtype=self.dtype)
@@ -79,6 +91,16 @@ class QibojitBackend(Backend):
 
     def to_array(self, state: np.ndarray) -> np.ndarray:
         return state
+
+
+def _max_threads() -> int:
+    """The threads numba may run: NUMBA_NUM_THREADS when set, else the CPUs this process may
+    use (numba's own default)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        return max(1, int(os.environ.get("NUMBA_NUM_THREADS", cpus)))
+    except ValueError:
+        return cpus
 
 
 def _qibo_gate(gate: Gate) -> Any:

@@ -82,9 +82,7 @@ class QulacsBackend(Backend):
         if len(gates) == 1:
             self._gate(gates[0], n).update_quantum_state(state)
             return state
-        # Qulacs holds the GIL while it runs a circuit: run chunks of a few milliseconds, so
-        # that cancellation and the parent watch get their turn in between.
-        size = min(4096, max(16, 2 ** max(0, 24 - n)))
+        size = _chunk(n)
         for start in range(0, len(gates), size):
             checkpoint(start, len(gates))
             circuit = self.qulacs.QuantumCircuit(n)
@@ -127,7 +125,8 @@ class QulacsBackend(Backend):
     def to_array(self, state: Any) -> np.ndarray:
         return state.get_vector()
 
-    def prepare(self, prepared: Any) -> tuple[Any, list[tuple[int, int]], dict[Any, Any]] | None:
+    def prepare(self, prepared: Any, checkpoint: Checkpoint = no_checkpoint
+                ) -> tuple[Any, list[tuple[int, int]], dict[Any, Any]] | None:
         """A state-vector circuit whose slots are all RX/RY/RZ angles becomes one Qulacs
         ParametricQuantumCircuit, made once; each set only sets its angles. (Other slots take
         the session's generic path.) Returns it with (its parameter, value index) pairs and a
@@ -139,6 +138,8 @@ class QulacsBackend(Backend):
         parametric = self.qulacs.ParametricQuantumCircuit(n)
         slots = []
         for g, gate in enumerate(circuit.gates):
+            if g % 256 == 0:
+                checkpoint()
             slotted = dict(prepared.slots.get(g, []))
             if not slotted:
                 parametric.add_gate(self._gate(gate, n))
@@ -165,11 +166,21 @@ class QulacsBackend(Backend):
                 measured.add_operator(coefficient, text or f"I {n - 1}")
         state = self.qulacs.QuantumState(n)
         values = np.empty(len(sets))
+        count, size = parametric.get_gate_count(), _chunk(n)
         for k, row in enumerate(sets):
             checkpoint(k, len(sets))
             for index, value in slots:
                 parametric.set_parameter(index, -row[value])  # Qulacs' RX(a) is our RX(-a)
             state.set_zero_state()
-            parametric.update_quantum_state(state)
+            for start in range(0, count, size):
+                if start:
+                    checkpoint(k, len(sets))
+                parametric.update_quantum_state(state, start, min(start + size, count))
             values[k] = measured.get_expectation_value(state).real
         return values
+
+
+def _chunk(n: int) -> int:
+    """Gates per Qulacs call on n qubits: a few milliseconds of work. Qulacs holds the GIL while
+    it runs a circuit, so cancellation gets its turn only between calls."""
+    return min(4096, max(16, 2 ** max(0, 24 - n)))
