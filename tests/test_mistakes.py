@@ -3,17 +3,34 @@ error naming the problem), never a raw exception, a silent wrong answer or a dea
 
 from __future__ import annotations
 
+import os
+import pty
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import bell
 from rawpipe import Pipe
 
 from qibo_backend_numpy import NumpyBackend
-from qibo_core import Circuit, CircuitError, Observable, Parameter, UsageError, connect, gates
+from qibo_core import (
+    Circuit,
+    CircuitError,
+    ConfigError,
+    InvalidParams,
+    Observable,
+    Parameter,
+    UsageError,
+    connect,
+    gates,
+)
 from qibo_core.circuit.channels import ThermalRelaxationChannel
-from qibo_core.client.discovery import find_backend
+from qibo_core.client.discovery import configured_backends, find_backend
 from qibo_core.protocol import ErrorCode
 
 
@@ -207,3 +224,83 @@ def test_unbound_parameters_take_part_in_equality() -> None:
     b.gates[0] = gates.RX(0, Parameter("s"))
     assert a == b
 
+
+
+# ---- a backend typed at by hand ----------------------------------------------------------
+
+def test_a_backend_on_a_terminal_greets_and_ends_quietly_on_ctrl_c() -> None:
+    main, terminal = pty.openpty()
+    process = subprocess.Popen([find_backend("numpy")], stdin=terminal, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    os.close(terminal)
+    try:
+        assert process.stderr is not None
+        greeting = process.stderr.readline() + process.stderr.readline()
+        assert "a JSON-RPC 2.0 server (protocol versions 1, 2, 3)" in greeting
+        assert '"method": "initialize", "params": {"protocolVersion": 3}' in greeting
+        assert "Ctrl-D ends it" in process.stderr.readline()
+        process.send_signal(signal.SIGINT)  # what Ctrl-C on a terminal sends
+        out, err = process.communicate(timeout=20)
+        assert process.returncode == 130 and out == "" and "Traceback" not in err, err
+    finally:
+        os.close(main)
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_a_backend_on_a_pipe_says_nothing_at_start() -> None:
+    pipe = Pipe([find_backend("numpy")])
+    pipe.initialize()
+    assert pipe.close() == 0 and pipe.stderr_text == ""
+
+
+@pytest.mark.parametrize("qubit, message", [
+    ("1" + "0" * 30, "is over the largest, 2**31 - 1"),
+    ("9" * 5000, "Integer value out of range - at `$.circuit.gates[0].qubits[0]`"),
+])
+def test_huge_qubit_indices_on_the_wire(pipe: Pipe, qubit: str, message: str) -> None:
+    circuit = '{"nqubits": 1, "gates": [{"name": "H", "qubits": [' + qubit + ']}]}'
+    line = '{"jsonrpc": "2.0", "id": 5, "method": "execute", "params": {"circuit": ' + circuit + "}}"
+    pipe.send(line)
+    reply = pipe.receive()
+    assert reply["error"]["code"] == ErrorCode.INVALID_PARAMS, reply
+    assert message in reply["error"]["message"]
+
+
+def test_unknown_fields_that_look_misspelt_are_named(pipe: Pipe) -> None:
+    circuit = {"nqubits": 1, "gates": [{"name": "RX", "qubits": [0], "parameters": {"theta": 1}}],
+               "measurement": [{"qubits": [0]}]}
+    error = error_of(pipe, "execute", {"circuit": circuit, "nshot": 10})
+    message = error["message"]
+    assert "missing parameter 'theta'" in message
+    assert "$.circuit.gates[0]: 'parameters' is not a field; did you mean 'params'?" in message
+    assert "$: 'nshot' is not a field; did you mean 'nshots'?" in message
+    assert "'measurement' is not a field; did you mean 'measurements'?" in message
+
+
+# ---- the environment and the command ---------------------------------------------------------
+
+def test_qibojit_takes_its_threads_from_numba_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "1")
+    with connect("qibojit") as handle:
+        assert handle.info.capabilities.threads == 1
+        assert sum(handle.execute(bell(), nshots=10).frequencies().values()) == 10
+    with pytest.raises(InvalidParams, match="numba runs at most 1 here"):
+        connect("qibojit", threads=2)
+
+
+def test_run_without_shots_shows_the_state(tmp_path: Path) -> None:
+    program = tmp_path / "x.qasm"
+    program.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nx q[1];\n')
+    output = subprocess.run([sys.executable, "-m", "qibo_core.cli", "run", str(program),
+                             "--shots", "0"], capture_output=True, text=True, check=True).stdout
+    assert "|01>  +1.00000000+0.00000000j   1.000000" in output
+
+
+def test_a_configuration_file_named_and_missing_is_an_error(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QIBO_CORE_CONFIG", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match="QIBO_CORE_CONFIG names .*missing.json, which does "
+                                          "not exist"):
+        configured_backends()

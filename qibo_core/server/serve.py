@@ -86,11 +86,11 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
     args = _parse_args(name or "backend", version or "unknown", argv)
     _die_with_parent()
     protocol_out = _protect_stdout()
-    if os.isatty(sys.stdin.fileno()):
-        log(f"qibo-backend-{name} {version}: a JSON-RPC 2.0 server (protocol versions "
-            f"{', '.join(map(str, SUPPORTED_VERSIONS))}), one message per line. Begin with\n"
-            f"  {_INITIALIZE}\nCtrl-D ends it; --help says more.")
     try:
+        if os.isatty(sys.stdin.fileno()):
+            log(f"qibo-backend-{name} {version}: a JSON-RPC 2.0 server (protocol versions "
+                f"{', '.join(map(str, SUPPORTED_VERSIONS))}), one message per line. Begin "
+                f"with\n  {_INITIALIZE}\nCtrl-D ends it; --help says more.")
         if not isinstance(backend, Backend):
             try:
                 backend = backend()
