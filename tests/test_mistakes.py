@@ -261,7 +261,8 @@ def test_a_backend_on_a_pipe_says_nothing_at_start() -> None:
 ])
 def test_huge_qubit_indices_on_the_wire(pipe: Pipe, qubit: str, message: str) -> None:
     circuit = '{"nqubits": 1, "gates": [{"name": "H", "qubits": [' + qubit + ']}]}'
-    line = '{"jsonrpc": "2.0", "id": 5, "method": "execute", "params": {"circuit": ' + circuit + "}}"
+    line = ('{"jsonrpc": "2.0", "id": 5, "method": "execute", "params": {"circuit": '
+            + circuit + "}}")
     pipe.send(line)
     reply = pipe.receive()
     assert reply["error"]["code"] == ErrorCode.INVALID_PARAMS, reply
