@@ -8,6 +8,7 @@ import pty
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from qibo_core import (
 )
 from qibo_core.circuit.channels import ThermalRelaxationChannel
 from qibo_core.client.discovery import configured_backends, find_backend
-from qibo_core.protocol import ErrorCode
+from qibo_core.protocol import ErrorCode, NewStateParams
 
 
 @pytest.fixture(scope="module")
@@ -305,3 +306,26 @@ def test_a_configuration_file_named_and_missing_is_an_error(tmp_path: Path,
     with pytest.raises(ConfigError, match="QIBO_CORE_CONFIG names .*missing.json, which does "
                                           "not exist"):
         configured_backends()
+
+
+def test_a_client_that_truncates_its_upload_does_not_kill_the_backend() -> None:
+    """The backend copies an uploaded state out of the segment with pread: truncated while it
+    reads, it answers InvalidParams (a mapping would have died of SIGBUS)."""
+    n = 23
+    amplitudes = np.full(2**n, 2 ** (-n / 2), dtype=complex)
+    with connect("numpy") as handle:
+        pool = handle._segments
+        assert pool is not None
+        for delay in np.linspace(0, 0.04, 9):
+            segment = pool.acquire(amplitudes.nbytes)
+            assert segment is not None
+            data = pool.copy_in(segment, amplitudes)
+            cut = threading.Timer(delay, os.ftruncate, (segment.fd, 0))
+            cut.start()
+            try:
+                handle.channel.request("state/new", NewStateParams(n, data))
+            except InvalidParams as exc:
+                assert "was it truncated?" in str(exc)
+            cut.join()
+            os.close(segment.fd)  # the pool's: it holds an empty file now
+            assert sum(handle.execute(bell(), nshots=10).frequencies().values()) == 10
