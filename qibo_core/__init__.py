@@ -64,13 +64,21 @@ _LAZY = {name: "client" for name in ("AsyncHandle", "BackendExecutable", "Handle
 _LAZY["MetaBackend"] = "interop.qibo"  # what qibo.set_backend("qibo_core") loads
 
 
-def _run(what: str, circuit: Circuit, backend: Any, *args: Any, **options: Any) -> Any:
-    """`Circuit.execute` and `Circuit.expectation`: the client's, loaded on first use."""
-    from .client import api
-    return getattr(api, what)(circuit, backend, *args, **options)
+class _Client:
+    """The runner of `Circuit.execute` and `Circuit.expectation`: the client's, loaded on
+    first use."""
+
+    def execute(self, circuit: Circuit, backend: Any, **options: Any) -> Any:
+        from .client import api
+        return api.execute(circuit, backend, **options)
+
+    def expectation(self, circuit: Circuit, backend: Any, observable: Any,
+                    **options: Any) -> Any:
+        from .client import api
+        return api.expectation(circuit, backend, observable, **options)
 
 
-Circuit.runner = _run
+Circuit.runner = _Client()
 
 
 def __getattr__(name: str) -> Any:

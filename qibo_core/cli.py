@@ -17,6 +17,7 @@ import numpy as np
 
 from .circuit import Circuit, M
 from .client import Handle, connect
+from .client.api import DEFAULT_BACKEND
 from .client.discovery import (
     PREFIX,
     BackendExecutable,
@@ -26,7 +27,7 @@ from .client.discovery import (
     not_executable,
 )
 from .client.progress import Bar
-from .client.spawned import ProcessChannel
+from .client.spawned import ProcessTransport
 from .client.trace import TRACE_VARIABLE
 from .errors import (
     BackendCrashed,
@@ -71,7 +72,8 @@ def _main(argv: list[str] | None) -> int:
         description="Run an OpenQASM 2.0 program, or a circuit in qibo-core's JSON format, and "
                     "print the measured frequencies.")
     run.add_argument("circuit", type=Path, help="a .qasm file or a JSON circuit")
-    run.add_argument("--backend", default="numpy", help="backend name (default: numpy)")
+    run.add_argument("--backend", default=DEFAULT_BACKEND,
+                     help=f"backend name (default: {DEFAULT_BACKEND})")
     run.add_argument("--shots", type=int, default=1000, help="shots to sample (default: 1000)")
     run.add_argument("--seed", type=int, help="seed for the sampling")
     run.add_argument("--state", type=int, nargs="?", const=STATE_SHOWN, metavar="K",
@@ -151,7 +153,7 @@ def _probe(backend: BackendExecutable, command: list[str]) -> dict[str, Any]:
     report: dict[str, Any] = {"name": backend.name, "status": "ok", "path": backend.path,
                               "shadowed": list(backend.shadowed)}
     try:
-        handle = Handle(ProcessChannel(command, name=backend.name))
+        handle = Handle(ProcessTransport(command, name=backend.name))
     except (UnsupportedProtocolVersion, ProtocolError) as exc:
         report.update(status="incompatible", error=str(exc).splitlines()[0][:200])
         return report

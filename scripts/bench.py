@@ -112,7 +112,7 @@ def streaming(count: int, repeats: int) -> list[Row]:
 
     def synchronous() -> None:
         for g in stream[: count // 10]:
-            handle.channel.request(Method.STATE_APPLY, ApplyParams(state.id, [g]))
+            handle.transport.request(Method.STATE_APPLY, ApplyParams(state.id, [g]))
 
     rows = []
     with connect("numpy") as handle:
@@ -137,7 +137,7 @@ def state_transfer(n: int, repeats: int) -> list[Row]:
         times, anchor = measure_pair(state.read, lambda: np.copyto(target, source), repeats)
         view = mapped_view(handle, state.id, source.nbytes)
         mapped, _ = measure_pair(lambda: view(), lambda: np.copyto(target, source), repeats)
-        handle._segments = None  # the portable path, for comparison
+        handle.arrays.segments = None  # the portable path, for comparison
         inline = measure(state.read, max(1, repeats // 2))
     size = source.nbytes / 2**20
     for how, t in (("shared memory (a copy of our own)", times),
@@ -151,14 +151,14 @@ def state_transfer(n: int, repeats: int) -> list[Row]:
 def mapped_view(handle: Handle, state_id: int, nbytes: int) -> Callable[[], np.ndarray]:
     """A read that hands out the segment itself, mapped, without a copy: what the client did
     before reads were made safe (the backend could still change or truncate it afterwards)."""
-    pool = handle._segments
+    pool = handle.arrays.segments
     assert pool is not None
     segment = pool.acquire(nbytes)
     assert segment is not None
     memory = mmap.mmap(segment.fd, segment.size)
 
     def read() -> np.ndarray:
-        data = handle.channel.request(Method.STATE_READ, ReadParams(state_id, segment.id))
+        data = handle.transport.request(Method.STATE_READ, ReadParams(state_id, segment.id))
         return np.frombuffer(memory, dtype=np.dtype(data.dtype), count=nbytes // 16)
 
     return read
@@ -325,7 +325,7 @@ def tunnel(ssh: list[str], repeats: int) -> list[Row]:
     rows = []
     with connect("numpy") as local, connect("numpy", command=[*ssh, find_backend("numpy")]) as far:
         for name, handle in (("local spawn", local), ("ssh tunnel", far)):
-            trip = measure(lambda h=handle: h.channel.request(
+            trip = measure(lambda h=handle: h.transport.request(
                 Method.STATE_NEW, NewStateParams(1)), repeats * 100)
             state = handle.new_state(20).apply(*[gates.H(q) for q in range(20)])
             reads = measure(state.read, repeats)

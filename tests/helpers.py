@@ -12,7 +12,7 @@ from pathlib import Path
 from qibo_backend_numpy import NumpyBackend
 from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Circuit, Handle, connect, gates
-from qibo_core.client.spawned import ProcessChannel
+from qibo_core.client.spawned import ProcessTransport
 
 HANDSHAKE = """
 import json, os, sys, time
@@ -52,7 +52,7 @@ def fake_program(source: str, *, handshake: bool = True) -> str:
 def fake_backend(source: str, *, handshake: bool = True) -> Handle:
     """A deliberately broken backend on the same pipes as a real one."""
     program = fake_program(source, handshake=handshake)
-    return Handle(ProcessChannel([sys.executable, "-c", program], name="fake"))
+    return Handle(ProcessTransport([sys.executable, "-c", program], name="fake"))
 
 
 def child_pids() -> set[int]:

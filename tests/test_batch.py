@@ -66,7 +66,7 @@ def test_a_dying_worker_loses_nothing() -> None:
     def kill_once(done: int, total: int) -> None:
         if done == 5 and not killed.is_set():
             killed.set()
-            os.kill(resolve("numpy#1").channel.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+            os.kill(resolve("numpy#1").transport.pid, signal.SIGKILL)  # type: ignore[attr-defined]
 
     results = execute_many(batch, workers=2, nshots=100, seed=7, progress=kill_once)
     assert killed.is_set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 import os
 import signal
@@ -35,8 +36,8 @@ from qibo_core import (
     gates,
     list_backends,
 )
-from qibo_core.client import api, close_shared, resolve
-from qibo_core.client import handle as handle_module
+from qibo_core.client import AsyncHandle, AsyncState, State, api, close_shared, resolve
+from qibo_core.client import state as state_module
 from qibo_core.client.discovery import find_backend
 from qibo_core.protocol import ErrorCode, ExecuteParams, Method, StateRef
 
@@ -104,7 +105,7 @@ def test_execute_by_name_reuses_one_process() -> None:
     first = resolve("numpy")
     bell().execute(backend="numpy", nshots=10)
     assert resolve("numpy") is first
-    pid = first.channel.pid  # type: ignore[attr-defined]
+    pid = first.transport.pid  # type: ignore[attr-defined]
     close_shared()
     assert not first.alive
     with pytest.raises(ProcessLookupError):
@@ -115,7 +116,7 @@ def test_a_crashed_shared_backend_is_restarted_and_the_circuit_run_again() -> No
     close_shared()
     handle = resolve("numpy")
     before = bell().execute(backend="numpy", nshots=100, seed=3).frequencies()
-    handle.channel.kill()  # type: ignore[attr-defined]
+    handle.transport.kill()  # type: ignore[attr-defined]
     after = bell().execute(backend="numpy", nshots=100, seed=3).frequencies()
     assert after == before  # idempotent: the same seed, the same counts
     assert not handle.alive and resolve("numpy") is not handle
@@ -146,12 +147,12 @@ def test_restarts_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_server_errors_arrive_as_typed_exceptions(handle: Handle) -> None:
     with pytest.raises(InvalidParams, match="nshots must be between 0 and 2\\*\\*40"):
-        handle.channel.request(Method.EXECUTE, ExecuteParams(bell().to_data(), -5))
+        handle.transport.request(Method.EXECUTE, ExecuteParams(bell().to_data(), -5))
     with pytest.raises(StateTooLarge, match="exceed this backend's maximum") as info:
         handle.new_state(200)
     assert info.value.data["nqubits"] == 200
     with pytest.raises(UnknownState, match="no state 424242"):
-        handle.channel.request(Method.STATE_READ, StateRef(424242))
+        handle.transport.request(Method.STATE_READ, StateRef(424242))
 
 
 def test_streaming_and_its_errors(handle: Handle) -> None:
@@ -210,14 +211,14 @@ def test_states_are_freed_explicitly_and_when_collected(handle: Handle) -> None:
     state = handle.new_state(2)
     state.free()
     with pytest.raises(UnknownState):
-        handle.channel.request(Method.STATE_READ, StateRef(state.id))
+        handle.transport.request(Method.STATE_READ, StateRef(state.id))
     result = handle.execute(bell())
     state_id = result.final_state.id
     del result
     gc.collect()
     handle.new_state(1)  # the free is sent before the next request
     with pytest.raises(UnknownState):
-        handle.channel.request(Method.STATE_READ, StateRef(state_id))
+        handle.transport.request(Method.STATE_READ, StateRef(state_id))
 
 
 def test_one_handle_many_threads() -> None:
@@ -251,7 +252,7 @@ def test_a_refused_initialize_ends_the_backend_quietly(caplog: pytest.LogCapture
 
 def test_close_is_idempotent_and_final() -> None:
     handle = connect("numpy")
-    process = handle.channel.process  # type: ignore[attr-defined]
+    process = handle.transport.process  # type: ignore[attr-defined]
     handle.close()
     handle.close()
     assert process.returncode == 0
@@ -261,7 +262,7 @@ def test_close_is_idempotent_and_final() -> None:
 
 def test_streams_into_several_states_interleaved(handle: Handle) -> None:
     first, second = handle.new_state(2), handle.new_state(2)
-    for k in range(handle_module.STREAM_BATCH + 5):
+    for k in range(state_module.STREAM_BATCH + 5):
         first.apply(gates.RX(k % 2, 0.01 * k))
         second.apply(gates.RY(k % 2, -0.02 * k))
     for state in (first, second):
@@ -287,11 +288,11 @@ def test_a_full_batch_of_streamed_gates_leaves_at_once(tmp_path: Path) -> None:
                   flush=True)
     """)
     state = handle.new_state(2)
-    for _ in range(handle_module.STREAM_BATCH + 3):
+    for _ in range(state_module.STREAM_BATCH + 3):
         state.apply(gates.X(0))
     assert eventually(lambda: log.exists() and log.read_text() == f"state/apply "
-                      f"{handle_module.STREAM_BATCH}\n", 5)
-    handle._request(Method.STATE_FREE, StateRef(1))
+                      f"{state_module.STREAM_BATCH}\n", 5)
+    handle.request(Method.STATE_FREE, StateRef(1))
     assert log.read_text().splitlines()[1:] == ["state/apply 3", "state/free 0"]
     handle.close()
 
@@ -366,7 +367,7 @@ def test_backend_ignoring_shutdown_is_terminated() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(60)
     """)
-    process = handle.channel.process  # type: ignore[attr-defined]
+    process = handle.transport.process  # type: ignore[attr-defined]
     handle.close()
     assert process.returncode == -signal.SIGKILL
 
@@ -422,3 +423,13 @@ def test_in_process_use_needs_no_posix_module() -> None:
             "print(abs(c.execute(backend=NumpyBackend()).state()[1]))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == "1.0", run.stderr
+
+
+@pytest.mark.parametrize("sync, awaited", [(Handle, AsyncHandle), (State, AsyncState)])
+def test_the_async_api_has_every_method_of_the_sync_one(sync: type, awaited: type) -> None:
+    """A method added to Handle or State alone fails here: add it to the async API too."""
+    renamed = {"close": "aclose"}
+    public = [name for name in dir(sync) if not name.startswith("_")
+              and not isinstance(inspect.getattr_static(sync, name), classmethod)]
+    missing = [name for name in public if renamed.get(name, name) not in dir(awaited)]
+    assert not missing, f"{awaited.__name__} lacks {missing}"

@@ -10,7 +10,7 @@ import pytest
 from helpers import bell
 
 from qibo_core import Circuit, CircuitError, Handle, InvalidParams, UsageError, gates
-from qibo_core.client.spawned import ProcessChannel
+from qibo_core.client.spawned import ProcessTransport
 from qibo_core.protocol import Feature
 
 
@@ -97,7 +97,7 @@ for line in sys.stdin:
 
 
 def test_a_version_1_backend_is_spoken_to_in_version_1() -> None:
-    with Handle(ProcessChannel([sys.executable, "-c", V1_BACKEND],
+    with Handle(ProcessTransport([sys.executable, "-c", V1_BACKEND],
                                name="old")) as handle:
         assert handle.protocol_version == 1 and handle.info.capabilities.features == []
         with pytest.raises(UsageError, match=r"protocol version 1\) does not offer"):

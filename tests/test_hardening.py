@@ -33,7 +33,7 @@ from qibo_core import (
     gates,
 )
 from qibo_core.client.discovery import find_backend
-from qibo_core.client.sharedmem import MIN_BYTES
+from qibo_core.client.segments import MIN_BYTES
 from qibo_core.client.trace import TRACE_VARIABLE
 from qibo_core.protocol import SHM_DIR, SHM_PREFIX, ErrorCode
 from qibo_core.server.serve import MAX_CANCELLED, Server
@@ -214,7 +214,7 @@ FORK = """
     from qibo_core import Circuit, ConnectionFailed, connect, gates
     c = Circuit(1); c.add([gates.X(0), gates.M(0)])
     handle = connect("numpy")
-    parent_pid = handle.channel.pid
+    parent_pid = handle.transport.pid
     c.execute(backend="numpy", nshots=5)  # a shared backend by name, too
     pid = os.fork()
     if pid == 0:
@@ -229,7 +229,7 @@ FORK = """
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, status
     assert handle.execute(c, nshots=9).frequencies() == {"1": 9}  # the parent's still works
-    assert handle.channel.pid == parent_pid
+    assert handle.transport.pid == parent_pid
     handle.close()
     print("ok")
 """
@@ -289,7 +289,7 @@ def test_a_backend_that_closes_stdout_but_runs_on_is_terminated() -> None:
     os.close(1)
     time.sleep(600)
     """)
-    process = handle.channel.process  # type: ignore[attr-defined]
+    process = handle.transport.process  # type: ignore[attr-defined]
     with pytest.raises(BackendCrashed, match="closed its stdout but kept running; it was term"):
         handle.execute(bell())
     assert process.returncode is not None
@@ -407,7 +407,7 @@ def test_a_stderr_line_without_end_stays_bounded() -> None:
         handle.new_state(1)
     tail = info.value.stderr_tail
     assert tail and all(len(line) <= 1000 for line in tail)
-    assert len(handle.channel.stderr_tail) <= 50  # type: ignore[attr-defined]
+    assert len(handle.transport.stderr_tail) <= 50  # type: ignore[attr-defined]
     handle.close()
 
 

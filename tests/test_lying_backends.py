@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from qibo_core import Circuit, Handle, ProtocolError, gates
-from qibo_core.client.spawned import ProcessChannel
+from qibo_core.client.spawned import ProcessTransport
 
 LIAR = """
 import json, sys
@@ -40,7 +40,7 @@ for line in sys.stdin:
 def liar(**answers: Any) -> Handle:
     """A backend that answers `answers[method]` to each method (null to the others)."""
     answers = {k.replace("_", "/"): v for k, v in answers.items()}
-    return Handle(ProcessChannel([sys.executable, "-c", LIAR, json.dumps(answers)], name="liar"))
+    return Handle(ProcessTransport([sys.executable, "-c", LIAR, json.dumps(answers)], name="liar"))
 
 
 def array(values: Any, dtype: str) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def test_a_left_out_samples_segment_is_released() -> None:
                               '        result = {"segment": 1}\n    else:\n')
     answers = {"execute": {"state": 1, "frequencies": {"00": 2**15}}}
     c = bell()
-    with Handle(ProcessChannel([sys.executable, "-c", program, json.dumps(answers)],
+    with Handle(ProcessTransport([sys.executable, "-c", program, json.dumps(answers)],
                                name="liar")) as handle:
         descriptors = None
         for _ in range(20):

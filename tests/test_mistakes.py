@@ -66,10 +66,14 @@ def test_numpy_integers_are_integers() -> None:
         assert state.sample(np.int64(5), qubits=np.array([1]), seed=np.uint64(2)) == {"1": 5}
 
 
-@pytest.mark.parametrize("backend", [3, None, ["numpy"], b"numpy"])
+@pytest.mark.parametrize("backend", [3, ["numpy"], b"numpy"])
 def test_a_backend_that_is_no_backend_is_named(backend: Any) -> None:
     with pytest.raises(UsageError, match="backend must be a name"):
         Circuit(1).execute(backend=backend)
+
+
+def test_no_backend_named_is_the_default_one() -> None:
+    assert sum(bell().execute(backend=None, nshots=10).frequencies().values()) == 10
 
 
 # ---- observables ----------------------------------------------------------------------------
@@ -200,7 +204,7 @@ def test_release_frees_what_the_backend_keeps_for_a_circuit() -> None:
     with connect(NumpyBackend()) as handle:
         handle.expectation(c, "Z0", parameters=[0.1])
         handle.gradient(c, "Z0", parameters=[0.1])
-        session = handle.channel._session  # type: ignore[attr-defined]
+        session = handle.transport._session  # type: ignore[attr-defined]
         assert len(session._prepared) == 2
         handle.release(c)
         handle.new_state(1)  # any request carries the frees before it
@@ -314,7 +318,7 @@ def test_a_client_that_truncates_its_upload_does_not_kill_the_backend() -> None:
     n = 23
     amplitudes = np.full(2**n, 2 ** (-n / 2), dtype=complex)
     with connect("numpy") as handle:
-        pool = handle._segments
+        pool = handle.arrays.segments
         assert pool is not None
         for delay in np.linspace(0, 0.04, 9):
             segment = pool.acquire(amplitudes.nbytes)
@@ -323,7 +327,7 @@ def test_a_client_that_truncates_its_upload_does_not_kill_the_backend() -> None:
             cut = threading.Timer(delay, os.ftruncate, (segment.fd, 0))
             cut.start()
             try:
-                handle.channel.request("state/new", NewStateParams(n, data))
+                handle.transport.request("state/new", NewStateParams(n, data))
             except InvalidParams as exc:
                 assert "was it truncated?" in str(exc)
             cut.join()

@@ -32,7 +32,7 @@ from qibo_core import (
 )
 from qibo_core.client import close_shared, resolve
 from qibo_core.client.discovery import find_backend
-from qibo_core.client.spawned import ProcessChannel
+from qibo_core.client.spawned import ProcessTransport
 
 BACKENDS = ["numpy", "qulacs"]
 FUZZ_EXAMPLES = int(os.environ.get("QIBO_FUZZ_EXAMPLES", "150"))
@@ -107,7 +107,7 @@ def test_a_hung_backend_is_terminated() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(600)
     """)
-    process = handle.channel.process  # type: ignore[attr-defined]
+    process = handle.transport.process  # type: ignore[attr-defined]
     started = time.monotonic()
     with pytest.raises(RequestTimeout, match="is hung and was terminated"):
         handle.execute(bell(), timeout=0.5)
@@ -119,7 +119,7 @@ def test_a_hung_backend_is_terminated() -> None:
 def test_a_backend_speaking_an_old_protocol_version_is_refused() -> None:
     program = fake_program("sys.stdin.readline()\n").replace(
         '"protocolVersion": request["params"]["protocolVersion"]', '"protocolVersion": 0')
-    channel = ProcessChannel([sys.executable, "-c", program], name="old")
+    channel = ProcessTransport([sys.executable, "-c", program], name="old")
     with pytest.raises(ProtocolError, match="answered 'initialize' with protocol version 0"):
         Handle(channel)
     assert channel.process.poll() is not None  # closed and reaped
@@ -155,7 +155,7 @@ def test_a_stderr_flood_never_blocks_either_side() -> None:
     sys.stdin.readline()
     """)
     assert handle.new_state(1).id == 1
-    assert handle.channel.stderr_tail[-1].startswith("log line 99999")  # type: ignore[attr-defined]
+    assert handle.transport.stderr_tail[-1].startswith("log line 99999")  # type: ignore[attr-defined]
     handle.close()
 
 
@@ -164,7 +164,7 @@ def test_a_stderr_flood_never_blocks_either_side() -> None:
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGSEGV", "exit"])
 def test_a_crash_during_execute_fails_the_call_quickly(how: str) -> None:
     with connect("numpy") as handle:
-        pid = handle.channel.pid  # type: ignore[attr-defined]
+        pid = handle.transport.pid  # type: ignore[attr-defined]
         caught: list[BaseException] = []
         worker = threading.Thread(target=lambda: _run_catching(handle, caught))
         worker.start()
@@ -195,7 +195,7 @@ def test_a_lost_state_can_be_replayed() -> None:
     handle = resolve("qulacs")
     state = handle.new_state(4).apply(gates.H(0), gates.CNOT(0, 1), gates.RY(3, 0.7))
     expected = state.read()
-    handle.channel.kill()  # type: ignore[attr-defined]
+    handle.transport.kill()  # type: ignore[attr-defined]
     with pytest.raises(StateLost, match=r"3 gates streamed\) is lost with it: state.replay\(\)"):
         state.read()
     again = state.replay()
@@ -210,7 +210,7 @@ CLIENT = """
 import sys
 from qibo_core import Circuit, connect, gates
 handle = connect(sys.argv[1])
-print(handle.channel.pid, flush=True)
+print(handle.transport.pid, flush=True)
 if sys.argv[2] == "busy":
     c = Circuit(22)
     for layer in range(400):
@@ -251,7 +251,7 @@ def test_ten_thousand_executes_leak_nothing(backend: str) -> None:
     circuit = Circuit(3)
     circuit.add([gates.H(0), gates.CNOT(0, 1), gates.RX(2, 0.4), gates.M(0, 1, 2)])
     with connect(backend) as handle:
-        child = handle.channel.pid  # type: ignore[attr-defined]
+        child = handle.transport.pid  # type: ignore[attr-defined]
         for _ in range(500):  # warm up caches and allocators
             handle.execute(circuit, nshots=10).state()
         before = resources(child), resources(os.getpid())

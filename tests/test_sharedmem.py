@@ -14,7 +14,7 @@ from rawpipe import Pipe
 
 from qibo_core import Circuit, InvalidParams, connect, gates
 from qibo_core.client.discovery import find_backend
-from qibo_core.client.sharedmem import MIN_BYTES, SegmentPool
+from qibo_core.client.segments import MIN_BYTES, SegmentPool
 from qibo_core.protocol import SHM_DIR, SHM_PREFIX, ErrorCode
 
 N = 17  # 2 MiB of complex128: above MIN_BYTES
@@ -36,7 +36,7 @@ def test_large_reads_use_segments_and_keep_their_values(reference) -> None:  # t
         state.apply(*circuit.gates)
         first = state.read()
         np.testing.assert_allclose(first, expected, atol=1e-12)
-        pool = handle._segments
+        pool = handle.arrays.segments
         assert pool is not None and len(pool._free) == 1  # read through one segment, given back
         assert first.flags.owndata  # a copy of our own: the backend cannot change it
         state.apply(gates.X(0))
@@ -57,7 +57,7 @@ def test_large_samples_cross_through_a_segment() -> None:
     with connect("numpy") as handle:
         result = handle.execute(circuit, nshots=nshots, seed=3, samples=True)
         samples = result.samples()
-        pool = handle._segments
+        pool = handle.arrays.segments
         assert pool is not None and len(pool._free) == 1  # written into one, given back
     assert samples.shape == (nshots, N) and samples.flags.owndata
     counts: dict[str, int] = {}
@@ -107,7 +107,7 @@ def test_qulacs_reads_through_segments_too(reference) -> None:  # type: ignore[n
     with connect("qulacs") as handle:
         np.testing.assert_allclose(handle.execute(circuit).state(),
                                    reference.execute(circuit).state(), atol=1e-12)
-        assert handle._segments is not None and handle._segments._free
+        assert handle.arrays.segments is not None and handle.arrays.segments._free
 
 
 def segment_file(size: int, *, prefix: str = SHM_PREFIX) -> Path:
@@ -180,6 +180,6 @@ def test_a_backend_started_without_shared_memory() -> None:
     assert error["code"] == ErrorCode.INVALID_PARAMS and "--no-shm" in error["message"]
     assert pipe.close() == 0
     with connect("numpy", command=[find_backend("numpy"), "--no-shm"]) as handle:
-        assert handle._segments is None
+        assert handle.arrays.segments is None
         state = handle.new_state(N)
         assert state.read()[0] == 1  # through base64

@@ -76,7 +76,7 @@ def remote(ssh: list[str], backend: str, *, private_shm: bool = False) -> list[s
 def remote_pid(handle: Handle) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        for line in handle.channel.stderr_tail:  # type: ignore[attr-defined]
+        for line in handle.transport.stderr_tail:  # type: ignore[attr-defined]
             if line.startswith("remote-pid "):
                 return int(line.split()[1])
         time.sleep(0.05)
@@ -96,7 +96,7 @@ def test_a_backend_on_another_host_falls_back_to_base64(ssh: list[str]) -> None:
         state = handle.new_state(17).apply(*[gates.X(q) for q in range(17)])
         amplitudes = state.read()
         assert amplitudes[-1] == 1 and np.count_nonzero(amplitudes) == 1
-        assert handle._segments is not None and not handle._segments.enabled
+        assert handle.arrays.segments is not None and not handle.arrays.segments.enabled
 
 
 def test_a_crash_on_the_far_side(ssh: list[str]) -> None:
@@ -111,7 +111,7 @@ def test_a_crash_on_the_far_side(ssh: list[str]) -> None:
 def test_the_tunnel_dropping(ssh: list[str]) -> None:
     with connect("qulacs", command=remote(ssh, "qulacs")) as handle:
         pid = remote_pid(handle)
-        os.kill(handle.channel.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+        os.kill(handle.transport.pid, signal.SIGKILL)  # type: ignore[attr-defined]
         with pytest.raises(BackendCrashed, match="killed by SIGKILL"):
             handle.execute(bell())
     assert eventually(lambda: not alive(pid), 5), "the far side's backend outlived its tunnel"

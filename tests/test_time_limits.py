@@ -129,7 +129,7 @@ import sys
 import numpy as np
 from qibo_core import Circuit, Parameter, connect, gates
 handle = connect(sys.argv[1])
-print(handle.channel.pid, flush=True)
+print(handle.transport.pid, flush=True)
 c = Circuit(22)
 for layer in range(400):
     c.add(gates.RX(q, Parameter(f"t{q}")) for q in range(22))

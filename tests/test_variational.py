@@ -20,7 +20,7 @@ from qibo_core import (
     connect,
     gates,
 )
-from qibo_core.client import handle as handle_module
+from qibo_core.client import connection as connection_module
 from qibo_core.client.discovery import find_backend
 from qibo_core.protocol import ErrorCode
 
@@ -114,7 +114,7 @@ def test_expectations_of_many_sets_on_the_backend(handle: Handle, reference: Han
     one = handle.expectation(circuit, OBSERVABLE, parameters=dict(zip([p.name for p in t],
                                                                         sets[2], strict=True)))
     assert isinstance(one, float) and one == pytest.approx(values[2], abs=1e-12)
-    assert len(handle._prepared._ids) == 1  # the circuit crossed once
+    assert len(handle.prepared._ids) == 1  # the circuit crossed once
     state = handle.new_state(4).apply(*circuit.bind(sets[0]).gates)
     assert state.expectation(OBSERVABLE) == pytest.approx(values[0], abs=1e-10)
 
@@ -160,7 +160,7 @@ def test_gradients_refuse_gates_the_shift_rule_does_not_hold_for() -> None:
 def test_an_older_backend_gets_bound_circuits_and_the_client_says_so_once(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
         reference: Handle) -> None:
-    monkeypatch.setattr(handle_module, "PROTOCOL_VERSION", 2)
+    monkeypatch.setattr(connection_module, "PROTOCOL_VERSION", 2)
     circuit, t = ansatz(3, 1)
     sets = np.random.default_rng(2).uniform(-1, 1, (3, len(t)))
     with connect("numpy") as h, caplog.at_level(logging.WARNING, "qibo_core.client"):
@@ -266,8 +266,8 @@ def test_a_prepared_circuit_is_freed_with_its_circuit() -> None:
     circuit, t = ansatz(3, 1)
     with connect("numpy") as h:
         h.expectation(circuit, "Z0", parameters=np.zeros(len(t)))
-        assert len(h._prepared._ids) == 1
+        assert len(h.prepared._ids) == 1
         del circuit
         gc.collect()
-        assert h._prepared._ids == {}
-        assert [method for method, _ in h._unreferenced] == ["circuit/free"]
+        assert h.prepared._ids == {}
+        assert [method for method, _ in h.outbox._frees] == ["circuit/free"]

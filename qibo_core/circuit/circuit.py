@@ -4,12 +4,12 @@ resets among them), and the measurements that close it."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from ..errors import CircuitError
+from ..errors import CircuitError, UsageError
 from ..protocol.messages import CircuitData, GateData, MeasurementData
 from .channels import Channel
 from .decode import from_data, gate_label
@@ -18,12 +18,21 @@ from .operation import Operation
 from .parameter import Parameter, parameter_sets
 
 
+class Runner(Protocol):
+    """What runs circuits: the client. The model is below it and never imports it: the
+    `qibo_core` package installs it (Circuit.runner), loading it on first use."""
+
+    def execute(self, circuit: Circuit, backend: Any, **options: Any) -> Any: ...
+
+    def expectation(self, circuit: Circuit, backend: Any, observable: Any,
+                    **options: Any) -> Any: ...
+
+
 class Circuit:
     """Gates on `nqubits` qubits, checked as they are added."""
 
-    runner: ClassVar[Callable[..., Any] | None] = None
-    """What `execute` and `expectation` call (with their name first): set by the `qibo_core`
-    package, which holds the client; the model itself never imports the runtime."""
+    runner: ClassVar[Runner | None] = None
+    """What `execute` and `expectation` hand the circuit to (installed by `qibo_core`)."""
 
     def __init__(self, nqubits: int, *, density_matrix: bool = False) -> None:
         if isinstance(nqubits, bool) or not isinstance(nqubits, (int, np.integer)) \
@@ -173,17 +182,16 @@ class Circuit:
         from .qasm import to_qasm
         return to_qasm(self)
 
-    def execute(self, backend: Any = "numpy", **options: Any) -> Any:
-        """Run on a backend: a name (a shared spawned process, restarted if it crashed), a
-        Backend object, or a Handle, with Handle.execute's options; a qibo_core.Result."""
-        assert Circuit.runner is not None, "set by qibo_core/__init__.py"
-        return Circuit.runner("execute", self, backend, **options)
+    def execute(self, backend: Any = None, **options: Any) -> Any:
+        """Run on a backend: a name (a shared spawned process, restarted if it crashed; default
+        "numpy"), a Backend object, or a Handle, with Handle.execute's options; a Result."""
+        return _runner().execute(self, backend, **options)
 
-    def expectation(self, observable: Any, backend: Any = "numpy", **options: Any) -> Any:
+    def expectation(self, observable: Any, backend: Any = None, **options: Any) -> Any:
         """The expectation value of `observable` ("Z0 Z1 + 0.5 X2", or an Observable) on the
-        final state, computed by the backend; Handle.expectation's options (`parameters`)."""
-        assert Circuit.runner is not None, "set by qibo_core/__init__.py"
-        return Circuit.runner("expectation", self, backend, observable, **options)
+        final state, computed by the backend (as `execute` names it); Handle.expectation's
+        options (`parameters`)."""
+        return _runner().expectation(self, backend, observable, **options)
 
     def __len__(self) -> int:
         return len(self.gates)
@@ -238,3 +246,10 @@ def _measurement_from_data(data: MeasurementData) -> M:
         return M(*data.qubits, register_name=data.register)
     except CircuitError as exc:
         raise CircuitError(f"measurement {data.qubits}: {exc}") from None
+
+
+def _runner() -> Runner:
+    if Circuit.runner is None:
+        raise UsageError("no client runs circuits in this process: import qibo_core (which "
+                         "installs it) rather than qibo_core.circuit alone")
+    return Circuit.runner

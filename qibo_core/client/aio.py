@@ -15,18 +15,22 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from .api import connect
-from .channel import Call, current_call
-from .handle import Handle, State
+from .handle import Handle
 from .result import Result
+from .state import State
+from .transport import Call, Transport, current_call
 
 if TYPE_CHECKING:
     from ..circuit import Circuit, Gate
+    from ..circuit.observable import ObservableLike
+    from ..protocol import InitializeResult
     from ..server import Backend
 
 T = TypeVar("T")
@@ -65,7 +69,8 @@ def _close_unclaimed(starting: asyncio.Future[Handle]) -> None:
 
 
 class AsyncHandle:
-    """A Handle whose calls are awaited."""
+    """A Handle whose calls are awaited: every method of Handle, the blocking ones as
+    coroutines (`close` as `aclose`)."""
 
     def __init__(self, handle: Handle) -> None:
         self.handle = handle
@@ -74,15 +79,71 @@ class AsyncHandle:
     def name(self) -> str:
         return self.handle.name
 
+    @property
+    def info(self) -> InitializeResult:
+        return self.handle.info
+
+    @property
+    def protocol_version(self) -> int:
+        return self.handle.protocol_version
+
+    @property
+    def alive(self) -> bool:
+        return self.handle.alive
+
+    @property
+    def closed(self) -> bool:
+        return self.handle.closed
+
+    @property
+    def transport(self) -> Transport:
+        return self.handle.transport
+
+    def require(self, feature: str, what: str) -> None:
+        """`Handle.require`: it sends nothing."""
+        self.handle.require(feature, what)
+
+    def check_open(self, what: str) -> None:
+        """`Handle.check_open`: it sends nothing."""
+        self.handle.check_open(what)
+
+    def watching(self, progress: Callable[[int, int], None] | None
+                 ) -> AbstractContextManager[str | None]:
+        """`Handle.watching`: it sends nothing."""
+        return self.handle.watching(progress)
+
+    def cancel(self) -> None:
+        """`Handle.cancel`: it only writes the cancellations."""
+        self.handle.cancel()
+
+    async def request(self, method: str, params: Any, *, timeout: float | None = None) -> Any:
+        """`Handle.request`, awaited."""
+        return await _run(self.handle.request, method, params, timeout=timeout)
+
     async def execute(self, circuit: Circuit, **options: Any) -> AsyncResult:
         """`Handle.execute`, awaited (the same options)."""
         return AsyncResult(await _run(self.handle.execute, circuit, **options))
+
+    async def expectation(self, circuit: Circuit, observable: ObservableLike,
+                          **options: Any) -> Any:
+        """`Handle.expectation`, awaited (the same options)."""
+        return await _run(self.handle.expectation, circuit, observable, **options)
+
+    async def gradient(self, circuit: Circuit, observable: ObservableLike,
+                       **options: Any) -> np.ndarray:
+        """`Handle.gradient`, awaited (the same options)."""
+        return await _run(self.handle.gradient, circuit, observable, **options)
+
+    async def release(self, circuit: Circuit) -> None:
+        """`Handle.release`, awaited."""
+        await _run(self.handle.release, circuit)
 
     async def new_state(self, nqubits: int, **options: Any) -> AsyncState:
         """`Handle.new_state`, awaited (the same options)."""
         return AsyncState(await _run(self.handle.new_state, nqubits, **options))
 
     async def aclose(self) -> None:
+        """`Handle.close`, awaited."""
         await _run(self.handle.close)
 
     async def __aenter__(self) -> AsyncHandle:
@@ -133,5 +194,13 @@ class AsyncState:
     async def sample(self, nshots: int, **options: Any) -> dict[str, int]:
         return await _run(self.state.sample, nshots, **options)
 
+    async def expectation(self, observable: ObservableLike) -> float:
+        return await _run(self.state.expectation, observable)
+
     async def free(self) -> None:
         await _run(self.state.free)
+
+    async def replay(self, handle: AsyncHandle | None = None) -> AsyncState:
+        """`State.replay`, awaited: on `handle`, or on the shared backend restarted."""
+        target = None if handle is None else handle.handle
+        return AsyncState(await _run(self.state.replay, target))

@@ -12,21 +12,23 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import BackendCrashed, UsageError
 from ..protocol import Precision
 from ..server import Backend
 from .discovery import backend_command
 from .handle import Handle
-from .local import LocalChannel
+from .local import LocalTransport
 from .result import Result
-from .spawned import MAX_REPLY_BYTES, ProcessChannel
+from .spawned import MAX_REPLY_BYTES, ProcessTransport
 
 if TYPE_CHECKING:
     from ..circuit import Circuit
 
 logger = logging.getLogger("qibo_core.client")
+T = TypeVar("T")
 
 
 def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
@@ -39,12 +41,12 @@ def connect(backend: str | Backend, *, precision: str = Precision.COMPLEX128,
     replies may be at most `max_reply_bytes` long (a base64 state is 4/3 of its size).
     `device` is one of the backend's `capabilities.devices` (Aer's "GPU", where there is one)."""
     if isinstance(backend, Backend):
-        return Handle(LocalChannel(backend), precision=precision, threads=threads,
+        return Handle(LocalTransport(backend), precision=precision, threads=threads,
                       timeout=timeout, device=device)
     _check_name(backend)
-    channel = ProcessChannel(command or backend_command(backend), name=backend,
+    transport = ProcessTransport(command or backend_command(backend), name=backend,
                              max_reply_bytes=max_reply_bytes)
-    return Handle(channel, precision=precision, threads=threads, timeout=timeout,
+    return Handle(transport, precision=precision, threads=threads, timeout=timeout,
                   device=device, reopen=lambda: resolve(backend))
 
 
@@ -76,29 +78,31 @@ def resolve(backend: str | Backend | Handle, spawn: str | None = None,
         return handle
 
 
-def execute(circuit: Circuit, backend: str | Backend | Handle, **options: Any) -> Result:
-    """`Circuit.execute` (Handle.execute's options): by name, a backend that crashed is
-    restarted and the circuit run again (it is idempotent), at most RESTARTS times in
-    RESTART_WINDOW seconds."""
-    while True:
-        handle = resolve(backend)
-        try:
-            return handle.execute(circuit, **options)
-        except BackendCrashed as exc:
-            if not isinstance(backend, str) or not _may_restart(backend):
-                raise
-            logger.warning("backend %s crashed (%s); restarting it and running again", backend,
-                           str(exc).splitlines()[0])
+DEFAULT_BACKEND = "numpy"
+"""The backend used when none is named: Circuit.execute, execute_many, `qibo-core run`."""
 
 
-def expectation(circuit: Circuit, backend: str | Backend | Handle, observable: Any,
+def execute(circuit: Circuit, backend: str | Backend | Handle | None = None,
+            **options: Any) -> Result:
+    """`Circuit.execute` (Handle.execute's options)."""
+    return _restarting(backend, lambda handle: handle.execute(circuit, **options))
+
+
+def expectation(circuit: Circuit, backend: str | Backend | Handle | None, observable: Any,
                 **options: Any) -> Any:
-    """`Circuit.expectation` (Handle.expectation's options), restarting a crashed backend by
-    name as `execute` does."""
+    """`Circuit.expectation` (Handle.expectation's options)."""
+    return _restarting(backend, lambda handle: handle.expectation(circuit, observable, **options))
+
+
+def _restarting(backend: str | Backend | Handle | None, run: Callable[[Handle], T]) -> T:
+    """`run` on the backend's handle; by name, a backend that crashed is restarted and `run`
+    again (running a circuit is idempotent), at most RESTARTS times in RESTART_WINDOW
+    seconds."""
+    backend = DEFAULT_BACKEND if backend is None else backend
     while True:
         handle = resolve(backend)
         try:
-            return handle.expectation(circuit, observable, **options)
+            return run(handle)
         except BackendCrashed as exc:
             if not isinstance(backend, str) or not _may_restart(backend):
                 raise

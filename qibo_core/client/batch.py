@@ -23,7 +23,7 @@ import numpy as np
 from ..circuit import Circuit
 from ..errors import BackendCrashed, UsageError
 from ..protocol import CircuitData
-from .api import execute, resolve
+from .api import DEFAULT_BACKEND, execute, resolve
 from .progress import Bar
 from .result import Result
 
@@ -37,7 +37,7 @@ def circuit_seeds(seed: int | None, count: int) -> list[int]:
     return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in children]
 
 
-def execute_many(circuits: Sequence[Circuit], backend: str = "numpy", *, workers: int = 2,
+def execute_many(circuits: Sequence[Circuit], backend: str = DEFAULT_BACKEND, *, workers: int = 2,
                  nshots: int = 0, seed: int | None = None,
                  progress: bool | Callable[[int, int], None] = False,
                  client: Any = None) -> list[Result]:

@@ -1,4 +1,4 @@
-"""LocalChannel: a backend object in this process, reached through the same Session as a
+"""LocalTransport: a backend object in this process, reached through the same Session as a
 server, with no serialization: gates and circuits pass through as the objects they are."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 from ..server import Backend, Session
 
 
-class LocalChannel:
-    """The in-process sibling of ProcessChannel."""
+class LocalTransport:
+    """The in-process sibling of ProcessTransport."""
 
     shares_memory = False  # arrays are handed over directly
     max_request_bytes: int | None = None  # nothing is encoded
@@ -29,13 +29,11 @@ class LocalChannel:
         return not self._closed
 
     def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
+        """The handler's result; an Array result as a NumPy array of the caller's own (the
+        session's may be the backend's memory)."""
         with self._lock:
-            return self._session.call(method, params)
-
-    def request_array(self, method: str, params: Any, dtype: str,
-                      timeout: float | None = None) -> np.ndarray:
-        with self._lock:
-            return self._session.call_array(method, params)
+            result = self._session.call(method, params)
+        return np.array(result) if isinstance(result, np.ndarray) else result
 
     def notify(self, method: str, params: Any) -> None:
         with self._lock:
@@ -52,4 +50,4 @@ class LocalChannel:
         self._session.backend.close()
 
     def __repr__(self) -> str:
-        return f"<LocalChannel {self.name} {'closed' if self._closed else 'open'}>"
+        return f"<LocalTransport {self.name} {'closed' if self._closed else 'open'}>"

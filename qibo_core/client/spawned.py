@@ -1,4 +1,4 @@
-"""ProcessChannel: JSON-RPC with a spawned backend process.
+"""ProcessTransport: JSON-RPC with a spawned backend process.
 
 Requests may be pipelined from any number of threads: each gets an id and a Future. There is no
 reader thread to hand responses over (a hand-over between threads costs tens of microseconds):
@@ -22,7 +22,6 @@ from functools import partial
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from ..errors import (
     BackendCrashed,
@@ -36,7 +35,7 @@ from ..errors import (
     UsageError,
 )
 from ..protocol import (
-    METHOD_TYPES,
+    METHODS,
     CancelParams,
     IncomingResponse,
     LineReader,
@@ -45,12 +44,11 @@ from ..protocol import (
     ProgressParams,
     Request,
     TimedOut,
-    decode_array,
     encoder,
 )
-from .channel import current_call
 from .process import BackendProcess
 from .trace import TRACE_VARIABLE, Trace
+from .transport import current_call
 
 logger = logging.getLogger("qibo_core.client")
 
@@ -65,8 +63,8 @@ terminated as hung."""
 _response_decoder = msgspec.json.Decoder(IncomingResponse)
 _progress_decoder = msgspec.json.Decoder(ProgressParams)
 _result_decoders: dict[str, msgspec.json.Decoder[Any]] = {
-    method: msgspec.json.Decoder(result) for method, (_, result) in METHOD_TYPES.items()
-    if result is not None}
+    method: msgspec.json.Decoder(spec.result) for method, spec in METHODS.items()
+    if spec.result is not None}
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -78,7 +76,7 @@ def _quote(line: bytes, limit: int = 200) -> str:
     return repr(text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)")
 
 
-class ProcessChannel:
+class ProcessTransport:
     """A spawned backend process and the JSON-RPC endpoint that talks to it."""
 
     shares_memory = True  # segments are offered; a backend elsewhere (ssh) refuses them
@@ -123,7 +121,7 @@ class ProcessChannel:
                 and self.process.poll() is None)
 
     def _check_owner(self) -> None:
-        """A channel belongs to the process that made it: after a fork the child gets the
+        """A transport belongs to the process that made it: after a fork the child gets the
         parent's pipes (and maybe locks its threads held), never a working connection."""
         if self._owner != os.getpid():
             raise ConnectionFailed(
@@ -135,7 +133,7 @@ class ProcessChannel:
         return self.process.stderr_tail
 
     def __repr__(self) -> str:
-        return f"<ProcessChannel {self.process!r}>"
+        return f"<ProcessTransport {self.process!r}>"
 
     # ---- requests ----------------------------------------------------------------------
 
@@ -213,16 +211,6 @@ class ProcessChannel:
                 self._write(Request(method=Method.CANCEL_REQUEST, params=CancelParams(request_id)))
             except (OSError, ValueError):
                 pass  # gone: the reader reports it
-
-    def request_array(self, method: str, params: Any, dtype: str,
-                      timeout: float | None = None) -> np.ndarray:
-        """A request whose result is an array of `dtype`; a malformed one is a ProtocolError."""
-        data = self.request(method, params, timeout)
-        try:
-            return decode_array(data, dtype)
-        except ValueError as exc:
-            raise ProtocolError(f"backend {self.name!r} answered {method!r} with a malformed "
-                                f"array: {exc}") from None
 
     def notify(self, method: str, params: Any) -> None:
         """Send a notification: no reply, nothing to wait for."""

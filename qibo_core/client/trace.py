@@ -11,7 +11,7 @@ TRACE_VARIABLE = "QIBO_CORE_TRACE"
 
 
 class Trace:
-    """An append-only record of one channel's lines, shared safely between threads."""
+    """An append-only record of one transport's lines, shared safely between threads."""
 
     LIMIT = 2**16
     """Longer lines (states in base64) are cut, saying how long they were."""

@@ -20,6 +20,7 @@ from qibo.result import CircuitResult, MeasurementOutcomes, QuantumState
 from ..circuit import GATES, Channel, Circuit, Gate
 from ..circuit.gates import ThermalRelaxationChannel, Unitary
 from ..client import execute, list_backends
+from ..client.api import DEFAULT_BACKEND
 from ..client.discovery import backend_command
 from ..errors import CircuitError, StateTooLarge
 from ..version import __version__
@@ -38,7 +39,7 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
     backend. Seeded with `set_seed`, runs repeat exactly.
     """
 
-    def __init__(self, platform: str = "numpy") -> None:
+    def __init__(self, platform: str = DEFAULT_BACKEND) -> None:
         backend_command(platform)  # BackendNotFound now, listing the installed ones
         super().__init__()
         self.name = "qibo_core"
@@ -189,7 +190,7 @@ class MetaBackend:
     """What qibo looks for in a backend provider module."""
 
     @staticmethod
-    def load(platform: str = "numpy") -> QiboCoreBackend:
+    def load(platform: str = DEFAULT_BACKEND) -> QiboCoreBackend:
         return QiboCoreBackend(platform)
 
     def list_available(self) -> dict[str, bool]:

@@ -7,6 +7,7 @@ from .arrays import decode_array, encode_array, encoder
 from .codes import ErrorCode
 from .framing import TIMEOUT, LineReader, Oversized, TimedOut
 from .messages import (
+    DEVICES_SINCE,
     FEATURE_VERSIONS,
     JSONRPC,
     MAX_SETS,
@@ -54,18 +55,17 @@ from .messages import (
     TermData,
     shots_problem,
 )
-from .methods import METHOD_TYPES, METHOD_VERSIONS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method
+from .methods import METHODS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method, MethodSpec
 
 __all__ = [
     "ApplyParams", "ArrayData", "AttachParams", "CancelParams", "Capabilities", "CircuitData",
-    "CircuitRef", "ClientInfo", "ErrorCode", "ErrorObject", "ExecuteParams", "ExecuteResult",
-    "ExpectationParams", "FEATURE_VERSIONS", "Feature", "GateData",
+    "CircuitRef", "ClientInfo", "DEVICES_SINCE", "ErrorCode", "ErrorObject", "ExecuteParams",
+    "ExecuteResult", "ExpectationParams", "FEATURE_VERSIONS", "Feature", "GateData",
     "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
-    "InitializeResult", "JSONRPC", "LineReader", "MAX_SETS", "MAX_SHOTS", "METHOD_TYPES",
-    "METHOD_VERSIONS",
-    "MeasurementData", "Method", "NewStateParams", "Oversized", "PROTOCOL_VERSION", "Precision",
-    "PrepareParams", "ProbabilitiesParams", "ProgressParams", "ProgressValue", "ReadParams",
-    "Request", "Response", "SEED_LIMIT", "SHM_DIR", "SHM_PREFIX", "STATE_ENCODINGS",
+    "InitializeResult", "JSONRPC", "LineReader", "MAX_SETS", "MAX_SHOTS", "METHODS",
+    "MeasurementData", "Method", "MethodSpec", "NewStateParams", "Oversized", "PROTOCOL_VERSION",
+    "Precision", "PrepareParams", "ProbabilitiesParams", "ProgressParams", "ProgressValue",
+    "ReadParams", "Request", "Response", "SEED_LIMIT", "SHM_DIR", "SHM_PREFIX", "STATE_ENCODINGS",
     "SUPPORTED_VERSIONS", "SampleParams", "SampleResult", "SegmentRef", "ServerInfo", "SlotData",
     "StateExpectationParams", "StateRef", "TIMEOUT", "TermData", "TimedOut", "decode_array",
     "encode_array", "encoder", "shots_problem",

@@ -71,6 +71,8 @@ FEATURE_VERSIONS: Final = {Feature.INITIAL_STATE: 2, Feature.SAMPLES: 2,
                            Feature.MID_CIRCUIT_MEASUREMENT: 2, Feature.DENSITY_MATRIX: 2,
                            Feature.CHANNELS: 2, Feature.EXPECTATION: 3}
 """The protocol version that brought each feature: a session of an older one leaves it out."""
+DEVICES_SINCE: Final = 3
+"""The protocol version that brought `options.device` and `capabilities.devices`."""
 
 
 class Precision:

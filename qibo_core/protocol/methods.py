@@ -1,11 +1,16 @@
-"""Every method of the protocol: its name, its params and result types, and the versions.
+"""Every method of the protocol, in one table: its name, its params and result types, the
+version that brought it, and whether it answers an array.
 
-`METHOD_TYPES` is the one table both ends read: the server decodes params with it, the client
-decodes results with it.
+Both ends derive what they do from `METHODS` and never restate it: the server decodes params
+and gates methods by version with it, the session dispatches to the handler registered for
+each entry (a handler for a method not in the table, or two for one, fail at import), and the
+client decodes results with it. docs/protocol.md lists the same methods (a test holds the two
+together).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from .messages import (
@@ -18,12 +23,14 @@ from .messages import (
     ExecuteParams,
     ExecuteResult,
     ExpectationParams,
+    Feature,
     GateData,
     InitializeParams,
     InitializeResult,
     NewStateParams,
     PrepareParams,
     ProbabilitiesParams,
+    ProgressParams,
     ReadParams,
     SampleParams,
     SampleResult,
@@ -60,27 +67,47 @@ class Method:
     PROGRESS: Final = "$/progress"
 
 
-METHOD_TYPES: Final[dict[str, tuple[type | None, type | None]]] = {
-    Method.INITIALIZE: (InitializeParams, InitializeResult),
-    Method.SHUTDOWN: (None, None),
-    Method.EXIT: (None, None),
-    Method.EXECUTE: (ExecuteParams[CircuitData, ArrayData], ExecuteResult),
-    Method.STATE_NEW: (NewStateParams[ArrayData], StateRef),
-    Method.STATE_APPLY: (ApplyParams[GateData], None),
-    Method.STATE_READ: (ReadParams, ArrayData),
-    Method.STATE_PROBABILITIES: (ProbabilitiesParams, ArrayData),
-    Method.STATE_SAMPLE: (SampleParams, SampleResult),
-    Method.STATE_FREE: (StateRef, None),
-    Method.STATE_EXPECTATION: (StateExpectationParams, float),
-    Method.CIRCUIT_PREPARE: (PrepareParams[CircuitData], CircuitRef),
-    Method.CIRCUIT_EXPECTATION: (ExpectationParams[ArrayData], ArrayData),
-    Method.CIRCUIT_FREE: (CircuitRef, None),
-    Method.SHM_ATTACH: (AttachParams, SegmentRef),
-    Method.SHM_DETACH: (SegmentRef, None),
-    Method.CANCEL_REQUEST: (CancelParams, None),
-}
-"""Each method's params and result types (None: no params / a null result)."""
+@dataclass(frozen=True)
+class MethodSpec:
+    """What the protocol says of one method."""
 
-METHOD_VERSIONS: Final = {Method.CIRCUIT_PREPARE: 3, Method.CIRCUIT_EXPECTATION: 3,
-                          Method.CIRCUIT_FREE: 3, Method.STATE_EXPECTATION: 3}
-"""Methods a later protocol version brought: a session of an older one does not serve them."""
+    name: str
+    params: type | None
+    """The params' Struct; None: the method takes no params."""
+    result: type | None
+    """The result's type; None: the result is null (or the method is a notification)."""
+    since: int = 1
+    """The protocol version that brought it: a session of an older one does not serve it."""
+    feature: str | None = None
+    """The capability feature that offers it, if it is optional."""
+    array: bool = False
+    """The result is an Array: an in-process caller gets a NumPy array instead."""
+    session: bool = True
+    """Served by the session; False for what the server loop itself acts on (exit,
+    cancellation) and what only a backend sends (progress)."""
+
+
+METHODS: Final[dict[str, MethodSpec]] = {spec.name: spec for spec in (
+    MethodSpec(Method.INITIALIZE, InitializeParams, InitializeResult),
+    MethodSpec(Method.SHUTDOWN, None, None),
+    MethodSpec(Method.EXIT, None, None, session=False),
+    MethodSpec(Method.EXECUTE, ExecuteParams[CircuitData, ArrayData], ExecuteResult),
+    MethodSpec(Method.STATE_NEW, NewStateParams[ArrayData], StateRef),
+    MethodSpec(Method.STATE_APPLY, ApplyParams[GateData], None),
+    MethodSpec(Method.STATE_READ, ReadParams, ArrayData, array=True),
+    MethodSpec(Method.STATE_PROBABILITIES, ProbabilitiesParams, ArrayData, array=True),
+    MethodSpec(Method.STATE_SAMPLE, SampleParams, SampleResult),
+    MethodSpec(Method.STATE_FREE, StateRef, None),
+    MethodSpec(Method.STATE_EXPECTATION, StateExpectationParams, float, since=3,
+               feature=Feature.EXPECTATION),
+    MethodSpec(Method.CIRCUIT_PREPARE, PrepareParams[CircuitData], CircuitRef, since=3,
+               feature=Feature.EXPECTATION),
+    MethodSpec(Method.CIRCUIT_EXPECTATION, ExpectationParams[ArrayData], ArrayData, since=3,
+               feature=Feature.EXPECTATION, array=True),
+    MethodSpec(Method.CIRCUIT_FREE, CircuitRef, None, since=3, feature=Feature.EXPECTATION),
+    MethodSpec(Method.SHM_ATTACH, AttachParams, SegmentRef),
+    MethodSpec(Method.SHM_DETACH, SegmentRef, None),
+    MethodSpec(Method.CANCEL_REQUEST, CancelParams, None, session=False),
+    MethodSpec(Method.PROGRESS, ProgressParams, None, session=False),
+)}
+"""Every method, by name."""

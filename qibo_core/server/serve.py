@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import msgspec
+import numpy as np
 
 from ..errors import (
     BackendError,
@@ -32,7 +33,7 @@ from ..errors import (
 )
 from ..protocol import (
     JSONRPC,
-    METHOD_TYPES,
+    METHODS,
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
     IncomingRequest,
@@ -43,6 +44,7 @@ from ..protocol import (
     ProgressValue,
     Request,
     Response,
+    encode_array,
     encoder,
 )
 from ..protocol.misspellings import misspelled_fields
@@ -64,7 +66,7 @@ PROGRESS_SECONDS = 0.2
 
 _request_decoder = msgspec.json.Decoder(IncomingRequest)
 _params_decoders: dict[str, msgspec.json.Decoder[Any]] = {
-    method: msgspec.json.Decoder(params) for method, (params, _) in METHOD_TYPES.items() if params
+    method: msgspec.json.Decoder(spec.params) for method, spec in METHODS.items() if spec.params
 }
 _NO_PARAMS = (b"null", b"{}", b"[]")
 
@@ -323,6 +325,8 @@ class Server:
             result = self.session.call(message.method, params)
         finally:
             self._running = self._progress_token = None
+        if isinstance(result, np.ndarray):  # an Array result, which the session leaves to us
+            result = encode_array(result)
         if message.method == Method.SHUTDOWN:
             self._shutdown = True
         return Response(id=request_id, result=result)
@@ -361,8 +365,8 @@ def _decode_params(message: IncomingRequest) -> Any:
 
 def _with_misspellings(error: InvalidParams, message: IncomingRequest) -> InvalidParams:
     """The error, naming the unknown fields of the params that look like misspelt ones."""
-    params_type = METHOD_TYPES.get(message.method, (None, None))[0]
-    hints = misspelled_fields(message.params, params_type) if params_type else []
+    spec = METHODS.get(message.method)
+    hints = misspelled_fields(message.params, spec.params) if spec and spec.params else []
     if not hints:
         return error
     return InvalidParams(f"{error.message} ({'; '.join(hints)})", error.data)

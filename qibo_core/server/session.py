@@ -30,8 +30,9 @@ from ..errors import (
     UnsupportedProtocolVersion,
 )
 from ..protocol import (
+    DEVICES_SINCE,
     FEATURE_VERSIONS,
-    METHOD_VERSIONS,
+    METHODS,
     PROTOCOL_VERSION,
     STATE_ENCODINGS,
     SUPPORTED_VERSIONS,
@@ -83,10 +84,17 @@ MAX_PREPARED = 4096
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
-"""Every method a session serves, with its handler: the one list of them."""
+"""The handler of each method of protocol.METHODS that a session serves."""
 
 
 def _handles(method: str) -> Callable[[F], F]:
+    """Register the handler of `method`: one of the table's, once."""
+    spec = METHODS.get(method)
+    if spec is None or not spec.session:
+        raise LookupError(f"{method!r} is not a method a session serves (protocol.METHODS)")
+    if method in _HANDLERS:
+        raise LookupError(f"{method!r} has a handler already: {_HANDLERS[method].__name__}")
+
     def register(handler: F) -> F:
         _HANDLERS[method] = handler
         return handler
@@ -143,24 +151,11 @@ class Session:
             raise method_not_found(method)
         if not self.initialized and method != Method.INITIALIZE:
             raise ServerNotInitialized(f"{method!r} before 'initialize': send 'initialize' first")
-        if METHOD_VERSIONS.get(method, 1) > self.version:
-            raise MethodNotFound(f"{method!r} is a method of protocol version "
-                                 f"{METHOD_VERSIONS[method]}; this session speaks version "
-                                 f"{self.version}")
+        since = METHODS[method].since
+        if since > self.version:
+            raise MethodNotFound(f"{method!r} is a method of protocol version {since}; this "
+                                 f"session speaks version {self.version}")
         return handler(self, params)
-
-    def call_array(self, method: str, params: Any) -> np.ndarray:
-        """`state/read` or `state/probabilities` for in-process callers: an array of their own,
-        not its wire encoding."""
-        if not self.initialized:
-            raise ServerNotInitialized(f"{method!r} before 'initialize': send 'initialize' first")
-        if method == Method.STATE_READ:
-            return np.array(self.read_array(params))
-        if method == Method.STATE_PROBABILITIES:
-            return self.probabilities_array(params)
-        if method == Method.CIRCUIT_EXPECTATION:
-            return self.expectation_array(params)
-        raise MethodNotFound(f"{method!r} does not answer an array")
 
     def notify(self, method: str, params: Any) -> None:
         """Run a notification: no reply, so a streamed gate's error waits on its state."""
@@ -204,7 +199,7 @@ class Session:
                 max_message_bytes=self.max_message_bytes,
                 features=[f for f in self.backend.features
                           if FEATURE_VERSIONS[f] <= self.version],
-                devices=devices if self.version >= 3 else None))
+                devices=devices if self.version >= DEVICES_SINCE else None))
 
     @_handles(Method.SHUTDOWN)
     def shutdown(self, params: None) -> None:
@@ -372,20 +367,20 @@ class Session:
         return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=segment)
 
     @_handles(Method.STATE_READ)
-    def read(self, params: ReadParams) -> ArrayData:
-        return self._reply_array(self.read_array(params), params.segment)
+    def read(self, params: ReadParams) -> np.ndarray | ArrayData:
+        """The amplitudes (held by the backend: the caller copies or encodes them), or their
+        place in the client's segment."""
+        array = self._amplitudes(params.state)
+        return array if params.segment is None else self._reply_array(array, params.segment)
 
-    def read_array(self, params: ReadParams) -> np.ndarray:
-        held = self._state(params.state)
+    def _amplitudes(self, state_id: int) -> np.ndarray:
+        held = self._state(state_id)
         if held.is_density:
             return density.of(self.backend).matrix(held.native, held.nqubits)
         return self.backend.to_array(held.native)
 
     @_handles(Method.STATE_PROBABILITIES)
-    def probabilities(self, params: ProbabilitiesParams) -> ArrayData:
-        return encode_array(self.probabilities_array(params))
-
-    def probabilities_array(self, params: ProbabilitiesParams) -> np.ndarray:
+    def probabilities(self, params: ProbabilitiesParams) -> np.ndarray:
         held = self._state(params.state)
         qubits = self._qubits(params.qubits, held.nqubits)
         if held.is_density:
@@ -409,7 +404,7 @@ class Session:
     def state_expectation(self, params: StateExpectationParams) -> float:
         held = self._state(params.state)
         observable = checked_observable(params.observable, held.nqubits)
-        return observable.expectation(self.read_array(ReadParams(params.state)))
+        return observable.expectation(self._amplitudes(params.state))
 
     @_handles(Method.STATE_FREE)
     def free(self, params: StateRef) -> None:
@@ -438,11 +433,8 @@ class Session:
         return CircuitRef(circuit_id)
 
     @_handles(Method.CIRCUIT_EXPECTATION)
-    def expectation(self, params: ExpectationParams[Any]) -> ArrayData:
+    def expectation(self, params: ExpectationParams[Any]) -> np.ndarray:
         """float64 [sets]: the observable's expectation value after each set."""
-        return encode_array(self.expectation_array(params))
-
-    def expectation_array(self, params: ExpectationParams[Any]) -> np.ndarray:
         ready = self._circuit(params.circuit)
         sets = checked_sets(params.parameters, ready, params.circuit)
         observable = checked_observable(params.observable, ready.circuit.nqubits)

@@ -20,7 +20,7 @@ import os
 import tempfile
 
 from ..client import Handle, connect
-from ..client.spawned import ProcessChannel
+from ..client.spawned import ProcessTransport
 from ..client.trace import Trace
 from ..errors import QiboCoreError, RequestTimeout
 from .agreement import agreement_checks
@@ -72,7 +72,7 @@ def _agreement(executable: list[str], report: Report, trace_path: str) -> None:
     failure shows the last of its own."""
     trace = Trace(trace_path)
     try:
-        handle = Handle(ProcessChannel(executable, name="under test", trace=trace),
+        handle = Handle(ProcessTransport(executable, name="under test", trace=trace),
                         timeout=REPLY_TIMEOUT)
     except QiboCoreError as exc:
         trace.close()

@@ -1,4 +1,5 @@
-"""Shared-memory segments: large states cross from a backend at memory speed, safely.
+"""The client half of shared memory (server/segments.py is the other): large states cross to
+and from a backend at memory speed, safely.
 
 The client creates a file in /dev/shm and reserves its space (so a full /dev/shm fails here,
 cleanly, and never as a SIGBUS later), the backend opens it (`shm/attach`), and the client
@@ -6,10 +7,11 @@ unlinks it as soon as the backend has answered: from then on only the two descri
 memory, so nothing leaks whichever side dies. Names carry the creator's pid: segments left by a
 client killed in between are removed by the next one.
 
-Neither side maps the file: the backend writes with pwrite and the client copies the array out
-with pread into memory of its own. So a backend that truncates a segment gets a short read
-(a ProtocolError), not a SIGBUS, and cannot change an array once it was handed out. A segment
-holds one array at a time and returns to the pool at once.
+The client never maps the file: it writes uploads with pwrite and copies answers out with pread
+into memory of its own. So a backend that truncates a segment causes a short read (a
+ProtocolError), not a SIGBUS, and cannot change an array once it was handed out. (The backend
+maps it, and checks its size before every write; it reads uploads with pread.) A segment holds
+one array at a time and returns to the pool at once.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Channel: how a Handle reaches its backend, in this process (local.py) or spawned
+"""Transport: how a Handle reaches its backend, in this process (local.py) or spawned
 (spawned.py). Code that runs circuits never asks which one it has."""
 
 from __future__ import annotations
@@ -7,11 +7,9 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-import numpy as np
-
 
 class Call:
-    """One call of an async caller, running on a worker thread: the channel says here how to
+    """One call of an async caller, running on a worker thread: the transport says here how to
     cancel the request it sent, so that the event loop can cancel exactly that one."""
 
     def __init__(self) -> None:
@@ -30,12 +28,13 @@ class Call:
 
 
 current_call: ContextVar[Call | None] = ContextVar("qibo_core_call", default=None)
-"""The Call the current request belongs to (set by the async API, read by the channel)."""
+"""The Call the current request belongs to (set by the async API, read by the transport)."""
 
 
-class Channel(Protocol):
+class Transport(Protocol):
     """Requests and notifications to one backend; results come back decoded with the type the
-    method table (protocol.METHOD_TYPES) gives."""
+    method table (protocol.METHODS) gives: an Array result as ArrayData from a spawned backend,
+    as a NumPy array from one in this process."""
 
     name: str
     shares_memory: bool
@@ -44,8 +43,6 @@ class Channel(Protocol):
     """The longest message the backend reads (from `initialize`): longer ones are refused."""
 
     def request(self, method: str, params: Any, timeout: float | None = None) -> Any: ...
-    def request_array(self, method: str, params: Any, dtype: str,
-                      timeout: float | None = None) -> np.ndarray: ...
     def notify(self, method: str, params: Any) -> None: ...
     def cancel(self) -> None: ...
     def watch(self, token: int | str, callback: Callable[[int, int], None] | None) -> None: ...
