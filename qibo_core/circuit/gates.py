@@ -336,8 +336,9 @@ class Unitary(Gate):
     def base_matrix(self) -> np.ndarray:
         return self._matrix
 
-    def to_data(self) -> GateData:
-        data = super().to_data()
+    def _data(self) -> GateData:
+        """With the matrix, so that equality tells two Unitary gates apart by it too."""
+        data = super()._data()
         data.matrix = [[(z.real, z.imag) for z in row] for row in self._matrix.tolist()]
         return data
 
