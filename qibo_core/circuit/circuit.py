@@ -15,6 +15,7 @@ from ..protocol.messages import CircuitData, GateData, MeasurementData
 from .channels import Channel
 from .decode import from_data, gate_label
 from .gate import Gate, M, Reset
+from .gates import DAGGER_NAMES
 from .operation import Operation
 from .parameter import Parameter, parameter_sets
 from .transforms import composed, inverted
@@ -128,18 +129,27 @@ class Circuit:
     @property
     def depth(self) -> int:
         """Layers of operations, each placed in the earliest layer free on its qubits (its
-        controls included), as qibo counts them; 0 for an empty circuit."""
+        controls included), as qibo counts them, and after the measurement a condition reads;
+        0 for an empty circuit."""
         layers = [0] * self.nqubits
         for op in self.operations:
             qubits = op.all_qubits if isinstance(op, Gate) else op.qubits
-            layer = max(layers[q] for q in qubits) + 1
+            layer = max(layers[q] for q in (*qubits, *self.condition_qubits(op))) + 1
             for q in qubits:
                 layers[q] = layer
         return max(layers)
 
+    def condition_qubits(self, op: Operation) -> tuple[int, ...]:
+        """The qubits of the register a conditioned gate reads: it comes after their
+        measurement."""
+        if isinstance(op, Gate) and op.condition is not None:
+            return self.registers.get(op.condition[0], ())
+        return ()
+
     @property
     def gate_types(self) -> Counter[str]:
-        """How many operations of each name (`H`, `CNOT`, `M`, `Reset`, a channel's name)."""
+        """How many operations of each name (`H`, `CNOT`, `M`, `Reset`, a channel's name; `SDG`
+        for `S(q).dagger()`, as qibo)."""
         return Counter(_name(op) for op in self.operations)
 
     def count_ops(self) -> dict[str, int]:
@@ -314,7 +324,10 @@ class Circuit:
 
 
 def _name(op: Operation) -> str:
-    """The name an operation is counted under: as written in `gates.<name>`."""
+    """The name an operation is counted under: as written in `gates.<name>`, and a daggered
+    gate under the name qibo gives it (`SDG` for `S(q).dagger()`)."""
+    if isinstance(op, Gate) and op.is_dagger:
+        return DAGGER_NAMES.get(op.name, op.name)
     if isinstance(op, (Gate, Channel)):
         return op.name
     return type(op).__name__

@@ -3,16 +3,16 @@
 Gates qibo also has are drawn with qibo's symbols (a control is `o`, a wire a gate spans is
 `|`), so that a qibo user reads the same picture. What qibo lacks is drawn so that it cannot be
 taken for a gate: a collapsing measurement `MC`, a reset `RST`, a conditioned gate `X[m=1]`, a
-daggered gate without a name of its own `RX†`.
+daggered gate without a name of its own `RX†` (with one, that name: `SDG`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .channels import Channel
 from .gate import Gate, M, Reset
+from .gates import DAGGER_NAMES
 from .operation import Operation
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ GATE_SYMBOLS = {
     "FSWAP": "fx", "fSim": "f", "Unitary": "U", "PRX": "prx",
 }
 """qibo's symbol on the targets, where it is not the gate's name."""
-
-DAGGER_SYMBOLS = {"S": "SDG", "SDG": "S", "T": "TDG", "TDG": "T", "SX": "SXDG", "SXDG": "SX",
-                  "CSX": "CSXDG"}
-"""Daggered gates drawn as the gate qibo makes of them; other daggers get a `†`."""
 
 CHANNEL_SYMBOLS = {
     "KrausChannel": "K", "PauliNoiseChannel": "PN", "DepolarizingChannel": "D",
@@ -42,7 +38,7 @@ def symbol(op: Operation) -> str:
     """What stands on the targets of `op`."""
     if isinstance(op, Gate):
         if op.is_dagger:
-            text = DAGGER_SYMBOLS.get(op.name) or GATE_SYMBOLS.get(op.name, op.name) + "†"
+            text = DAGGER_NAMES.get(op.name) or GATE_SYMBOLS.get(op.name, op.name) + "†"
         else:
             text = GATE_SYMBOLS.get(op.name, op.name)
         if op.condition is not None:
@@ -70,7 +66,7 @@ def diagram(circuit: Circuit, line_wrap: int = 100, legend: bool = False,
             parallel: bool = False) -> str:
     """The diagram of `circuit`'s operations (see Circuit.draw)."""
     n = circuit.nqubits
-    columns = _columns(circuit.operations, n, parallel)
+    columns = _columns(circuit, parallel)
     rows = ["─" + "".join(cells[q] for cells in columns) for q in range(n)]
     names = [str(q).ljust(len(str(n - 1))) for q in range(n)]
     lines = _wrapped(names, rows, line_wrap)
@@ -81,18 +77,19 @@ def diagram(circuit: Circuit, line_wrap: int = 100, legend: bool = False,
     return "\n".join(lines)
 
 
-def _columns(operations: Sequence[Operation], n: int, parallel: bool) -> list[list[str]]:
+def _columns(circuit: Circuit, parallel: bool) -> list[list[str]]:
     """Each column's cell on every wire, padded with `─` to the widest symbol plus one: an
     operation goes in the first column free on the wires it spans (on every wire, when it spans
-    more than one and not `parallel`)."""
+    more than one and not `parallel`), after the measurement its condition reads."""
+    n = circuit.nqubits
     columns: list[list[str]] = []
     free = [0] * n
-    for op in operations:
+    for op in circuit.operations:
         controls = op.controls if isinstance(op, Gate) else ()
         targets = op.targets if isinstance(op, Gate) else op.qubits
         low, high = min((*controls, *targets)), max((*controls, *targets))
         blocked = range(low, high + 1) if parallel or low == high else range(n)
-        column = max(free[q] for q in blocked)
+        column = max(free[q] for q in (*blocked, *circuit.condition_qubits(op)))
         while len(columns) <= column:
             columns.append([""] * n)
         text = symbol(op)
