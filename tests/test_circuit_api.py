@@ -15,7 +15,7 @@ import qibo
 from qibo import gates as qibo_gates
 from qibo.backends import NumpyBackend as QiboNumpy
 
-from qibo_core import Circuit, CircuitError, Handle, Parameter, gates
+from qibo_core import Circuit, CircuitError, Handle, Parameter, UsageError, gates
 from qibo_core.circuit import GATES, Channel, Gate, M, Operation
 from qibo_core.client import close_shared
 from qibo_core.testing.strategies import random_unitary
@@ -152,6 +152,12 @@ def test_draw_wraps_as_qibo() -> None:
     assert drawn.splitlines()[0].startswith("0 :     ─H─o") and drawn.splitlines()[0].endswith(
         " ...")
     assert "\n\n0 : ... " in drawn
+
+
+def test_draw_refuses_a_line_wrap_that_is_not_a_width() -> None:
+    for line_wrap in (-1, 2.5, True):
+        with pytest.raises(UsageError, match="line_wrap is a number of characters"):
+            Circuit(1).draw(line_wrap)  # type: ignore[arg-type]
 
 
 def test_draw_legend_lists_channels_as_qibo() -> None:

@@ -124,7 +124,7 @@ class Circuit:
     @property
     def ngates(self) -> int:
         """How many operations, measurements and channels included (as qibo counts)."""
-        return len(self.gates) + sum(not m.collapse for m in self.measurements)
+        return len(self.operations)
 
     @property
     def depth(self) -> int:
@@ -242,16 +242,15 @@ class Circuit:
     def summary(self) -> str:
         """Depth, operations, qubits and counts by name (as qibo's summary), then the
         parameters, measurements and channels."""
-        counts = self.gate_types.most_common()
+        parameters = ", ".join(p.name for p in self.parameters)
         registers = ", ".join(f"{name} {list(qubits)}" for name, qubits in self.registers.items())
         return "\n".join([
             f"Circuit depth = {self.depth}",
             f"Total number of gates = {self.ngates}",
             f"Number of qubits = {self.nqubits}",
             "Most common gates:",
-            *(f"{name}: {count}" for name, count in counts),
-            f"Parameters = {len(self.parameters)}"
-            + "".join(f"{', ' if k else ': '}{p.name}" for k, p in enumerate(self.parameters)),
+            *(f"{name}: {count}" for name, count in self.gate_types.most_common()),
+            f"Parameters = {len(self.parameters)}" + (f": {parameters}" if parameters else ""),
             f"Measurements = {len(self.measurements)}" + (f": {registers}" if registers else ""),
             f"Channels = {sum(isinstance(op, Channel) for op in self.gates)}",
         ])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import UsageError
 from .channels import Channel
 from .gate import Gate, M, Reset
 from .gates import DAGGER_NAMES
@@ -65,6 +66,9 @@ def legend_entry(op: Operation) -> tuple[str, str] | None:
 def diagram(circuit: Circuit, line_wrap: int = 100, legend: bool = False,
             parallel: bool = False) -> str:
     """The diagram of `circuit`'s operations (see Circuit.draw)."""
+    if isinstance(line_wrap, bool) or not isinstance(line_wrap, int) or line_wrap < 0:
+        raise UsageError(f"draw: line_wrap is a number of characters (0: never wrap), got "
+                         f"{line_wrap!r}")
     n = circuit.nqubits
     columns = _columns(circuit, parallel)
     rows = ["─" + "".join(cells[q] for cells in columns) for q in range(n)]
