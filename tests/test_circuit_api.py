@@ -22,12 +22,12 @@ from qibo_core.testing.strategies import random_unitary
 
 SHARED = sorted(name for name in GATES if hasattr(qibo_gates, name))
 CHANNELS = [
-    lambda q, rng: gates.DepolarizingChannel(q, 0.1),
-    lambda q, rng: gates.AmplitudeDampingChannel(q[0], 0.2),
-    lambda q, rng: gates.PhaseDampingChannel(q[0], 0.3),
-    lambda q, rng: gates.ResetChannel(q[0], [0.1, 0.2]),
-    lambda q, rng: gates.ThermalRelaxationChannel(q[0], [1.0, 0.5, 0.1]),
-    lambda q, rng: gates.PauliNoiseChannel(q, [("X" * len(q), 0.1)]),
+    lambda q: gates.DepolarizingChannel(q, 0.1),
+    lambda q: gates.AmplitudeDampingChannel(q[0], 0.2),
+    lambda q: gates.PhaseDampingChannel(q[0], 0.3),
+    lambda q: gates.ResetChannel(q[0], [0.1, 0.2]),
+    lambda q: gates.ThermalRelaxationChannel(q[0], [1.0, 0.5, 0.1]),
+    lambda q: gates.PauliNoiseChannel(q, [("X" * len(q), 0.1)]),
 ]
 NOT_ISWAP = [name for name in SHARED if name != "iSWAP"]
 QIBO = QiboNumpy()
@@ -62,7 +62,7 @@ def random_circuit(rng: np.random.Generator, n: int, size: int, *, dagger: bool 
     for _ in range(size):
         if noise and rng.random() < 0.15:
             q = [int(x) for x in rng.permutation(n)[:int(rng.integers(1, min(2, n) + 1))]]
-            c.add(CHANNELS[int(rng.integers(len(CHANNELS)))](q, rng))
+            c.add(CHANNELS[int(rng.integers(len(CHANNELS)))](q))
         else:
             c.add(random_gate(rng, n, dagger=dagger, controls=controls, names=names))
     if measure:
