@@ -4,7 +4,8 @@ resets among them), and the measurements that close it."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -14,8 +15,10 @@ from ..protocol.messages import CircuitData, GateData, MeasurementData
 from .channels import Channel
 from .decode import from_data, gate_label
 from .gate import MAX_QUBIT_INDEX, Gate, M, Reset, shown
+from .gates import DAGGER_NAMES
 from .operation import Operation
 from .parameter import Parameter, parameter_sets
+from .transforms import composed, inverted
 
 
 class Runner(Protocol):
@@ -123,6 +126,47 @@ class Circuit:
         return not self.density_matrix and any(not isinstance(op, Gate) for op in self.gates)
 
     @property
+    def operations(self) -> list[Operation]:
+        """Every operation in order: the gates, then the measurements that close the circuit
+        (what qibo calls the queue)."""
+        return [*self.gates, *(m for m in self.measurements if not m.collapse)]
+
+    @property
+    def ngates(self) -> int:
+        """How many operations, measurements and channels included (as qibo counts)."""
+        return len(self.operations)
+
+    @property
+    def depth(self) -> int:
+        """Layers of operations, each placed in the earliest layer free on its qubits (its
+        controls included), as qibo counts them, and after the measurement a condition reads;
+        0 for an empty circuit."""
+        layers = [0] * self.nqubits
+        for op in self.operations:
+            qubits = op.all_qubits if isinstance(op, Gate) else op.qubits
+            layer = max(layers[q] for q in (*qubits, *self.condition_qubits(op))) + 1
+            for q in qubits:
+                layers[q] = layer
+        return max(layers)
+
+    def condition_qubits(self, op: Operation) -> tuple[int, ...]:
+        """The qubits of the register a conditioned gate reads: it comes after their
+        measurement."""
+        if isinstance(op, Gate) and op.condition is not None:
+            return self.registers.get(op.condition[0], ())
+        return ()
+
+    @property
+    def gate_types(self) -> Counter[str]:
+        """How many operations of each name (`H`, `CNOT`, `M`, `Reset`, a channel's name; `SDG`
+        for `S(q).dagger()`, as qibo)."""
+        return Counter(_name(op) for op in self.operations)
+
+    def count_ops(self) -> dict[str, int]:
+        """`gate_types`, the most common first (Qiskit's name)."""
+        return dict(self.gate_types.most_common())
+
+    @property
     def parameters(self) -> list[Parameter]:
         """The Parameters its gates take, in first-use order: the order of a set of values."""
         seen: dict[Parameter, None] = {}
@@ -144,12 +188,77 @@ class Circuit:
 
     def bound(self, values: dict[str, float]) -> Circuit:
         """This circuit with the Parameters named in `values` valued from it (a copy)."""
-        other = copy.copy(self)
+        other = self.copy()
         other.gates = [op.bound(values) if isinstance(op, Gate) and op.slots else op
                        for op in self.gates]
+        return other
+
+    def copy(self) -> Circuit:
+        """A circuit to change (add to, edit its lists) without changing this one; the
+        gates themselves are shared: a gate's methods return new gates."""
+        other = copy.copy(self)
+        other.gates = list(self.gates)
         other.measurements = list(self.measurements)
         other._measured = set(self._measured)
         return other
+
+    def invert(self) -> Circuit:
+        """The inverse: the gates daggered in reverse order, then the closing measurements
+        (as qibo's `invert`). Collapsing measurements, resets and channels have no inverse:
+        CircuitError names the first."""
+        return inverted(self)
+
+    inverse = invert
+    """Qiskit's name for `invert`."""
+
+    def compose(self, other: Circuit, qubits: Sequence[int] | None = None) -> Circuit:
+        """A new circuit: this one, then `other` with its qubit k on `qubits[k]` (default: on
+        the first qubits). A default register name (`register<k>`) both use is renamed in the
+        new circuit; a name given by hand that both use raises."""
+        return composed(self, other, qubits)
+
+    def __add__(self, other: Circuit) -> Circuit:
+        """This circuit, then `other`, on as many qubits (qibo's `c1 + c2`)."""
+        if not isinstance(other, Circuit):
+            return NotImplemented
+        if other.nqubits != self.nqubits:
+            raise CircuitError(f"{self.nqubits}-qubit circuit + {other.nqubits}-qubit circuit: "
+                               "add circuits of as many qubits, or place the smaller with "
+                               "compose(other, qubits=...)")
+        return composed(self, other)
+
+    def unitary(self, backend: Any = None) -> np.ndarray:
+        """The 2^n x 2^n matrix of its gates (qubit 0 the most significant bit), computed by
+        the backend (as `execute` names it) in one run of 2n qubits (at most 12: CircuitError
+        says what more would take). A circuit with measurements, resets, channels or unvalued
+        Parameters has none."""
+        from . import unitary  # loaded when used, as qasm
+        result = _runner().execute(unitary.entangled(self), backend)
+        return unitary.from_amplitudes(result.state(), self.nqubits)
+
+    def draw(self, line_wrap: int = 100, legend: bool = False, parallel: bool = False) -> str:
+        """A text diagram in qibo's layout: a wire per qubit, a column per operation (each
+        multi-qubit one alone in its column, unless `parallel`), cut every `line_wrap`
+        characters (0: never); `legend` explains the symbols of channels, collapsing
+        measurements and resets."""
+        from .draw import diagram
+        return diagram(self, line_wrap, legend, parallel)
+
+    def summary(self) -> str:
+        """Depth, operations, qubits and counts by name (as qibo's summary), then the
+        parameters, measurements and channels."""
+        parameters = ", ".join(p.name for p in self.parameters)
+        registers = ", ".join(f"{name} {list(qubits)}" for name, qubits in self.registers.items())
+        return "\n".join([
+            f"Circuit depth = {self.depth}",
+            f"Total number of gates = {self.ngates}",
+            f"Number of qubits = {self.nqubits}",
+            "Most common gates:",
+            *(f"{name}: {count}" for name, count in self.gate_types.most_common()),
+            f"Parameters = {len(self.parameters)}" + (f": {parameters}" if parameters else ""),
+            f"Measurements = {len(self.measurements)}" + (f": {registers}" if registers else ""),
+            f"Channels = {sum(isinstance(op, Channel) for op in self.gates)}",
+        ])
 
     def to_data(self) -> CircuitData:
         return CircuitData(nqubits=self.nqubits, density_matrix=self.density_matrix,
@@ -204,12 +313,32 @@ class Circuit:
                 tuple(m.key() for m in self.measurements))
 
     def __eq__(self, other: object) -> bool:
+        """The same qubits, kind of simulation, gates (Parameters included) and
+        measurements."""
         return isinstance(other, Circuit) and self.key() == other.key()
 
     def __repr__(self) -> str:
         density = ", density_matrix=True" if self.density_matrix else ""
         return (f"Circuit({self.nqubits}{density}) with {len(self.gates)} gates, "
                 f"{len(self.measurements)} measurements")
+
+    def __str__(self) -> str:
+        """The one-line repr, then the diagram: what `print(circuit)` shows."""
+        return f"{self!r}\n{self.draw()}"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """What IPython and Jupyter show: the diagram, under the counts."""
+        printer.text(repr(self) if cycle else str(self))
+
+
+def _name(op: Operation) -> str:
+    """The name an operation is counted under: as written in `gates.<name>`, and a daggered
+    gate under the name qibo gives it (`SDG` for `S(q).dagger()`)."""
+    if isinstance(op, Gate) and op.is_dagger:
+        return DAGGER_NAMES.get(op.name, op.name)
+    if isinstance(op, (Gate, Channel)):
+        return op.name
+    return type(op).__name__
 
 
 def _op_data(op: Operation) -> GateData:

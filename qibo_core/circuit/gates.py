@@ -28,6 +28,10 @@ from .channels import (
 )
 from .gate import GATES, UNITARY_TOLERANCE, Entries, Gate, M, Reset
 
+DAGGER_NAMES = {"S": "SDG", "SDG": "S", "T": "TDG", "TDG": "T", "SX": "SXDG", "SXDG": "SX",
+                "CSX": "CSXDG"}
+"""What qibo calls these gates daggered: a gate of its own (for us, the gate with `dagger()`)."""
+
 UNITARY_MAX_QUBITS = 14
 """A 14-qubit matrix is 4 GiB; a Unitary on more qubits is refused before anything is built."""
 
