@@ -205,10 +205,10 @@ def test_release_frees_what_the_backend_keeps_for_a_circuit() -> None:
         handle.expectation(c, "Z0", parameters=[0.1])
         handle.gradient(c, "Z0", parameters=[0.1])
         session = handle.transport._session  # type: ignore[attr-defined]
-        assert len(session._prepared) == 2
+        assert len(session.prepared) == 2
         handle.release(c)
         handle.new_state(1)  # any request carries the frees before it
-        assert not session._prepared
+        assert not session.prepared
         assert handle.expectation(c, "Z0", parameters=[0.1]) == pytest.approx(np.cos(0.1))
 
 

@@ -29,7 +29,7 @@ from qibo_core import (
 from qibo_core.client.discovery import find_backend
 from qibo_core.client.trace import TRACE_VARIABLE
 from qibo_core.protocol import ErrorCode, InitializeOptions, SlotData
-from qibo_core.server.variational import Prepared, prepared
+from qibo_core.server.prepared import Prepared, prepared
 
 SILENT = """
 import json, sys

@@ -16,9 +16,9 @@ from .channels import Channel
 from .decode import from_data, gate_label
 from .gate import MAX_QUBIT_INDEX, Gate, M, Reset, shown
 from .gates import DAGGER_NAMES
-from .operation import Operation
+from .operation import Operation, condition_qubits
 from .parameter import Parameter, parameter_sets
-from .transforms import composed, inverted
+from .transforms import inverse_gates, placed
 
 
 class Runner(Protocol):
@@ -144,17 +144,10 @@ class Circuit:
         layers = [0] * self.nqubits
         for op in self.operations:
             qubits = op.all_qubits if isinstance(op, Gate) else op.qubits
-            layer = max(layers[q] for q in (*qubits, *self.condition_qubits(op))) + 1
+            layer = max(layers[q] for q in (*qubits, *condition_qubits(op, self.registers))) + 1
             for q in qubits:
                 layers[q] = layer
         return max(layers)
-
-    def condition_qubits(self, op: Operation) -> tuple[int, ...]:
-        """The qubits of the register a conditioned gate reads: it comes after their
-        measurement."""
-        if isinstance(op, Gate) and op.condition is not None:
-            return self.registers.get(op.condition[0], ())
-        return ()
 
     @property
     def gate_types(self) -> Counter[str]:
@@ -206,7 +199,10 @@ class Circuit:
         """The inverse: the gates daggered in reverse order, then the closing measurements
         (as qibo's `invert`). Collapsing measurements, resets and channels have no inverse:
         CircuitError names the first."""
-        return inverted(self)
+        inverse = Circuit(self.nqubits, density_matrix=self.density_matrix)
+        inverse.add(inverse_gates(self))
+        inverse.add(self.measurements)
+        return inverse
 
     inverse = invert
     """Qiskit's name for `invert`."""
@@ -215,7 +211,7 @@ class Circuit:
         """A new circuit: this one, then `other` with its qubit k on `qubits[k]` (default: on
         the first qubits). A default register name (`register<k>`) both use is renamed in the
         new circuit; a name given by hand that both use raises."""
-        return composed(self, other, qubits)
+        return self._composed(other, qubits)
 
     def __add__(self, other: Circuit) -> Circuit:
         """This circuit, then `other`, on as many qubits (qibo's `c1 + c2`)."""
@@ -225,7 +221,17 @@ class Circuit:
             raise CircuitError(f"{self.nqubits}-qubit circuit + {other.nqubits}-qubit circuit: "
                                "add circuits of as many qubits, or place the smaller with "
                                "compose(other, qubits=...)")
-        return composed(self, other)
+        return self._composed(other)
+
+    def _composed(self, other: Circuit, qubits: Sequence[int] | None = None) -> Circuit:
+        result = self.copy()
+        for index, op in enumerate(placed(self, other, qubits)):
+            try:
+                result.add(op)
+            except CircuitError as exc:
+                raise CircuitError(f"compose: operation {index} of the second circuit: "
+                                   f"{exc}") from None
+        return result
 
     def unitary(self, backend: Any = None) -> np.ndarray:
         """The 2^n x 2^n matrix of its gates (qubit 0 the most significant bit), computed by
@@ -233,7 +239,10 @@ class Circuit:
         says what more would take). A circuit with measurements, resets, channels or unvalued
         Parameters has none."""
         from . import unitary  # loaded when used, as qasm
-        result = _runner().execute(unitary.entangled(self), backend)
+        doubled = Circuit(2 * self.nqubits)
+        doubled.add(unitary.entangling(self))
+        doubled.add(self.gates)
+        result = _runner().execute(doubled, backend)
         return unitary.from_amplitudes(result.state(), self.nqubits)
 
     def draw(self, line_wrap: int = 100, legend: bool = False, parallel: bool = False) -> str:

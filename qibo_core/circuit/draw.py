@@ -8,16 +8,11 @@ daggered gate without a name of its own `RX†` (with one, that name: `SDG`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..errors import UsageError
 from .channels import Channel
 from .gate import Gate, M, Reset
 from .gates import DAGGER_NAMES
-from .operation import Operation
-
-if TYPE_CHECKING:
-    from .circuit import Circuit
+from .operation import CircuitParts, Operation, condition_qubits
 
 GATE_SYMBOLS = {
     "CNOT": "X", "CY": "Y", "CZ": "Z", "CH": "H", "TOFFOLI": "X", "CCZ": "Z", "CRX": "RX",
@@ -63,7 +58,7 @@ def legend_entry(op: Operation) -> tuple[str, str] | None:
     return None
 
 
-def diagram(circuit: Circuit, line_wrap: int = 100, legend: bool = False,
+def diagram(circuit: CircuitParts, line_wrap: int = 100, legend: bool = False,
             parallel: bool = False) -> str:
     """The diagram of `circuit`'s operations (see Circuit.draw)."""
     if isinstance(line_wrap, bool) or not isinstance(line_wrap, int) or line_wrap < 0:
@@ -81,11 +76,11 @@ def diagram(circuit: Circuit, line_wrap: int = 100, legend: bool = False,
     return "\n".join(lines)
 
 
-def _columns(circuit: Circuit, parallel: bool) -> list[list[str]]:
+def _columns(circuit: CircuitParts, parallel: bool) -> list[list[str]]:
     """Each column's cell on every wire, padded with `─` to the widest symbol plus one: an
     operation goes in the first column free on the wires it spans (on every wire, when it spans
     more than one and not `parallel`), after the measurement its condition reads."""
-    n = circuit.nqubits
+    n, registers = circuit.nqubits, circuit.registers
     columns: list[list[str]] = []
     free = [0] * n
     for op in circuit.operations:
@@ -93,7 +88,7 @@ def _columns(circuit: Circuit, parallel: bool) -> list[list[str]]:
         targets = op.targets if isinstance(op, Gate) else op.qubits
         low, high = min((*controls, *targets)), max((*controls, *targets))
         blocked = range(low, high + 1) if parallel or low == high else range(n)
-        column = max(free[q] for q in (*blocked, *circuit.condition_qubits(op)))
+        column = max(free[q] for q in (*blocked, *condition_qubits(op, registers)))
         while len(columns) <= column:
             columns.append([""] * n)
         text = symbol(op)

@@ -1,4 +1,5 @@
-"""New circuits made of others: the inverse of one, and one composed onto another.
+"""The operations of new circuits made of others (Circuit builds them): the inverse of one, and
+one composed onto another.
 
 Gates are values (every method of a Gate returns a new one), so the new circuits share them;
 their Parameters stay, so an inverted or composed circuit binds the same names.
@@ -9,50 +10,37 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ..errors import CircuitError
 from .channels import Channel
 from .gate import Gate, M
-from .operation import Operation
-
-if TYPE_CHECKING:
-    from .circuit import Circuit
+from .operation import CircuitParts, Operation
 
 DEFAULT_REGISTER = re.compile(r"register\d+")
 """The names Circuit gives measurements added without one: renamed when two circuits meet."""
 
 
-def inverted(circuit: Circuit) -> Circuit:
-    """Its gates daggered in reverse order, then its closing measurements (as qibo's
+def inverse_gates(circuit: CircuitParts) -> list[Gate]:
+    """Its gates daggered in reverse order (its closing measurements follow them, as in qibo's
     `invert`); an operation without an inverse raises, named."""
     for index, op in enumerate(circuit.gates):
         if not isinstance(op, Gate):
             raise CircuitError(f"invert: gate {index}, {op!r}, has no inverse "
                                f"({_kind(op)})")
-    result = type(circuit)(circuit.nqubits, density_matrix=circuit.density_matrix)
-    result.add(op.dagger() for op in reversed(circuit.gates))  # type: ignore[union-attr]
-    result.add(circuit.measurements)
-    return result
+    return [op.dagger() for op in reversed(circuit.gates)]  # type: ignore[union-attr]
 
 
-def composed(first: Circuit, second: Circuit, qubits: Sequence[int] | None = None) -> Circuit:
-    """`first`, then `second` with its qubit k on `qubits[k]` (default: on the first qubits);
-    registers of default names that both use are renamed in `second`, with the conditions
-    that read them."""
+def placed(first: CircuitParts, second: CircuitParts,
+           qubits: Sequence[int] | None = None) -> list[Operation]:
+    """`second`'s operations to add after `first`'s, with its qubit k on `qubits[k]` (default:
+    on the first qubits); registers of default names that both use are renamed, with the
+    conditions that read them."""
     if second.density_matrix != first.density_matrix:
         raise CircuitError("compose: one circuit simulates a density matrix and the other a "
                            "state vector; build both with the same density_matrix")
     onto = _placement(first.nqubits, second.nqubits, qubits)
     names = _register_names(first, second)
-    result = first.copy()
-    for index, op in enumerate(second.operations):
-        try:
-            result.add(_renamed(_moved(op, onto), names))
-        except CircuitError as exc:
-            raise CircuitError(f"compose: operation {index} of the second circuit: {exc}"
-                               ) from None
-    return result
+    return [_renamed(_moved(op, onto), names) for op in second.operations]
 
 
 def _kind(op: Operation) -> str:
@@ -82,7 +70,7 @@ def _placement(nqubits: int, count: int, qubits: Sequence[int] | None) -> list[i
     return onto
 
 
-def _register_names(first: Circuit, second: Circuit) -> dict[str, str]:
+def _register_names(first: CircuitParts, second: CircuitParts) -> dict[str, str]:
     """New names for `second`'s registers that `first` uses: a default name becomes the next
     default name free in both; a name someone chose raises."""
     taken = set(first.registers) | set(second.registers)

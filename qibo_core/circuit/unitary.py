@@ -10,31 +10,24 @@ which every backend of every protocol version runs.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import CircuitError
 from .gate import Gate
 from .gates import CNOT, H
-
-if TYPE_CHECKING:
-    from .circuit import Circuit
+from .operation import CircuitParts
 
 MAX_QUBITS = 12
 """The largest circuit whose unitary is computed: a run of 24 qubits, a 256 MiB state."""
 
 
-def entangled(circuit: Circuit) -> Circuit:
-    """`circuit`'s gates on the first half of a maximally entangled state of twice its qubits;
-    a circuit without a unitary raises, saying why."""
-    n = circuit.nqubits
+def entangling(circuit: CircuitParts) -> list[Gate]:
+    """The gates that entangle `circuit`'s n qubits with n ancillas, to run before its own gates
+    on 2n qubits; a circuit without a unitary raises, saying why."""
     _check(circuit)
-    doubled = type(circuit)(2 * n)
-    for q in range(n):
-        doubled.add([H(n + q), CNOT(n + q, q)])
-    doubled.add(circuit.gates)
-    return doubled
+    n = circuit.nqubits
+    return [gate for q in range(n) for gate in (H(n + q), CNOT(n + q, q))]
 
 
 def from_amplitudes(amplitudes: np.ndarray, nqubits: int) -> np.ndarray:
@@ -43,7 +36,7 @@ def from_amplitudes(amplitudes: np.ndarray, nqubits: int) -> np.ndarray:
     return np.asarray(amplitudes).reshape(dim, dim) * math.sqrt(dim)
 
 
-def _check(circuit: Circuit) -> None:
+def _check(circuit: CircuitParts) -> None:
     n = circuit.nqubits
     if n > MAX_QUBITS:
         raise CircuitError(f"unitary: a {n}-qubit circuit's matrix takes {_size(16 * 4**n)}, "

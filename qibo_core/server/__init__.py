@@ -7,6 +7,7 @@ request for it, and serve(backend), the loop of a backend executable.
         serve(MyBackend())
 """
 
+from . import execution, lifecycle, prepared, states  # noqa: F401  (they register handlers)
 from .backend import (
     Backend,
     Checkpoint,

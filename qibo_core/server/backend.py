@@ -164,7 +164,7 @@ class Backend(ABC):
 
     def prepare(self, prepared: Any, checkpoint: Checkpoint = no_checkpoint) -> Any:
         """Optional: what this backend builds once for a prepared circuit (a
-        server.variational.Prepared), kept as its `native`; None builds nothing. Call
+        server.prepared.Prepared), kept as its `native`; None builds nothing. Call
         `checkpoint()` every few milliseconds of building, as `apply` does."""
         return None
 

@@ -49,7 +49,9 @@ from ..protocol import (
 )
 from ..protocol.misspellings import misspelled_fields
 from .backend import Backend
-from .session import Session, method_not_found
+from .registry import method_not_found
+from .session import Session
+from .states import stream_failed
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 2**20
 PARENT_POLL_SECONDS = 1.0
@@ -287,7 +289,7 @@ class Server:
         if is_request:
             return _error(request_id, error)
         if message.method == Method.STATE_APPLY:
-            self.session.stream_failed(_salvage_state(message.params), error)
+            stream_failed(self.session, _salvage_state(message.params), error)
         log(f"notification {message.method!r} failed: {error}")
         return None
 

@@ -1,4 +1,5 @@
-"""Prepared circuits (protocol version 3): a circuit kept under an id with slots for parameter
+"""Prepared circuits (protocol version 3) and their handlers (`circuit/prepare`,
+`circuit/expectation`, `circuit/free`): a circuit kept under an id with slots for parameter
 values, run with many sets of them, each reduced to an observable's expectation value on the
 backend, so that neither the circuit nor the state crosses the wire per set.
 
@@ -18,9 +19,25 @@ import numpy as np
 from ..circuit import Circuit, Gate
 from ..circuit.observable import Observable
 from ..errors import CircuitError, InvalidParams
-from ..protocol import MAX_SETS, ArrayData, SlotData, TermData, decode_array
+from ..protocol import (
+    MAX_SETS,
+    ArrayData,
+    CircuitRef,
+    ExpectationParams,
+    Method,
+    PrepareParams,
+    SlotData,
+    TermData,
+    decode_array,
+)
 from . import density
 from .backend import Backend, Checkpoint, no_checkpoint
+from .execution import checked_circuit
+from .registry import handles
+from .session import Session
+
+MAX_PREPARED = 4096
+"""The most circuits a session keeps prepared at once."""
 
 
 @dataclass
@@ -119,3 +136,45 @@ def expectations(backend: Backend, prepared: Prepared, sets: np.ndarray, observa
         values[k] = observable.expectation(state)
     checkpoint(len(sets), len(sets))
     return values
+
+
+@handles(Method.CIRCUIT_PREPARE)
+def prepare(session: Session, params: PrepareParams[Any]) -> CircuitRef:
+    if len(session.prepared) >= MAX_PREPARED:
+        raise InvalidParams(f"{MAX_PREPARED} circuits are prepared already: free some "
+                            "(circuit/free)")
+    circuit = checked_circuit(params.circuit)
+    session.check_fits(2 * circuit.nqubits if circuit.density_matrix else circuit.nqubits)
+    ready = prepared(circuit, params.slots, params.parameters)
+    ready.native = session.backend.prepare(ready, session.checkpoint)
+    circuit_id = session.next_id("circuit")
+    session.prepared[circuit_id] = ready
+    return CircuitRef(circuit_id)
+
+
+@handles(Method.CIRCUIT_EXPECTATION)
+def expectation(session: Session, params: ExpectationParams[Any]) -> np.ndarray:
+    """float64 [sets]: the observable's expectation value after each set."""
+    ready = _circuit(session, params.circuit)
+    sets = checked_sets(params.parameters, ready, params.circuit)
+    observable = checked_observable(params.observable, ready.circuit.nqubits)
+    n = ready.circuit.nqubits
+    session.check_fits(2 * n if ready.circuit.density_matrix else n)
+    values = session.backend.expectations(ready, sets, observable, session.checkpoint)
+    if values is None:
+        values = expectations(session.backend, ready, sets, observable, session.checkpoint)
+    return values
+
+
+@handles(Method.CIRCUIT_FREE)
+def free(session: Session, params: CircuitRef) -> None:
+    _circuit(session, params.circuit)
+    del session.prepared[params.circuit]
+
+
+def _circuit(session: Session, circuit_id: int) -> Prepared:
+    ready: Prepared | None = session.prepared.get(circuit_id)
+    if ready is None:
+        raise InvalidParams(f"no circuit {circuit_id} is prepared (never, or freed); "
+                            f"prepared: {sorted(session.prepared) or 'none'}")
+    return ready

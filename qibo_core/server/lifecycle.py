@@ -1,0 +1,74 @@
+"""The handlers of a session's life: `initialize`, `shutdown`, and the shared-memory segments
+it attaches (`shm/attach`, `shm/detach`)."""
+
+from __future__ import annotations
+
+from ..errors import InvalidParams, InvalidRequest, UnsupportedProtocolVersion
+from ..protocol import (
+    DEVICES_SINCE,
+    FEATURE_VERSIONS,
+    STATE_ENCODINGS,
+    SUPPORTED_VERSIONS,
+    AttachParams,
+    Capabilities,
+    InitializeParams,
+    InitializeResult,
+    Method,
+    SegmentRef,
+    ServerInfo,
+)
+from .registry import handles
+from .session import Session
+
+
+@handles(Method.INITIALIZE)
+def initialize(session: Session, params: InitializeParams) -> InitializeResult:
+    if session.initialized:
+        raise InvalidRequest("'initialize' was already received")
+    if params.protocol_version not in SUPPORTED_VERSIONS:
+        raise UnsupportedProtocolVersion(
+            f"protocol version {params.protocol_version} is not supported; this backend "
+            f"speaks {list(SUPPORTED_VERSIONS)}",
+            {"supported": list(SUPPORTED_VERSIONS), "requested": params.protocol_version})
+    backend, options = session.backend, params.options
+    if options.precision not in backend.precisions:
+        raise InvalidParams(f"precision {options.precision!r} is not offered; choose one of "
+                            f"{list(backend.precisions)}")
+    if options.threads is not None and options.threads < 1:
+        raise InvalidParams(f"threads must be at least 1, got {options.threads}")
+    devices = list(backend.devices)
+    if options.device is not None and options.device not in devices:
+        raise InvalidParams(f"device {options.device!r} is not available here; this backend "
+                            f"offers {devices}")
+    backend.configure(options)
+    session.initialized = True
+    session.version = version = params.protocol_version
+    encodings = [e for e in STATE_ENCODINGS if e != "shm" or session.segments.enabled]
+    return InitializeResult(
+        protocol_version=version,
+        server_info=ServerInfo(name=backend.name, version=backend.version),
+        capabilities=Capabilities(
+            gates=backend.gates, native_gates=sorted(backend.native_gates),
+            max_qubits=backend.max_qubits, precisions=list(backend.precisions),
+            state_encodings=encodings, threads=backend.threads,
+            max_message_bytes=session.max_message_bytes,
+            features=[f for f in backend.features if FEATURE_VERSIONS[f] <= version],
+            devices=devices if version >= DEVICES_SINCE else None))
+
+
+@handles(Method.SHUTDOWN)
+def shutdown(session: Session, params: None) -> None:
+    session.states.clear()
+    session.prepared.clear()
+    session.budget.promised = 0
+    session.segments.close()
+
+
+@handles(Method.SHM_ATTACH)
+def attach(session: Session, params: AttachParams) -> SegmentRef:
+    return SegmentRef(session.segments.attach(params.path, params.size))
+
+
+@handles(Method.SHM_DETACH)
+def detach(session: Session, params: SegmentRef) -> None:
+    session.segments.detach(params.segment)
