@@ -49,11 +49,13 @@ void clear_error(qc_backend *b)
     b->errcode = 0;
 }
 
+/* The new words are formatted before the old ones go: they may quote them. */
 static int record(qc_backend *b, int status, const char *format, va_list args)
 {
+    char *message = vformat_text(format, args);
     clear_error(b);
-    b->errmsg = vformat_text(format, args);
-    return b->errmsg == NULL ? QC_NOMEM : status;
+    b->errmsg = message;
+    return message == NULL ? QC_NOMEM : status;
 }
 
 int fail(qc_backend *b, int status, const char *format, ...)
@@ -82,9 +84,10 @@ int circuit_fail(qc_circuit *c, int status, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
-    free(c->errmsg);
-    c->errmsg = vformat_text(format, args);
+    char *message = vformat_text(format, args);
     va_end(args);
+    free(c->errmsg);
+    c->errmsg = message;
     return c->errmsg == NULL ? QC_NOMEM : status;
 }
 
