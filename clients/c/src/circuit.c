@@ -83,8 +83,9 @@ static char *qubits_problem(const char *what, size_t n, const int *qubits, int l
                     fprintf(out, "%s%d", m ? ", " : "", qubits[m]);
                 if (out)
                     fclose(out);
-                char *text = format_text("%s acts on repeated qubits [%s]", what,
-                                         list ? list : "");
+                /* the name alone, as the Python client says it */
+                char *text = format_text("%.*s acts on repeated qubits [%s]",
+                                         (int)strcspn(what, "("), what, list ? list : "");
                 free(list);
                 return text;
             }

@@ -7,6 +7,7 @@
  *   qc_check usage                        refusals that need no backend
  *   qc_check fake TIMEOUT COMMAND...      a fake backend: the first failure, in words
  *   qc_check killed BACKEND               the backend killed in the middle of a call
+ *   qc_check connect NAME                 connecting by name, and what the log was told
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -583,10 +584,13 @@ static int fake(double timeout, char **command)
         status = status ?: qc_state_read(s, large, (size_t)16 << 14);
     }
     json_t *line = failure(status, qc_errmsg(b));
-    json_object_set_new(line, "step", json_string(status == QC_OK ? "done" : step));
+    json_object_set_new(line, "step", json_string("fake"));
+    json_object_set_new(line, "at", json_string(status == QC_OK ? "done" : step));
     json_object_set_new(line, "code", json_integer(qc_errcode(b)));
     json_object_set_new(line, "protocol", json_integer(qc_backend_protocol_version(b)));
-    int again = qc_state_new(b, 1, &(qc_state *){NULL});
+    qc_state *later = NULL;
+    int again = qc_state_new(b, 1, &later);
+    qc_state_free(later);
     json_object_set_new(line, "later", json_string(qc_strstatus(status ? again : QC_OK)));
     emit(line);
     qc_state_free(s);
@@ -594,6 +598,31 @@ static int fake(double timeout, char **command)
     qc_circuit_free(c);
     qc_backend_free(b);
     free(large);
+    report_leftovers(fds);
+    return 0;
+}
+
+/* ---- connecting by name (PATH, the configuration file) ----------------------------- */
+
+static void keep_log(void *userdata, int level, const char *message)
+{
+    if (level == QC_LOG_WARNING)
+        json_array_append_new(userdata, json_string(message));
+}
+
+static int connect_by_name(const char *name)
+{
+    int fds = count_fds();
+    json_t *log = json_array();
+    qc_backend *b = NULL;
+    int status = qc_connect(name, &(qc_options){.log = keep_log, .log_userdata = log}, &b);
+    char *warnings = json_dumps(log, JSON_COMPACT);
+    emit(json_pack("{s:s, s:s, s:s, s:s, s:s}", "step", "connect", "status",
+                   qc_strstatus(status), "message", qc_errmsg(b), "name", qc_backend_name(b),
+                   "log", warnings));
+    free(warnings);
+    json_decref(log);
+    qc_backend_free(b);
     report_leftovers(fds);
     return 0;
 }
@@ -649,6 +678,8 @@ int main(int argc, char **argv)
         return fake(atof(argv[2]), argv + 3);
     if (argc >= 3 && strcmp(argv[1], "killed") == 0)
         return killed(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "connect") == 0)
+        return connect_by_name(argv[2]);
     fprintf(stderr, "usage: qc_check functions BACKEND | usage | fake TIMEOUT COMMAND... | "
                     "killed BACKEND\n");
     return 2;
