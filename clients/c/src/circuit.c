@@ -178,6 +178,7 @@ void qc_circuit_free(qc_circuit *circuit)
     free(circuit->measured);
     free(circuit->errmsg);
     free(circuit->unusable);
+    free(circuit->encoded);
     free(circuit);
 }
 
@@ -187,6 +188,13 @@ static int circuit_usable(qc_circuit *c)
     if (c->unusable != NULL || !c->gates || !c->measurements || !c->slots || !c->measured)
         return circuit_fail(c, QC_USAGE, "%s", c->unusable ? c->unusable : "out of memory");
     return QC_OK;
+}
+
+/* The circuit changed: the text encoded for its last execute is stale. */
+static void changed(qc_circuit *c)
+{
+    free(c->encoded);
+    c->encoded = NULL;
 }
 
 static int already_measured(qc_circuit *c, const json_t *gate, size_t n, const int *qubits)
@@ -218,6 +226,7 @@ static int append_gate(qc_circuit *c, json_t *gate, char *error, size_t n, const
         status = circuit_fail(c, QC_NOMEM, "out of memory");
     json_decref(gate);
     c->last_ok = status == QC_OK;
+    changed(c);
     return status;
 }
 
@@ -316,6 +325,7 @@ int qc_circuit_controls(qc_circuit *circuit, size_t ncontrols, const int *contro
                      : circuit_fail(circuit, QC_NOMEM, "out of memory");
     if (status == QC_OK)
         json_object_set(gate, "controls", json_object_get(tried, "controls"));
+    changed(circuit);
     free(error);
     free(all);
     json_decref(tried);
@@ -329,6 +339,7 @@ int qc_circuit_dagger(qc_circuit *circuit)
     if (gate == NULL)
         return status;
     int dagger = !json_is_true(json_object_get(gate, "dagger"));
+    changed(circuit);
     if (json_object_set_new(gate, "dagger", json_boolean(dagger)) != 0)
         return circuit_fail(circuit, QC_NOMEM, "out of memory");
     return QC_OK;
@@ -423,6 +434,7 @@ int qc_circuit_measure(qc_circuit *circuit, size_t nqubits, const int *qubits,
         return circuit_fail(circuit, QC_NOMEM, "out of memory");
     for (size_t k = 0; k < nqubits; k++)
         circuit->measured[qubits[k]] = 1;
+    changed(circuit);
     circuit->nmeasured += nqubits;
     return QC_OK;
 }
@@ -469,6 +481,22 @@ json_t *circuit_json(const qc_circuit *c)
 {
     return json_pack("{s:i, s:O, s:O}", "nqubits", c->nqubits, "gates", c->gates,
                      "measurements", c->measurements);
+}
+
+int circuit_member(const qc_circuit *c, raw_member *raw)
+{
+    if (c->encoded == NULL) {
+        /* a cache, not part of the circuit's value: filled in through a const circuit */
+        qc_circuit *cache = (qc_circuit *)c;
+        json_t *data = circuit_json(c);
+        cache->encoded = data ? json_dumps(data, JSON_COMPACT) : NULL;
+        cache->encoded_len = cache->encoded ? strlen(cache->encoded) : 0;
+        json_decref(data);
+        if (c->encoded == NULL)
+            return -1;
+    }
+    *raw = (raw_member){"circuit", c->encoded, c->encoded_len};
+    return 0;
 }
 
 int qc_circuit_to_json(const qc_circuit *circuit, char **json)

@@ -124,13 +124,14 @@ struct qc_state {
 };
 
 typedef struct outcome {
-    char *bits;
+    const char *bits; /* a key of the reply the result keeps */
     uint64_t count;
 } outcome;
 
 struct qc_result {
     qc_backend *backend;
     qc_state *state; /* NULL for counts from qc_state_sample */
+    json_t *reply; /* the answer, whose keys the outcomes point to */
     outcome *outcomes;
     size_t noutcomes;
     uint8_t *samples;
@@ -165,6 +166,8 @@ struct qc_circuit {
     int last_ok; /* the last add succeeded: modifiers may apply */
     char *errmsg;
     char *unusable; /* why the circuit cannot be used at all (its constructor failed) */
+    char *encoded;  /* circuit_json as text, kept until the circuit changes */
+    size_t encoded_len;
 };
 
 /* ---- errors.c ------------------------------------------------------------------------ */
@@ -197,6 +200,15 @@ int usable(qc_backend *b, const char *what);
  * `timeout` 0 means none. */
 int rpc_call(qc_backend *b, const char *method, json_t *params, double timeout,
              json_t **result);
+/* A member whose JSON text was encoded earlier (a circuit's, kept by the circuit). */
+typedef struct raw_member {
+    const char *key;
+    const char *text;
+    size_t len;
+} raw_member;
+/* rpc_call with `raw` spliced into params as their first member. */
+int rpc_call_with(qc_backend *b, const char *method, json_t *params, const raw_member *raw,
+                  double timeout, json_t **result);
 /* Send notification `method` (params stolen). */
 int rpc_notify(qc_backend *b, const char *method, json_t *params);
 /* Send the streamed gates that wait. */
@@ -269,6 +281,9 @@ json_t *make_gate(const char *name, size_t nqubits, const int *qubits, size_t np
 char *gate_repr(const json_t *gate);
 /* The circuit's protocol JSON (a new reference); NULL when out of memory. */
 json_t *circuit_json(const qc_circuit *c);
+/* The same as text, encoded once per change of the circuit (every execute of an unchanged
+ * circuit sends the same bytes): "circuit" and its text in *raw; -1 when out of memory. */
+int circuit_member(const qc_circuit *c, raw_member *raw);
 /* The observable text as protocol terms, each qubit below `nqubits`; NULL with *error. */
 json_t *parse_observable(const char *text, int nqubits, char **error);
 

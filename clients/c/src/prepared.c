@@ -19,12 +19,17 @@ int qc_prepare(qc_backend *backend, const qc_circuit *circuit, qc_prepared **pre
     if (circuit == NULL || circuit->unusable != NULL)
         return fail(b, QC_USAGE, "circuit/prepare: %s", circuit ? circuit->unusable
                                                                : "no circuit given");
-    json_t *params = json_pack("{s:o, s:O, s:i}", "circuit", circuit_json(circuit), "slots",
-                               circuit->slots, "parameters", circuit->nparameters);
+    json_t *params = json_pack("{s:O, s:i}", "slots", circuit->slots, "parameters",
+                               circuit->nparameters);
     json_t *reply = NULL;
     int64_t id = -1;
-    status = params ? rpc_call(b, "circuit/prepare", params, b->timeout, &reply)
-                    : fail(b, QC_NOMEM, "out of memory");
+    raw_member text;
+    if (params == NULL || circuit_member(circuit, &text) != 0) {
+        json_decref(params);
+        status = fail(b, QC_NOMEM, "out of memory");
+    } else {
+        status = rpc_call_with(b, "circuit/prepare", params, &text, b->timeout, &reply);
+    }
     if (status == QC_OK && get_count(reply, "circuit", &id) != 0)
         status = bad_result(b, "circuit/prepare", reply, "an integer at $.circuit");
     json_decref(reply);

@@ -125,26 +125,53 @@ static int dump_into(const char *buffer, size_t size, void *data)
     return 0;
 }
 
+static int append(qc_backend *b, const char *text, size_t size)
+{
+    return dump_into(text, size, b);
+}
+
+/* The line of one message into b->out: an envelope around `params` (encoded by jansson),
+ * with `raw` (JSON text encoded earlier, a circuit's) spliced in as member `raw_key`. */
+static int encode(qc_backend *b, int64_t id, const char *method, const json_t *params,
+                  const raw_member *raw)
+{
+    char head[128];
+    int n = id ? snprintf(head, sizeof head, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\"",
+                          (long long)id, method)
+               : snprintf(head, sizeof head, "{\"jsonrpc\":\"2.0\",\"method\":\"%s\"", method);
+    b->out_len = 0;
+    if (n < 0 || (size_t)n >= sizeof head || append(b, head, (size_t)n))
+        return -1;
+    if (params == NULL && raw == NULL)
+        return append(b, "}\n", 2);
+    if (append(b, ",\"params\":", 10))
+        return -1;
+    if (raw != NULL && (append(b, "{\"", 2) || append(b, raw->key, strlen(raw->key)) ||
+                        append(b, "\":", 2) || append(b, raw->text, raw->len)))
+        return -1;
+    size_t object = b->out_len;
+    if (params != NULL &&
+        json_dump_callback(params, dump_into, b, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        return -1;
+    if (raw != NULL && b->out_len - object > 2)
+        b->out[object] = ','; /* {"circuit":...,"nshots":...} */
+    else if (raw != NULL) {
+        b->out_len = object; /* no params beside it, or "{}" */
+        if (append(b, "}", 1))
+            return -1;
+    }
+    return append(b, "}\n", 2);
+}
+
 /* Write one message (params stolen); id 0 for a notification. */
 static int send_message(qc_backend *b, int64_t id, const char *method, json_t *params,
-                        double deadline)
+                        const raw_member *raw, double deadline)
 {
-    json_t *message = json_object();
-    int ok = message && !json_object_set_new(message, "jsonrpc", json_string("2.0")) &&
-             (id == 0 || !json_object_set_new(message, "id", json_integer(id))) &&
-             !json_object_set_new(message, "method", json_string(method));
-    if (ok && params != NULL) {
-        ok = !json_object_set_new(message, "params", params);
-        params = NULL;
-    }
+    int encoded = encode(b, id, method, params, raw);
     json_decref(params);
-    b->out_len = 0;
-    ok = ok && json_dump_callback(message, dump_into, b, JSON_COMPACT) == 0;
-    json_decref(message);
-    if (!ok)
+    if (encoded != 0)
         return fail(b, QC_NOMEM, "out of memory (or a value JSON cannot hold) encoding '%s'",
                     method);
-    b->out[b->out_len++] = '\n';
     if (b->max_request && b->out_len - 1 > b->max_request)
         return fail(b, QC_USAGE, "the '%s' message is %zu bytes, more than backend '%s' reads "
                     "(%zu, its --max-message-bytes): send less at once", method,
@@ -170,7 +197,7 @@ int flush_pending(qc_backend *b)
     if (params == NULL)
         return fail(b, QC_NOMEM, "out of memory");
     double deadline = b->timeout > 0 ? qc_now() + b->timeout : 0;
-    return send_message(b, 0, "state/apply", params, deadline);
+    return send_message(b, 0, "state/apply", params, NULL, deadline);
 }
 
 int rpc_notify(qc_backend *b, const char *method, json_t *params)
@@ -182,7 +209,8 @@ int rpc_notify(qc_backend *b, const char *method, json_t *params)
         json_decref(params);
         return status;
     }
-    return send_message(b, 0, method, params, b->timeout > 0 ? qc_now() + b->timeout : 0);
+    return send_message(b, 0, method, params, NULL,
+                        b->timeout > 0 ? qc_now() + b->timeout : 0);
 }
 
 /* One line from stdout: a notification (handled; *done stays 0), or the response to `id`
@@ -268,11 +296,17 @@ static void send_cancel(qc_backend *b, int64_t id)
 {
     json_t *params = json_pack("{s:I}", "id", (json_int_t)id);
     if (params != NULL)
-        send_message(b, 0, "$/cancelRequest", params, qc_now() + CANCEL_GRACE);
+        send_message(b, 0, "$/cancelRequest", params, NULL, qc_now() + CANCEL_GRACE);
 }
 
 int rpc_call(qc_backend *b, const char *method, json_t *params, double timeout,
              json_t **result)
+{
+    return rpc_call_with(b, method, params, NULL, timeout, result);
+}
+
+int rpc_call_with(qc_backend *b, const char *method, json_t *params, const raw_member *raw,
+                  double timeout, json_t **result)
 {
     int status = usable(b, method);
     if (status == QC_OK)
@@ -286,7 +320,7 @@ int rpc_call(qc_backend *b, const char *method, json_t *params, double timeout,
     } /* a cancellation that came while nothing was in flight is for nothing */
     int64_t id = b->next_id++;
     double deadline = timeout > 0 ? qc_now() + timeout : 0;
-    if ((status = send_message(b, id, method, params, deadline)) != QC_OK)
+    if ((status = send_message(b, id, method, params, raw, deadline)) != QC_OK)
         return status;
     int timed_out = 0, done = 0;
     json_t *answer = NULL;

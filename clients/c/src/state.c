@@ -73,8 +73,7 @@ void qc_result_free(qc_result *result)
 {
     if (result == NULL)
         return;
-    for (size_t i = 0; i < result->noutcomes; i++)
-        free(result->outcomes[i].bits);
+    json_decref(result->reply);
     free(result->outcomes);
     free(result->samples);
     if (result->state != NULL)
@@ -88,29 +87,30 @@ static int by_bits(const void *a, const void *b)
     return strcmp(((const outcome *)a)->bits, ((const outcome *)b)->bits);
 }
 
-/* The counts of `frequencies` into `r`, sorted by bitstring. */
-static int take_frequencies(qc_backend *b, const char *method, qc_result *r,
-                            const json_t *result)
+/* The counts of `frequencies` into `r`, sorted by bitstring (backends send them sorted, as a
+ * rule: then no sort). The result keeps `reply`, whose keys the outcomes point to. */
+static int take_frequencies(qc_backend *b, const char *method, qc_result *r, json_t *reply)
 {
-    json_t *frequencies = json_object_get(result, "frequencies");
+    json_t *frequencies = json_object_get(reply, "frequencies");
     if (!json_is_object(frequencies))
-        return bad_result(b, method, result, "an object of counts at $.frequencies");
-    r->outcomes = calloc(json_object_size(frequencies) + 1, sizeof *r->outcomes);
+        return bad_result(b, method, reply, "an object of counts at $.frequencies");
+    r->outcomes = malloc((json_object_size(frequencies) + 1) * sizeof *r->outcomes);
     if (r->outcomes == NULL)
         return fail(b, QC_NOMEM, "out of memory");
+    r->reply = json_incref(reply);
     const char *bits;
     json_t *count;
+    int sorted = 1;
     json_object_foreach(frequencies, bits, count) {
         if (!json_is_integer(count) || json_integer_value(count) < 0)
-            return bad_result(b, method, result, "non-negative integer counts at "
+            return bad_result(b, method, reply, "non-negative integer counts at "
                               "$.frequencies");
-        outcome *o = &r->outcomes[r->noutcomes];
-        if ((o->bits = strdup(bits)) == NULL)
-            return fail(b, QC_NOMEM, "out of memory");
-        o->count = (uint64_t)json_integer_value(count);
-        r->noutcomes++;
+        if (r->noutcomes > 0 && strcmp(r->outcomes[r->noutcomes - 1].bits, bits) >= 0)
+            sorted = 0;
+        r->outcomes[r->noutcomes++] = (outcome){bits, (uint64_t)json_integer_value(count)};
     }
-    qsort(r->outcomes, r->noutcomes, sizeof *r->outcomes, by_bits);
+    if (!sorted)
+        qsort(r->outcomes, r->noutcomes, sizeof *r->outcomes, by_bits);
     return QC_OK;
 }
 
@@ -144,10 +144,10 @@ static int take_samples(qc_backend *b, qc_result *r, const json_t *result, qc_se
     return status == QC_OK ? segment_copy(b, segment, r->samples, size) : status;
 }
 
+/* execute's params but the circuit, which crosses as text encoded once (circuit_member). */
 static json_t *execute_params(qc_backend *b, const qc_circuit *c, qc_segment *segment)
 {
-    json_t *params = json_pack("{s:o, s:I}", "circuit", circuit_json(c), "nshots",
-                               (json_int_t)c->nshots);
+    json_t *params = json_pack("{s:I}", "nshots", (json_int_t)c->nshots);
     if (params != NULL && c->seed != QC_NO_SEED)
         json_object_set_new(params, "seed", json_integer(c->seed));
     if (params != NULL && c->samples)
@@ -178,8 +178,13 @@ int qc_execute(qc_backend *backend, const qc_circuit *circuit, qc_result **resul
     }
     json_t *params = execute_params(b, circuit, segment);
     json_t *reply = NULL;
-    status = params ? rpc_call(b, "execute", params, b->timeout, &reply)
-                    : fail(b, QC_NOMEM, "out of memory");
+    raw_member text;
+    if (params == NULL || circuit_member(circuit, &text) != 0) {
+        json_decref(params);
+        status = fail(b, QC_NOMEM, "out of memory");
+    } else {
+        status = rpc_call_with(b, "execute", params, &text, b->timeout, &reply);
+    }
     qc_result *r = status == QC_OK ? result_new(b) : NULL;
     int64_t id = -1;
     if (status == QC_OK && r == NULL)
