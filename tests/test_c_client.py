@@ -119,6 +119,12 @@ def test_every_function_agrees_with_the_reference_and_the_python_client(
         expected = reference.execute(circuit_of(line["circuit"])).state()
         np.testing.assert_allclose(complex_list(line["amplitudes"]), expected, atol=1e-10)
 
+        first, second = steps["invalid gates"]["refusals"]
+        assert first["status"] == second["status"] == "QC_BACKEND"
+        assert first["code"] == second["code"] == -32602  # InvalidParams, naming the gate
+        assert "gate 1 (FOO)" in first["message"] and "unknown gate 'FOO'" in first["message"]
+        assert "gate 1 (RX)" in second["message"] and "theta" in second["message"]
+
         line = steps["qasm"]
         from_python = Circuit.from_qasm(line["text"])
         ours = circuit_of(line["circuit"])

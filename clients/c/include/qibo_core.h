@@ -17,9 +17,10 @@
  *   either way. Other functions set their out-parameters only on QC_OK.
  * - Every object is freed by one *_free function, safe to call on NULL. Objects made on a
  *   backend (results, states, prepared circuits, views) may outlive it: once the backend is
- *   freed their calls fail with QC_USAGE, and freeing them is still required.
+ *   freed their calls fail with QC_USAGE, and freeing them is still required; the handle's
+ *   memory (and qc_errmsg on it) stays valid until the last of them is freed.
  * - A backend and what is made on it are used by one thread at a time; qc_cancel may be called
- *   from any thread or from a signal handler.
+ *   from any thread or from a signal handler, until qc_backend_free.
  * - Amplitudes are little-endian complex numbers, real part first (C99 `double complex` for
  *   complex128), qubit 0 the most significant bit of an index.
  */

@@ -207,6 +207,27 @@ static void step_gates(qc_backend *b)
     qc_circuit_free(c);
 }
 
+/* Gates only the backend can refuse: it names the gate, and stays usable. */
+static void step_invalid_gates(qc_backend *b)
+{
+    const char *names[] = {"FOO", "RX"};
+    json_t *line = json_pack("{s:s, s:[]}", "step", "invalid gates", "refusals");
+    for (size_t i = 0; i < 2; i++) {
+        qc_circuit *c = NULL;
+        qc_result *r = NULL;
+        qc_circuit_new(1, &c);
+        qc_circuit_add_gate(c, "H", 1, (int[]){0}, 0, NULL);
+        qc_circuit_add_gate(c, names[i], 1, (int[]){0}, 0, NULL);
+        int status = qc_execute(b, c, &r);
+        json_array_append_new(json_object_get(line, "refusals"),
+                              json_pack("{s:s, s:i, s:s}", "status", qc_strstatus(status),
+                                        "code", qc_errcode(b), "message", qc_errmsg(b)));
+        qc_result_free(r);
+        qc_circuit_free(c);
+    }
+    emit(line);
+}
+
 static void step_qasm(qc_backend *b)
 {
     qc_circuit *c = NULL;
@@ -451,6 +472,7 @@ static int functions(const char *name)
                    qc_backend_has_feature(b, "expectation")));
     step_bell(b);
     step_gates(b);
+    step_invalid_gates(b);
     step_qasm(b);
     step_stream(b);
     step_expectation(b);
