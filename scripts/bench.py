@@ -538,6 +538,52 @@ def backends_table(sizes: tuple[int, ...], repeats: int) -> list[Row]:
     return rows
 
 
+def c_client(qft_qubits: int, read_qubits: int, repeats: int) -> list[Row]:
+    """Target 10: the C client (clients/c, built here into a temporary folder) run for run
+    beside the Python client: a QFT with 1000 shots on spawned Qulacs (the Python client's
+    `execute(...).frequencies()` on a reused handle), and a state read from C beside a memcpy
+    of the same bytes in the same C program (clients/c/bench/qc_bench.c: one run per line)."""
+    client = Path(__file__).parent.parent / "clients" / "c"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    with tempfile.TemporaryDirectory() as build:
+        subprocess.run(["make", "-C", str(client), "-j2", f"BUILD={build}", "bench"],
+                       check=True, stdout=subprocess.DEVNULL)
+
+        def start(*args: str) -> tuple[subprocess.Popen[str], Callable[[str], Seconds]]:
+            process = subprocess.Popen([str(Path(build) / "qc_bench"), *args], env=env,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+            def run(what: str) -> Seconds:
+                assert process.stdin is not None and process.stdout is not None
+                process.stdin.write(what + "\n")
+                process.stdin.flush()
+                return Seconds(process.stdout.readline())
+            return process, run
+
+        circuit = qft(qft_qubits)
+        circuit.add(gates.M(*range(qft_qubits)))
+        process, run = start("qft", str(qft_qubits), "1000", "qulacs")
+        with connect("qulacs") as handle:
+            times, anchor = measure_pair(lambda: run("run"),
+                                         lambda: handle.execute(circuit, nshots=1000)
+                                         .frequencies(), repeats * 20)
+        process.communicate()
+        process, run = start("read", str(read_qubits), "numpy")
+        view, memcpy = measure_pair(lambda: run("view"), lambda: run("memcpy"), repeats)
+        copy, memcpy_again = measure_pair(lambda: run("copy"), lambda: run("memcpy"), repeats)
+        process.communicate()
+    rows = [row("10 c client", f"QFT {qft_qubits}q, 1000 shots, spawned qulacs, from C", times,
+                "the same from the Python client", anchor)]
+    size = 2**read_qubits * 16 / 2**20
+    for how, t, base in (("a view of the mapped segment (qc_state_view)", view, memcpy),
+                         ("a copy into a buffer of ours (qc_state_read)", copy, memcpy_again)):
+        share = statistics.median(base) / statistics.median(t)
+        rows.append(row("10 c client", f"read {read_qubits}q ({size:g} MiB) from C via {how}",
+                        t, "memcpy in the same C program", base,
+                        note=f"{share:.1%} of memcpy bandwidth"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -549,7 +595,7 @@ def main() -> None:
     parser.add_argument("--qibo-python", metavar="PYTHON",
                         help="an interpreter with qibo installed, to time qibo's NumPy backend "
                              "(qibo is never a dependency of ours)")
-    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-9)")
+    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-10)")
     args = parser.parse_args()
     quick = args.quick
     repeats = 3 if quick else 7
@@ -566,6 +612,7 @@ def main() -> None:
         lambda: variational((6, 8) if quick else (10, 20), (10, 2) if quick else (200, 10),
                             repeats),
         lambda: backends_table((6, 8) if quick else (10, 20, 24), repeats),
+        lambda: c_client(10, 14 if quick else 24, repeats),
     ]
     results: list[Row] = []
     chosen = {int(t) for t in args.targets.split(",")} if args.targets else None
