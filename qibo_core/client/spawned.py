@@ -35,7 +35,6 @@ from ..errors import (
     UsageError,
 )
 from ..protocol import (
-    METHODS,
     CancelParams,
     IncomingResponse,
     LineReader,
@@ -48,7 +47,7 @@ from ..protocol import (
 )
 from .process import BackendProcess
 from .trace import TRACE_VARIABLE, Trace
-from .transport import current_call
+from .transport import current_call, decoded_result, quoted
 
 logger = logging.getLogger("qibo_core.client")
 
@@ -62,18 +61,8 @@ terminated as hung."""
 
 _response_decoder = msgspec.json.Decoder(IncomingResponse)
 _progress_decoder = msgspec.json.Decoder(ProgressParams)
-_result_decoders: dict[str, msgspec.json.Decoder[Any]] = {
-    method: msgspec.json.Decoder(spec.result) for method, spec in METHODS.items()
-    if spec.result is not None}
-
-
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-def _quote(line: bytes, limit: int = 200) -> str:
-    text = line.decode("utf-8", errors="replace").rstrip("\n")
-    return repr(text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)")
 
 
 class ProcessTransport:
@@ -162,7 +151,7 @@ class ProcessTransport:
             if token is not None:
                 self._watched.pop(token, None)
         self._raise_callback_failure(token)
-        return self._decode_result(method, raw)
+        return decoded_result(method, raw, self.name)
 
     def _raise_callback_failure(self, token: int | str | None) -> None:
         """What the progress callback of this request raised, if it raised (the request was
@@ -263,14 +252,6 @@ class ProcessTransport:
             self._abandoned.add(request_id)
             self._write_cancel(request_id)
 
-    def _decode_result(self, method: str, raw: msgspec.Raw) -> Any:
-        decoder = _result_decoders.get(method)
-        try:
-            return msgspec.json.decode(raw) if decoder is None else decoder.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"backend {self.name!r} answered {method!r} with an invalid result:"
-                                f" {exc}: {_quote(bytes(raw))}") from None
-
     # ---- reading responses -------------------------------------------------------------
 
     def _wait(self, future: Future[msgspec.Raw], deadline: float | None) -> msgspec.Raw:
@@ -331,7 +312,7 @@ class ProcessTransport:
             message = _response_decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise ProtocolError(f"backend {self.name!r} sent a line that is not a JSON-RPC "
-                                f"message ({exc}): {_quote(line)}") from None
+                                f"message ({exc}): {quoted(line)}") from None
         if message.method is not msgspec.UNSET:
             self._notified(message.method, message.params)
             return
@@ -342,7 +323,7 @@ class ProcessTransport:
                     self._abandoned.discard(message.id)
                     return
                 raise ProtocolError(f"backend {self.name!r} answered an unknown request id "
-                                    f"{message.id!r}: {_quote(line)}")
+                                    f"{message.id!r}: {quoted(line)}")
         if message.error is not msgspec.UNSET:
             future.set_exception(BackendError.from_object(message.error))
         elif message.result is not msgspec.UNSET:
@@ -350,7 +331,7 @@ class ProcessTransport:
         else:
             future.set_exception(ProtocolError(
                 f"backend {self.name!r} sent a response with neither result nor error: "
-                f"{_quote(line)}"))
+                f"{quoted(line)}"))
         with self._turn:
             self._turn.notify_all()
 

@@ -7,6 +7,11 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+import msgspec
+
+from ..errors import ProtocolError
+from ..protocol import METHODS
+
 
 class Call:
     """One call of an async caller, running on a worker thread: the transport says here how to
@@ -49,3 +54,25 @@ class Transport(Protocol):
     def close(self) -> None: ...
     @property
     def alive(self) -> bool: ...
+
+
+_result_decoders: dict[str, msgspec.json.Decoder[Any]] = {
+    method: msgspec.json.Decoder(spec.result) for method, spec in METHODS.items()
+    if spec.result is not None}
+
+
+def decoded_result(method: str, raw: msgspec.Raw, backend: str) -> Any:
+    """A response's result, decoded with the method's result type (protocol.METHODS); a result
+    of another shape is a ProtocolError quoting it."""
+    decoder = _result_decoders.get(method)
+    try:
+        return msgspec.json.decode(raw) if decoder is None else decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"backend {backend!r} answered {method!r} with an invalid result: "
+                            f"{exc}: {quoted(bytes(raw))}") from None
+
+
+def quoted(line: bytes, limit: int = 200) -> str:
+    """A line of the exchange as an error message quotes it: at most `limit` characters."""
+    text = line.decode("utf-8", errors="replace").rstrip("\n")
+    return repr(text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)")
