@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from qibo_core.client import close_shared
+from qibo_core.client import close_shared, list_backends
 from qibo_core.protocol import SHM_DIR, SHM_PREFIX
 
 
@@ -37,7 +37,10 @@ def children() -> set[int]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """The suite's own temporary directory: TMPDIR for this process and every process it starts
-    (backends, Dask workers, sshd), removed at the end. The leak guard looks only there."""
+    (backends, Dask workers, sshd), removed at the end. The leak guard looks only there. And the
+    `backends` mark."""
+    config.addinivalue_line("markers", "backends(*names): the test needs these of our backends "
+                                       "installed; without them it is skipped, naming them")
     global SESSION_TMP
     SESSION_TMP = tempfile.mkdtemp(prefix="qibo-core-tests-")
     os.environ["TMPDIR"] = tempfile.tempdir = SESSION_TMP
@@ -83,3 +86,25 @@ def no_leaked_processes() -> Iterator[None]:
     close_shared()
     leaked = children() - before
     assert not leaked, f"backend processes left running: {sorted(leaked)}"
+
+
+BACKENDS = ("numpy", "qulacs", "aer", "qibojit")
+"""Our backends: the suite runs with any of them installed, and skips, naming it, what needs
+one that is not."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip, saying which, the tests that need a backend not installed: named by a `backends`
+    mark, or by a parameter (a backend's name, or a handle kind such as "qulacs-local")."""
+    installed = {backend.name for backend in list_backends()}
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        needed = set(marker.args) if marker else set()
+        callspec = getattr(item, "callspec", None)
+        for value in (callspec.params.values() if callspec else ()):
+            if isinstance(value, str) and value.split("-")[0] in BACKENDS:
+                needed.add(value.split("-")[0])
+        missing = sorted(needed - installed)
+        if missing:
+            names = ", ".join(f"qibo-backend-{name}" for name in missing)
+            item.add_marker(pytest.mark.skip(reason=f"needs {names}, not installed"))

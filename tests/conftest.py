@@ -23,3 +23,4 @@ def reference() -> Iterator[Handle]:
     """The dense reference simulator every backend is checked against, in process."""
     with connect(ReferenceBackend()) as h:
         yield h
+

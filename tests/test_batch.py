@@ -93,6 +93,7 @@ def backend_processes() -> set[int]:
     return found
 
 
+@pytest.mark.backends("qulacs")
 def test_dask_workers_give_the_serial_results_and_leave_nothing(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     import dask

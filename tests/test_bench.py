@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parent.parent / "scripts" / "bench.py"
 
 
+@pytest.mark.backends("qulacs", "aer")
 def test_quick_benchmark_runs(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--json", str(out)],

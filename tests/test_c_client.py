@@ -458,6 +458,7 @@ def valgrind(builds: dict[str, Path], env: dict[str, str],
     return outputs
 
 
+@pytest.mark.backends("qulacs")
 @pytest.mark.skipif(VALGRIND is None, reason="valgrind is not installed; scripts/test.sh "
                                              "installs it (Debian)")
 def test_the_examples_run_without_a_leak_under_valgrind(builds: dict[str, Path],

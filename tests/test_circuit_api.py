@@ -433,6 +433,7 @@ def test_unitary_is_the_product_of_the_gates_and_qibos(handle: Handle, seed: int
     assert np.abs(u - to_qibo(c).unitary(QIBO)).max() < tolerance
 
 
+@pytest.mark.backends("qulacs")
 def test_unitary_by_name_on_a_shared_backend() -> None:
     rng = np.random.default_rng(5)
     c = random_circuit(rng, 3, 15)

@@ -40,6 +40,7 @@ def ghz(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.backends("qulacs")
 def test_backends_lists_both_with_their_capabilities() -> None:
     run = qibo_core("backends")
     assert run.returncode == 0, run.stderr
@@ -74,6 +75,7 @@ def test_backends_warns_about_shadowed_broken_and_incompatible(tmp_path: Path) -
         == "broken"
 
 
+@pytest.mark.backends("qulacs")
 def test_run_prints_a_sorted_histogram(ghz: Path) -> None:
     run = qibo_core("run", str(ghz), "--backend", "qulacs", "--shots", "2000", "--seed", "5")
     assert run.returncode == 0, run.stderr
@@ -133,6 +135,7 @@ def test_help_on_every_command() -> None:
         assert run.returncode == 0 and "usage: qibo-core" in run.stdout
 
 
+@pytest.mark.backends("qulacs")
 def test_run_shows_progress_for_long_circuits(tmp_path: Path) -> None:
     from qibo_core import Circuit, gates
     circuit = Circuit(21)
@@ -199,6 +202,7 @@ def test_ctrl_c_during_run_cancels_and_exits_quietly(tmp_path: Path) -> None:
     assert err.strip() == "qibo-core: interrupted" and "Traceback" not in err
 
 
+@pytest.mark.backends("qulacs")
 def test_backends_shows_a_backend_whose_simulator_is_missing_as_broken(tmp_path: Path) -> None:
     config = tmp_path / "backends.json"
     config.write_text(json.dumps({"backends": {"noqulacs": {"command": without_qulacs(tmp_path)}}}))

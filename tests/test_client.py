@@ -59,6 +59,7 @@ def test_error_codes_are_pinned() -> None:
 
 # ---- discovery ---------------------------------------------------------------------------
 
+@pytest.mark.backends("qulacs")
 def test_list_backends_finds_both() -> None:
     found = {b.name: b for b in list_backends()}
     assert {"numpy", "qulacs"} <= set(found)
@@ -380,6 +381,7 @@ def test_any_command_speaking_the_protocol_is_a_backend() -> None:
         assert handle.execute(bell(), nshots=10, seed=1).frequencies()
 
 
+@pytest.mark.backends("qulacs")
 def test_configured_backends_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "backends.json"
     config.write_text(json.dumps({"backends": {"far-qulacs": {
@@ -407,6 +409,7 @@ def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path, monkeypatch: pyt
         connect("x")
 
 
+@pytest.mark.backends("qulacs")
 def test_a_backend_whose_simulator_is_missing_says_what_to_install(tmp_path: Path) -> None:
     with pytest.raises(BackendCrashed, match="exited with code 1") as info:
         connect("noqulacs", command=without_qulacs(tmp_path))

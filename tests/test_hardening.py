@@ -142,6 +142,7 @@ def test_promised_memory_counts_before_it_is_touched() -> None:
         assert len(held) < 8 and handle.alive
 
 
+@pytest.mark.backends("qulacs")
 def test_huge_shot_counts_cost_no_memory() -> None:
     with connect("qulacs") as handle:
         counts = handle.execute(bell(), nshots=2**40, seed=1).frequencies()

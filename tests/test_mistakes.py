@@ -217,6 +217,7 @@ def test_unknown_fields_that_look_misspelt_are_named(pipe: Pipe) -> None:
 
 # ---- the environment and the command ---------------------------------------------------------
 
+@pytest.mark.backends("qibojit")
 def test_qibojit_takes_its_threads_from_numba_num_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NUMBA_NUM_THREADS", "1")
     with connect("qibojit") as handle:

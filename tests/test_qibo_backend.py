@@ -182,6 +182,7 @@ def test_an_unknown_platform_is_refused_when_set() -> None:
     assert qibo.get_backend().name != "qibo_core"
 
 
+@pytest.mark.backends("qulacs")
 def test_meta_backend_lists_installed_backends() -> None:
     from qibo_core import MetaBackend
     assert {"numpy", "qulacs"} <= set(MetaBackend().list_available())

@@ -190,6 +190,7 @@ def _run_catching(handle: Handle, caught: list[BaseException]) -> None:
         caught.append(exc)
 
 
+@pytest.mark.backends("qulacs")
 def test_a_lost_state_can_be_replayed() -> None:
     close_shared()
     handle = resolve("qulacs")

@@ -100,6 +100,7 @@ def test_a_backend_that_cannot_map_turns_the_pool_off() -> None:
     assert our_segments() == []
 
 
+@pytest.mark.backends("qulacs")
 def test_qulacs_reads_through_segments_too(reference) -> None:  # type: ignore[no-untyped-def]
     circuit = Circuit(N)
     circuit.add(gates.H(q) for q in range(N))

@@ -108,6 +108,7 @@ def test_a_crash_on_the_far_side(ssh: list[str]) -> None:
         assert not handle.alive
 
 
+@pytest.mark.backends("qulacs")
 def test_the_tunnel_dropping(ssh: list[str]) -> None:
     with connect("qulacs", command=remote(ssh, "qulacs")) as handle:
         pid = remote_pid(handle)

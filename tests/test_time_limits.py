@@ -15,7 +15,6 @@ import pytest
 from helpers import alive, bell, child_pids, eventually
 from rawpipe import Pipe
 
-from qibo_backend_qulacs import QulacsBackend
 from qibo_core import (
     Circuit,
     Handle,
@@ -93,9 +92,11 @@ def test_a_prepare_can_be_cancelled(backend: str) -> None:
         pipe.close()
 
 
+@pytest.mark.backends("qulacs")
 def test_qulacs_looks_for_cancellation_within_a_set() -> None:
     """Qulacs holds the GIL while it runs: a set of many gates runs in chunks, with the
     checkpoint (where cancellation is noticed) between them, not only between sets."""
+    from qibo_backend_qulacs import QulacsBackend
     backend = QulacsBackend()
     backend.configure(InitializeOptions())
     c = Circuit(16)
@@ -137,6 +138,7 @@ handle.expectation(c, "Z0", parameters=np.zeros(22))
 """
 
 
+@pytest.mark.backends("qulacs")
 def test_a_backend_in_one_long_set_exits_when_its_client_is_killed() -> None:
     """Qulacs runs a set of a prepared circuit holding the GIL, for a minute here: the backend
     cannot watch its parent meanwhile, and the kernel ends it."""

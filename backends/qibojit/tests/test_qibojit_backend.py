@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from qibo_core import Circuit, connect, gates
 from qibo_core.circuit import GATES
@@ -16,6 +17,8 @@ from qibo_core.client.discovery import find_backend
 from qibo_core.testing import Report
 from qibo_core.testing.agreement import gate_variants
 from qibo_core.testing.reference import final_state
+
+pytestmark = pytest.mark.backends("qibojit")
 
 
 def test_every_gate_kind_and_variant_matches_the_reference() -> None:
