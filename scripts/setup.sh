@@ -3,7 +3,7 @@
 # first step of the test command (which passes "[test]" for the test extras).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-}"
+extras="${1:-[qibo]}"
 
 python3 -m venv .venv
 .venv/bin/pip install -q -e ".${extras}" -e backends/numpy -e backends/qulacs -e backends/aer

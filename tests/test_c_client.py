@@ -492,7 +492,7 @@ def ising_ground_energy() -> float:
 def test_the_readme_program_builds_from_its_lines_and_prints_the_frequencies(
         builds: dict[str, Path], env: dict[str, str], tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Using a backend from C", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("## From other languages", 1)[1].split("\n## ", 1)[0]
     program = re.search(r"```c\n(.*?)```", section, re.S)
     commands = re.search(r"```sh\n(.*?)```", section, re.S)
     assert program and commands
