@@ -19,7 +19,6 @@ from .circuit import Circuit, M
 from .client import Handle, connect
 from .client.api import DEFAULT_BACKEND
 from .client.discovery import (
-    PREFIX,
     BackendExecutable,
     backend_command,
     configured_backends,
@@ -36,7 +35,7 @@ from .errors import (
     QiboCoreError,
     UnsupportedProtocolVersion,
 )
-from .protocol import PROTOCOL_VERSION, CircuitData
+from .protocol import EXECUTABLE_PREFIX, PROTOCOL_VERSION, CircuitData
 from .version import __version__
 
 HISTOGRAM_WIDTH = 40
@@ -238,7 +237,8 @@ def _check(args: argparse.Namespace) -> int:
     from .testing.conformance import check
     command = args.executable
     if len(command) == 1 and os.sep not in command[0] and not os.path.exists(command[0]):
-        command = backend_command(command[0].removeprefix(PREFIX))  # "dense" or its program
+        # "dense", or its program's name
+        command = backend_command(command[0].removeprefix(EXECUTABLE_PREFIX))
     report = check(command)
     print(report.text())
     return 0 if report.passed else 1

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BackendNotFound, ConfigError
+from ..protocol import EXECUTABLE_PREFIX
 
-PREFIX = "qibo-backend-"
 CONFIG_MAX_BYTES = 2**20
 CONFIG_VARIABLE = "QIBO_CORE_CONFIG"
 logger = logging.getLogger("qibo_core.client")
@@ -78,8 +78,8 @@ def _candidates() -> list[tuple[str, str]]:
         except OSError:
             continue
         for entry in entries:
-            name = entry[len(PREFIX):]
-            if entry.startswith(PREFIX) and _NAME.fullmatch(name):
+            name = entry[len(EXECUTABLE_PREFIX):]
+            if entry.startswith(EXECUTABLE_PREFIX) and _NAME.fullmatch(name):
                 candidates.append((name, os.path.join(folder, entry)))
     return candidates
 
@@ -93,8 +93,9 @@ def find_backend(name: str) -> str:
             return backend.path
     installed = ", ".join(b.name for b in list_backends()) or "none"
     configured = ", ".join(configured_backends()) or "none"
-    raise BackendNotFound(f"{PREFIX}{name} not found on PATH or in {sysconfig.get_path('scripts')};"
-                          f" installed backends: {installed}; configured: {configured}")
+    raise BackendNotFound(f"{EXECUTABLE_PREFIX}{name} not found on PATH or in "
+                          f"{sysconfig.get_path('scripts')}; installed backends: {installed}; "
+                          f"configured: {configured}")
 
 
 def backend_command(name: str) -> list[str]:

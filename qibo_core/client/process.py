@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from typing import IO, Any
 
 from ..errors import BackendCrashed, ConnectionFailed
+from ..protocol import EXECUTABLE_PREFIX
 
 logger = logging.getLogger("qibo_core.client")
 
@@ -73,7 +74,7 @@ class BackendProcess:
         self.stdin: IO[bytes] = self._popen.stdin
         self.stdout_fd = self._popen.stdout.fileno()
         self._drainer = threading.Thread(target=self._drain_stderr, daemon=True,
-                                         name=f"qibo-backend-{name} stderr (pid {self.pid})")
+                                         name=f"{EXECUTABLE_PREFIX}{name} stderr (pid {self.pid})")
         self._drainer.start()
 
     @property

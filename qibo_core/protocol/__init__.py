@@ -8,6 +8,7 @@ from .codes import ErrorCode
 from .framing import TIMEOUT, LineReader, Oversized, TimedOut
 from .messages import (
     DEVICES_SINCE,
+    EXECUTABLE_PREFIX,
     FEATURE_VERSIONS,
     JSONRPC,
     MAX_SETS,
@@ -59,9 +60,9 @@ from .methods import METHODS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method, Meth
 
 __all__ = [
     "ApplyParams", "ArrayData", "AttachParams", "CancelParams", "Capabilities", "CircuitData",
-    "CircuitRef", "ClientInfo", "DEVICES_SINCE", "ErrorCode", "ErrorObject", "ExecuteParams",
-    "ExecuteResult", "ExpectationParams", "FEATURE_VERSIONS", "Feature", "GateData",
-    "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
+    "CircuitRef", "ClientInfo", "DEVICES_SINCE", "EXECUTABLE_PREFIX", "ErrorCode", "ErrorObject",
+    "ExecuteParams", "ExecuteResult", "ExpectationParams", "FEATURE_VERSIONS", "Feature",
+    "GateData", "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
     "InitializeResult", "JSONRPC", "LineReader", "MAX_SETS", "MAX_SHOTS", "METHODS",
     "MeasurementData", "Method", "MethodSpec", "NewStateParams", "Oversized", "PROTOCOL_VERSION",
     "Precision", "PrepareParams", "ProbabilitiesParams", "ProgressParams", "ProgressValue",

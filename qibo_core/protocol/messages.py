@@ -40,12 +40,20 @@ def shots_problem(nshots: object, seed: object) -> str:
     if type(nshots) is not int and not isinstance(nshots, np.integer):
         return f"nshots must be an integer, got {nshots!r}"
     if not 0 <= nshots <= MAX_SHOTS:
-        return f"nshots must be between 0 and 2**40, got {nshots}"
+        return f"nshots must be between 0 and {power_of_two(MAX_SHOTS)}, got {nshots}"
     if seed is not None and type(seed) is not int and not isinstance(seed, np.integer):
         return f"seed must be an integer or None, got {seed!r}"
     if seed is not None and not 0 <= seed < SEED_LIMIT:
-        return f"seed must be between 0 and 2**63 - 1, got {seed}"
+        return f"seed must be between 0 and {power_of_two(SEED_LIMIT)} - 1, got {seed}"
     return ""
+
+
+EXECUTABLE_PREFIX: Final = "qibo-backend-"
+"""A backend named `foo` is an executable called qibo-backend-foo."""
+
+def power_of_two(n: int) -> str:
+    """A limit as people read it: 2**40, not 1099511627776."""
+    return f"2**{n.bit_length() - 1}" if n > 0 and n & (n - 1) == 0 else str(n)
 
 
 STATE_ENCODINGS: Final = ("base64", "shm")

@@ -32,6 +32,7 @@ from ..errors import (
     RequestCancelled,
 )
 from ..protocol import (
+    EXECUTABLE_PREFIX,
     JSONRPC,
     METHODS,
     PROTOCOL_VERSION,
@@ -92,14 +93,14 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
     protocol_out = _protect_stdout()
     try:
         if os.isatty(sys.stdin.fileno()):
-            log(f"qibo-backend-{name} {version}: a JSON-RPC 2.0 server (protocol versions "
+            log(f"{EXECUTABLE_PREFIX}{name} {version}: a JSON-RPC 2.0 server (protocol versions "
                 f"{', '.join(map(str, SUPPORTED_VERSIONS))}), one message per line. Begin "
                 f"with\n  {_INITIALIZE}\nCtrl-D ends it; --help says more.")
         if not isinstance(backend, Backend):
             try:
                 backend = backend()
             except ImportError as exc:  # the simulator is missing: say so, not look healthy
-                log(f"qibo-backend-{name}: cannot start: {exc}")
+                log(f"{EXECUTABLE_PREFIX}{name}: cannot start: {exc}")
                 sys.exit(1)
         session = Session(backend, shared_memory=args.shm,
                           max_message_bytes=args.max_message_bytes)
@@ -132,13 +133,14 @@ def _die_with_parent() -> None:
 
 def _parse_args(name: str, version: str, argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog=f"qibo-backend-{name}",
+        prog=f"{EXECUTABLE_PREFIX}{name}",
         description=f"The {name} qibo-core backend: a JSON-RPC 2.0 server on stdin/stdout, one "
                     f"message per line (protocol version {PROTOCOL_VERSION}). Start with an "
                     f"'initialize' request, for example:\n  {_INITIALIZE}",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version",
-                        version=f"qibo-backend-{name} {version} (protocol {PROTOCOL_VERSION})")
+                        version=f"{EXECUTABLE_PREFIX}{name} {version} "
+                                f"(protocol {PROTOCOL_VERSION})")
     parser.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
                         help="refuse longer input lines (default: %(default)s)")
     parser.add_argument("--no-shm", dest="shm", action="store_false",
