@@ -62,8 +62,9 @@ def fake_backend(source: str, *, handshake: bool = True) -> Handle:
     return Handle(ProcessTransport([sys.executable, "-c", program], name="fake"))
 
 
-def child_pids() -> set[int]:
-    """Live children of this process (zombies left out)."""
+def child_pids(parent: int | None = None) -> set[int]:
+    """Live children (zombies left out) of `parent`, by default this process."""
+    parent = os.getpid() if parent is None else parent
     found = set()
     for entry in os.listdir("/proc"):
         try:
@@ -71,7 +72,7 @@ def child_pids() -> set[int]:
         except (OSError, ValueError):
             continue
         fields = stat_line.rsplit(")", 1)[1].split()
-        if entry.isdigit() and int(fields[1]) == os.getpid() and fields[0] != "Z":
+        if entry.isdigit() and int(fields[1]) == parent and fields[0] != "Z":
             found.add(int(entry))
     return found
 

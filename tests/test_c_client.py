@@ -23,7 +23,7 @@ import pytest
 from helpers import bell
 
 from qibo_core import Circuit, Handle, Observable, QiboCoreError, connect, gates
-from qibo_core.client.spawned import ProcessChannel
+from qibo_core.client.spawned import ProcessTransport
 from qibo_core.protocol.messages import CircuitData
 from qibo_core.testing import ReferenceBackend
 
@@ -406,7 +406,7 @@ def test_the_words_of_a_failure_are_the_python_clients(case: str, builds: dict[s
                                                        env: dict[str, str],
                                                        tmp_path: Path) -> None:
     ours = run_fake(builds, env, tmp_path, case)
-    channel = ProcessChannel([sys.executable, str(tmp_path / "fake.py")], name="fake")
+    channel = ProcessTransport([sys.executable, str(tmp_path / "fake.py")], name="fake")
     with Handle(channel, timeout=0.5 if case == "hung" else None) as handle:
         theirs = python_words(lambda: handle.execute(bell(), nshots=10))
 

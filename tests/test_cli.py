@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import HANDSHAKE, without_qulacs
+from helpers import HANDSHAKE, child_pids, eventually, without_qulacs
 
 from qibo_core.protocol import PROTOCOL_VERSION
 
@@ -191,7 +191,8 @@ def test_ctrl_c_during_run_cancels_and_exits_quietly(tmp_path: Path) -> None:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=dict(os.environ, PYTHONFAULTHANDLER="1"),
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(2.0)  # well into the execute
+    assert eventually(lambda: child_pids(process.pid), 60), "qibo-core run started no backend"
+    time.sleep(1.0)  # into the execute
     process.send_signal(signal.SIGINT)
     try:
         out, err = process.communicate(timeout=30)
@@ -228,3 +229,4 @@ def test_check_reports_a_hung_backend_in_seconds(tmp_path: Path) -> None:
     run = qibo_core("check", sys.executable, str(hung))
     assert run.returncode == 1 and time.monotonic() - started < 40
     assert "no reply within" in run.stdout and "not run: the backend hung" in run.stdout
+
