@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import msgspec
@@ -27,6 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from circuits import layered, qft
+from small_circuits import small_circuits
+from timing import Row, Seconds, measure, measure_pair, row
 
 from qibo_backend_aer import AerBackend
 from qibo_backend_numpy import NumpyBackend
@@ -35,47 +37,6 @@ from qibo_core import Circuit, Observable, Parameter, connect, gates
 from qibo_core.client import Handle
 from qibo_core.protocol import ApplyParams, Method, ReadParams
 from qibo_core.server import Backend, no_checkpoint
-
-
-@dataclass
-class Row:
-    target: str
-    case: str
-    median_ms: float
-    min_ms: float
-    max_ms: float
-    anchor: str
-    ratio: float | None
-    note: str = ""
-
-
-def measure(run: Callable[[], object], repeats: int) -> list[float]:
-    """Wall-clock seconds of each run, after one warm-up run."""
-    return measure_pair(run, None, repeats)[0]
-
-
-def measure_pair(run: Callable[[], object], anchor: Callable[[], object] | None,
-                 repeats: int) -> tuple[list[float], list[float]]:
-    """Seconds of each run of `run` and of `anchor`, alternated so that the machine's drift
-    (it is shared) falls on both alike; a run that returns Seconds was timed where it ran."""
-    runs = [run] if anchor is None else [run, anchor]
-    times: list[list[float]] = [[] for _ in runs]
-    for f in runs:
-        f()  # warm-up
-    for _ in range(repeats):
-        for f, t in zip(runs, times, strict=True):
-            start = time.perf_counter()
-            result = f()
-            elapsed = time.perf_counter() - start
-            t.append(result if isinstance(result, Seconds) else elapsed)
-    return times[0], times[-1]
-
-
-def row(target: str, case: str, times: list[float], anchor: str = "",
-        anchor_times: list[float] | None = None, note: str = "") -> Row:
-    median = statistics.median(times)
-    ratio = median / statistics.median(anchor_times) if anchor_times else None
-    return Row(target, case, median * 1e3, min(times) * 1e3, max(times) * 1e3, anchor, ratio, note)
 
 
 def in_process(backend: Backend, circuit: Circuit) -> np.ndarray:
@@ -376,8 +337,8 @@ def qulacs_sweep(circuit: Circuit, sets: np.ndarray) -> np.ndarray:
         observable.add_operator(coefficient, " ".join(f"{p} {n - 1 - q}" for p, q in pauli))
     state = qulacs.QuantumState(n)
     values = np.empty(len(sets))
-    for k, row in enumerate(sets):
-        for i, value in enumerate(row):
+    for k, values_of_set in enumerate(sets):
+        for i, value in enumerate(values_of_set):
             parametric.set_parameter(i, -value)
         state.set_zero_state()
         parametric.update_quantum_state(state)
@@ -419,10 +380,6 @@ def variational(sizes: tuple[int, int], nsets: tuple[int, int], repeats: int) ->
 
 
 BACKENDS = ("numpy", "qulacs", "aer", "qibojit")
-
-
-class Seconds(float):
-    """What a run timed elsewhere returns: its own duration, which measure_pair records."""
 
 
 class InProcessWorker:
@@ -595,7 +552,7 @@ def main() -> None:
     parser.add_argument("--qibo-python", metavar="PYTHON",
                         help="an interpreter with qibo installed, to time qibo's NumPy backend "
                              "(qibo is never a dependency of ours)")
-    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-10)")
+    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-11)")
     args = parser.parse_args()
     quick = args.quick
     repeats = 3 if quick else 7
@@ -613,6 +570,7 @@ def main() -> None:
                             repeats),
         lambda: backends_table((6, 8) if quick else (10, 20, 24), repeats),
         lambda: c_client(10, 14 if quick else 24, repeats),
+        lambda: small_circuits(quick, repeats),
     ]
     results: list[Row] = []
     chosen = {int(t) for t in args.targets.split(",")} if args.targets else None

@@ -22,6 +22,7 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
     assert {r["target"] for r in rows} == {"1 rpc overhead", "2 streaming", "3 state transfer",
                                            "4 numpy speed", "5 spawn", "6 scaling",
                                            "7 depth", "8 variational",
-                                           "9 backends", "10 c client"}
+                                           "9 backends", "10 c client",
+                                           "11 small circuits"}
     assert all(r["min_ms"] <= r["median_ms"] <= r["max_ms"] for r in rows)
     assert "median ms" in run.stdout
