@@ -131,6 +131,17 @@ class Backend(ABC):
         reports progress to a client that asked for it.
         """
 
+    def compile(self, gates: Sequence[Gate], nqubits: int) -> Any:
+        """Optional: `gates` made ready to run on states of `nqubits` (the simulator's own
+        circuit), which the session keeps, by the gates' content, for circuits run again, and
+        hands to `run`. The default keeps the gates, and `run` applies them."""
+        return list(gates)
+
+    def run(self, state: Any, program: Any, checkpoint: Checkpoint = no_checkpoint) -> Any:
+        """Apply what `compile` made to `state`, calling `checkpoint` as `apply` does; return
+        the state (the same object, or a new one)."""
+        return self.apply(state, program, checkpoint)
+
     def from_array(self, amplitudes: np.ndarray) -> Any:
         """A state holding `amplitudes` (already checked: 2**n of them, of the backend's dtype,
         normalized), for circuits that do not start from |0...0>. Optional: a backend that

@@ -13,8 +13,9 @@ the operation does not touch.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -99,18 +100,31 @@ class NumpyBackend(Backend):
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
-        if self.fusion and state.nqubits <= APPLY_QUBITS and any(map(_joins, gates)):
-            # plan.py: fewer NumPy calls where gates on several qubits break the runs of
-            # single-qubit gates (fusion alone multiplies unbroken runs faster)
-            for start in range(0, len(gates), PLAN_GATES):
-                checkpoint(start, len(gates))
-                plan = Plan(gates[start:start + PLAN_GATES], {}, state.nqubits, apply_matrix)
-                state.data = plan.run(_NO_VALUES, state.data.dtype, state.data)
-            return state
-        operations = fused(gates, state.nqubits) if self.fusion else unfused(gates)
+        return self.run(state, self._program(gates, state.nqubits, kept=False), checkpoint)
+
+    def compile(self, gates: Sequence[Gate], nqubits: int) -> Compiled:
+        return self._program(gates, nqubits, kept=True)
+
+    def _program(self, gates: Sequence[Gate], nqubits: int, *, kept: bool) -> Compiled:
+        """What running these gates takes: plans (plan.py) on small states where gates on
+        several qubits break the runs of single-qubit gates (fewer NumPy calls; fusion alone
+        multiplies unbroken runs faster), else the fused operations (made as they are applied,
+        unless the program is `kept`)."""
+        if self.fusion and nqubits <= APPLY_QUBITS and any(map(_joins, gates)):
+            plans = [Plan(gates[start:start + PLAN_GATES], {}, nqubits, apply_matrix)
+                     for start in range(0, len(gates), PLAN_GATES)]
+            return Compiled(len(gates), plans=plans)
+        operations = fused(gates, nqubits) if self.fusion else unfused(gates)
+        return Compiled(len(gates), operations=list(operations) if kept else operations)
+
+    def run(self, state: NumpyState, program: Compiled,
+            checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
+        for k, plan in enumerate(program.plans):
+            checkpoint(k * PLAN_GATES, program.total)
+            state.data = plan.run(_NO_VALUES, state.data.dtype, state.data)
         threads = self.threads
-        for op, done in operations:
-            checkpoint(done, len(gates))
+        for op, done in program.operations:
+            checkpoint(done, program.total)
             if isinstance(op, Diagonal):
                 apply_fused_diagonal(state, op, self._run, threads)
             else:
@@ -137,6 +151,16 @@ class NumpyBackend(Backend):
             checkpoint(k, len(sets))
             values[k] = observable.expectation(plan.run(row, self.dtype, checkpoint=checkpoint))
         return values
+
+
+@dataclass
+class Compiled:
+    """Gates made ready to run (NumpyBackend.compile): plans, or fused operations with the
+    number of gates done after each."""
+
+    total: int
+    plans: list[Plan] = field(default_factory=list)
+    operations: Iterable[tuple[Any, int]] = ()
 
 
 Runner = Callable[[Sequence[Callable[[], object]]], None]

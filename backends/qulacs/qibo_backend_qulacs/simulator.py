@@ -82,12 +82,26 @@ class QulacsBackend(Backend):
         if len(gates) == 1:
             self._gate(gates[0], n).update_quantum_state(state)
             return state
-        size = _chunk(n)
+        return self.run(state, self.compile(gates, n), checkpoint)
+
+    def compile(self, gates: Sequence[Gate], nqubits: int) -> tuple[int, list[tuple[int, Any]]]:
+        """Qulacs circuits of a few milliseconds of work each, with the gates done before
+        each, and the gates in all: Qulacs holds the GIL while it runs one, so cancellation
+        and the parent watch get their turn between them."""
+        size = _chunk(nqubits)
+        circuits = []
         for start in range(0, len(gates), size):
-            checkpoint(start, len(gates))
-            circuit = self.qulacs.QuantumCircuit(n)
-            for qgate in self._merged(gates[start:start + size], n):
+            circuit = self.qulacs.QuantumCircuit(nqubits)
+            for qgate in self._merged(gates[start:start + size], nqubits):
                 circuit.add_gate(qgate)
+            circuits.append((start, circuit))
+        return len(gates), circuits
+
+    def run(self, state: Any, program: tuple[int, list[tuple[int, Any]]],
+            checkpoint: Checkpoint = no_checkpoint) -> Any:
+        total, circuits = program
+        for done, circuit in circuits:
+            checkpoint(done, total)
             circuit.update_quantum_state(state)
         return state
 
