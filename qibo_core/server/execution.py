@@ -41,7 +41,7 @@ def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
     if circuit.is_stochastic:
         return _execute_shots(session, circuit, start, params)
     backend = session.backend
-    native = backend.apply(start, circuit.gates, session.checkpoint)  # type: ignore[arg-type]
+    native = session.run(start, circuit.gates, circuit.nqubits)  # type: ignore[arg-type]
     state_id = session.hold(native, circuit.nqubits)
     if not params.nshots:
         return ExecuteResult(state=state_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..circuit import GateReader
+from ..circuit import Gate, GateReader
 from ..errors import (
     GateFailed,
     InvalidParams,
@@ -30,6 +30,12 @@ from .backend import Backend, Checkpoint, no_checkpoint
 from .memory import Budget, format_bytes
 from .registry import HANDLERS, NOTIFIED, method_not_found
 from .segments import Segments
+
+COMPILED_KEPT = 64
+"""Circuits whose compiled form a session keeps, for circuits run again."""
+COMPILED_GATES = 4096
+"""Longer circuits are compiled each time (their compilation costs little beside their run,
+and their compiled form may be large)."""
 
 
 @dataclass
@@ -67,6 +73,8 @@ class Session:
         self.prepared: dict[int, Any] = {}
         """Prepared circuits (prepared.Prepared) by id."""
         self._next_id = {"state": 1, "circuit": 1}
+        self._compiled: dict[tuple[Any, ...], Any] = {}
+        """What the backend compiled for recent circuits, by content, oldest first."""
         self.budget = Budget()
 
     @staticmethod
@@ -138,6 +146,20 @@ class Session:
         if held.is_density:
             return density.of(self.backend).matrix(held.native, held.nqubits)
         return self.backend.to_array(held.native)
+
+    def run(self, start: Any, gates: Sequence[Gate], nqubits: int) -> Any:
+        """`gates` applied to `start`, through what the backend compiled for them: kept, by the
+        gates' content, for a circuit run again (the last COMPILED_KEPT ones)."""
+        if len(gates) > COMPILED_GATES:
+            return self.backend.apply(start, gates, self.checkpoint)
+        key = (nqubits, tuple(gate.key() for gate in gates))
+        program = self._compiled.pop(key, None)
+        if program is None:
+            program = self.backend.compile(gates, nqubits)
+            if len(self._compiled) >= COMPILED_KEPT:
+                del self._compiled[next(iter(self._compiled))]
+        self._compiled[key] = program  # the most recent last
+        return self.backend.run(start, program, self.checkpoint)
 
     def copy(self, native: Any) -> Any:
         """A copy of a state, for the shot engine's branches."""
