@@ -131,14 +131,14 @@ class Backend(ABC):
         reports progress to a client that asked for it.
         """
 
-    def compile(self, gates: Sequence[Gate], nqubits: int) -> Any:
+    def compile_gates(self, gates: Sequence[Gate], nqubits: int) -> Any:
         """Optional: `gates` made ready to run on states of `nqubits` (the simulator's own
         circuit), which the session keeps, by the gates' content, for circuits run again, and
         hands to `run`. The default keeps the gates, and `run` applies them."""
         return list(gates)
 
-    def run(self, state: Any, program: Any, checkpoint: Checkpoint = no_checkpoint) -> Any:
-        """Apply what `compile` made to `state`, calling `checkpoint` as `apply` does; return
+    def run_compiled(self, state: Any, program: Any, checkpoint: Checkpoint = no_checkpoint) -> Any:
+        """Apply what `compile_gates` made to `state`, calling `checkpoint` as `apply` does; return
         the state (the same object, or a new one)."""
         return self.apply(state, program, checkpoint)
 

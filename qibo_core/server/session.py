@@ -155,11 +155,11 @@ class Session:
         key = (nqubits, tuple(gate.key() for gate in gates))
         program = self._compiled.pop(key, None)
         if program is None:
-            program = self.backend.compile(gates, nqubits)
+            program = self.backend.compile_gates(gates, nqubits)
             if len(self._compiled) >= COMPILED_KEPT:
                 del self._compiled[next(iter(self._compiled))]
         self._compiled[key] = program  # the most recent last
-        return self.backend.run(start, program, self.checkpoint)
+        return self.backend.run_compiled(start, program, self.checkpoint)
 
     def copy(self, native: Any) -> Any:
         """A copy of a state, for the shot engine's branches."""

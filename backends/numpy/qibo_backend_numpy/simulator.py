@@ -100,9 +100,9 @@ class NumpyBackend(Backend):
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
-        return self.run(state, self._program(gates, state.nqubits, kept=False), checkpoint)
+        return self.run_compiled(state, self._program(gates, state.nqubits, kept=False), checkpoint)
 
-    def compile(self, gates: Sequence[Gate], nqubits: int) -> Compiled:
+    def compile_gates(self, gates: Sequence[Gate], nqubits: int) -> Compiled:
         return self._program(gates, nqubits, kept=True)
 
     def _program(self, gates: Sequence[Gate], nqubits: int, *, kept: bool) -> Compiled:
@@ -117,7 +117,7 @@ class NumpyBackend(Backend):
         operations = fused(gates, nqubits) if self.fusion else unfused(gates)
         return Compiled(len(gates), operations=list(operations) if kept else operations)
 
-    def run(self, state: NumpyState, program: Compiled,
+    def run_compiled(self, state: NumpyState, program: Compiled,
             checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
         for k, plan in enumerate(program.plans):
             checkpoint(k * PLAN_GATES, program.total)
@@ -155,7 +155,7 @@ class NumpyBackend(Backend):
 
 @dataclass
 class Compiled:
-    """Gates made ready to run (NumpyBackend.compile): plans, or fused operations with the
+    """Gates made ready to run (NumpyBackend.compile_gates): plans, or fused operations with the
     number of gates done after each."""
 
     total: int

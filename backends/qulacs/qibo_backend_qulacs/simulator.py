@@ -82,9 +82,10 @@ class QulacsBackend(Backend):
         if len(gates) == 1:
             self._gate(gates[0], n).update_quantum_state(state)
             return state
-        return self.run(state, self.compile(gates, n), checkpoint)
+        return self.run_compiled(state, self.compile_gates(gates, n), checkpoint)
 
-    def compile(self, gates: Sequence[Gate], nqubits: int) -> tuple[int, list[tuple[int, Any]]]:
+    def compile_gates(self, gates: Sequence[Gate],
+                      nqubits: int) -> tuple[int, list[tuple[int, Any]]]:
         """Qulacs circuits of a few milliseconds of work each, with the gates done before
         each, and the gates in all: Qulacs holds the GIL while it runs one, so cancellation
         and the parent watch get their turn between them."""
@@ -97,7 +98,7 @@ class QulacsBackend(Backend):
             circuits.append((start, circuit))
         return len(gates), circuits
 
-    def run(self, state: Any, program: tuple[int, list[tuple[int, Any]]],
+    def run_compiled(self, state: Any, program: tuple[int, list[tuple[int, Any]]],
             checkpoint: Checkpoint = no_checkpoint) -> Any:
         total, circuits = program
         for done, circuit in circuits:
