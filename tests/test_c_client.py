@@ -489,6 +489,7 @@ def ising_ground_energy() -> float:
     return float(np.linalg.eigvalsh(h)[0])
 
 
+@pytest.mark.backends("qulacs")
 def test_the_readme_program_builds_from_its_lines_and_prints_the_frequencies(
         builds: dict[str, Path], env: dict[str, str], tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()

@@ -80,6 +80,7 @@ def test_shadowed_duplicates_and_non_executables(tmp_path: Path,
     assert toy.shadowed == (str(tmp_path / "b" / "qibo-backend-toy"),)
 
 
+@pytest.mark.backends("qulacs")
 def test_missing_backend_lists_installed_ones() -> None:
     with pytest.raises(BackendNotFound, match=r"qibo-backend-nope not found on PATH.*"
                                               r"installed backends: .*numpy.*qulacs"):

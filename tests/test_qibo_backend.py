@@ -175,6 +175,7 @@ def test_what_is_not_supported_says_so(platform: str) -> None:
         huge()
 
 
+@pytest.mark.backends("qulacs")
 def test_an_unknown_platform_is_refused_when_set() -> None:
     from qibo_core import BackendNotFound
     with pytest.raises(BackendNotFound, match="installed backends: .*numpy.*qulacs"):

@@ -155,7 +155,8 @@ def test_a_stderr_flood_never_blocks_either_side() -> None:
     sys.stdin.readline()
     """)
     assert handle.new_state(1).id == 1
-    assert handle.transport.stderr_tail[-1].startswith("log line 99999")  # type: ignore[attr-defined]
+    transport = handle.transport  # the drain may still be reading what came before the reply
+    assert eventually(lambda: transport.stderr_tail[-1].startswith("log line 99999"), 30)
     handle.close()
 
 
@@ -264,6 +265,7 @@ def test_ten_thousand_executes_leak_nothing(backend: str) -> None:
         assert rss1 - rss0 < 20_000, f"resident memory grew by {rss1 - rss0} kB"
 
 
+@pytest.mark.backends("qulacs")
 def test_many_backends_at_once() -> None:
     handles = [connect(name) for name in BACKENDS * 3]
     try:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from ..errors import CircuitError, UsageError
-from ..protocol.messages import CircuitData, GateData, MeasurementData
+from ..protocol.messages import CircuitData, GateData, MeasurementData, power_of_two
 from .channels import Channel
 from .decode import from_data, gate_label
 from .gate import MAX_QUBIT_INDEX, Gate, M, Reset, shown
@@ -39,10 +39,12 @@ class Circuit:
 
     def __init__(self, nqubits: int, *, density_matrix: bool = False) -> None:
         if isinstance(nqubits, bool) or not isinstance(nqubits, (int, np.integer)) \
-                or not 0 < nqubits <= MAX_QUBIT_INDEX + 1:
+                or nqubits <= 0:
             got = shown(nqubits) if isinstance(nqubits, (int, np.integer)) else repr(nqubits)
-            raise CircuitError(f"a circuit needs a positive number of qubits (at most 2**31), "
-                               f"got {got}")
+            raise CircuitError(f"a circuit needs a positive number of qubits, got {got}")
+        if nqubits > MAX_QUBIT_INDEX + 1:
+            raise CircuitError(f"a circuit of {shown(nqubits)} qubits: at most "
+                               f"{power_of_two(MAX_QUBIT_INDEX + 1)}")
         self.nqubits = int(nqubits)
         self.density_matrix = bool(density_matrix)
         """Simulate a density matrix (channels act on it exactly), not a state vector (channels

@@ -48,7 +48,7 @@ def test_identity_factors_are_checked_against_the_circuit() -> None:
     (lambda: gates.H(10**5000), "an integer of 16610 bits is over the largest"),
     (lambda: gates.H(-10**5000), "an integer of 16610 bits is negative"),
     (lambda: gates.H(0).controlled_by(2**40), "over the largest"),
-    (lambda: Circuit(10**5000), "at most 2\\*\\*31"),
+    (lambda: Circuit(10**5000), "an integer of 16610 bits qubits: at most 2\\*\\*31"),
     (lambda: gates.RX(0, 10**5000), "must be finite"),
 ])
 def test_huge_numbers_are_circuit_errors(make: Any, message: str) -> None:
