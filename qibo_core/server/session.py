@@ -61,11 +61,18 @@ from ..protocol import (
     shots_problem,
 )
 from . import density
-from .backend import Backend, Checkpoint, drawn_counts, no_checkpoint
+from .backend import Backend, Checkpoint, Counts, Work, drawn_counts, no_checkpoint
 from .initial import initial_amplitudes
-from .memory import Budget, format_bytes
+from .memory import (
+    OBSERVABLE_COPIES,
+    Budget,
+    counts_bytes,
+    format_bytes,
+    request_bytes,
+    samples_bytes,
+)
 from .segments import Segments
-from .shots import as_integers, frequencies, outcomes, run_shots, shot_bits
+from .shots import Branches, frequencies, run_shots, shot_bits
 from .streaming import until_invalid
 from .variational import (
     Prepared,
@@ -80,6 +87,9 @@ MAX_SAMPLES = 10**8
 
 MAX_PREPARED = 4096
 """The most circuits a session keeps prepared at once."""
+
+PREPARED_GATE_BYTES = 1024
+"""The memory a prepared circuit's gate takes (its Python objects), measured: about 700 B."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
@@ -104,6 +114,8 @@ class _HeldState:
     reader: GateReader | density.Unstreamable
     nbytes: int = 0
     """What the backend promised this state (it may not have touched it all yet)."""
+    reserve: int = 0
+    """The most a request on it takes beyond what is held (memory.request_bytes)."""
     is_density: bool = False
     """A density matrix of `nqubits`, held as density.of(backend) holds them."""
     streamed: int = 0
@@ -130,7 +142,7 @@ class Session:
         self._next_id = 1
         self._prepared: dict[int, Prepared] = {}
         self._next_circuit = 1
-        self.budget = Budget()
+        self.budget = Budget(backend.baseline_bytes)
 
     @staticmethod
     def serves(method: str) -> bool:
@@ -210,7 +222,7 @@ class Session:
     def shutdown(self, params: None) -> None:
         self._states.clear()
         self._prepared.clear()
-        self.budget.promised = 0
+        self.budget.clear()
         self.segments.close()
 
     # ---- execution ---------------------------------------------------------------------
@@ -232,12 +244,17 @@ class Session:
                                 "answered shot by shot; ask for frequencies alone")
         if params.samples and params.samples_segment is not None:
             self.segments.check_room(params.samples_segment, params.nshots * len(qubits))
+        replies = self._replies_bytes(params, len(qubits))
+        what = "their frequencies and samples" if params.samples else "their frequencies"
+        self.budget.check(replies, f"{params.nshots} shots of {len(qubits)} bits ({what})",
+                          circuit.nqubits)
         if circuit.density_matrix:
-            return self._execute_density(circuit, params)
-        self._check_fits(circuit.nqubits)
-        start = self._start(circuit.nqubits, params.initial_state)
+            return self._execute_density(circuit, params, replies)
+        self._check_fits(circuit.nqubits, initial=params.initial_state is not None,
+                         extra=replies)
         if circuit.is_stochastic:
-            return self._execute_shots(circuit, start, params)
+            return self._execute_shots(circuit, params)
+        start = self._start(circuit.nqubits, params.initial_state)
         native = self.backend.apply(start, circuit.gates, self.checkpoint)  # type: ignore[arg-type]
         state_id = self._hold(native, circuit.nqubits)
         if not params.nshots:
@@ -245,46 +262,42 @@ class Session:
         counts = self.backend.sample(native, qubits, params.nshots, params.seed)
         return self._sampled(state_id, counts, len(qubits), params)
 
-    def _execute_shots(self, circuit: Circuit, start: Any,
-                       params: ExecuteParams[Any, Any]) -> ExecuteResult:
+    def _execute_shots(self, circuit: Circuit, params: ExecuteParams[Any, Any]) -> ExecuteResult:
         """A circuit whose shots differ before the end, run the backend's own way
         (Backend.shots) or by the session's shot engine (shots.py); the state held is one shot's
         final state (the engine's: the last branch walked)."""
         if Feature.MID_CIRCUIT_MEASUREMENT not in self.backend.features:
             raise InvalidParams(f"the {self.backend.name} backend cannot copy states "
                                 "(from_array), which measurements with collapse=True need")
-        ran = self.backend.shots(circuit, start, params.nshots, params.seed, self.checkpoint)
-        final, shots = ran or self._engine_shots(circuit, start, params.nshots, params.seed)
-        state_id = self._hold(final, circuit.nqubits)
-        if not params.nshots:
-            return ExecuteResult(state=state_id)
-        counts = np.bincount(as_integers(shots), minlength=2 ** shots.shape[1])
-        result = ExecuteResult(state=state_id, frequencies=frequencies(counts, shots.shape[1]))
-        if params.samples:
-            result.samples = self._reply_array(shots, params.samples_segment)
-        return result
+        n = circuit.nqubits
+        branches = Branches(self.backend, self.budget, n)
+        try:
+            branches.start = self._start(n, params.initial_state)
+            ran = self.backend.shots(circuit, branches.start, params.nshots, params.seed,
+                                     self.checkpoint, self.budget.room())
+            if ran is None:  # the engine's copies are checked one by one
+                rng = np.random.default_rng(params.seed)
+                ran = run_shots(self.backend, circuit, params.nshots, rng, self.checkpoint,
+                                branches)
+        finally:
+            branches.close()
+        return self._sampled(self._hold(ran[0], n), ran[1], len(circuit.measured_qubits),
+                             params)
 
-    def _engine_shots(self, circuit: Circuit, start: Any, nshots: int,
-                      seed: int | None) -> tuple[Any, np.ndarray]:
-        """The shot engine's run: the last branch's final state, and every shot's bits."""
-        rng = np.random.default_rng(seed)
-        leaves = run_shots(self.backend, circuit, start, nshots, rng, self.checkpoint, self._copy)
-        if not nshots:
-            return leaves[-1].state, np.zeros((0, len(circuit.measured_qubits)), np.uint8)
-        return leaves[-1].state, outcomes(self.backend, circuit, leaves, rng)
-
-    def _execute_density(self, circuit: Circuit, params: ExecuteParams[Any, Any]) -> ExecuteResult:
+    def _execute_density(self, circuit: Circuit, params: ExecuteParams[Any, Any],
+                         replies: int) -> ExecuteResult:
         """A density-matrix circuit (density.py): channels act exactly, shots are sampled from
         the final matrix's diagonal."""
         if Feature.DENSITY_MATRIX not in self.backend.features:
             raise InvalidParams(f"the {self.backend.name} backend holds no density matrices")
         n = circuit.nqubits
-        self._check_fits(2 * n)
+        densities = density.of(self.backend)
+        self._check_fits(n, is_density=True, initial=params.initial_state is not None,
+                         extra=max(densities.apply_bytes(circuit.gates, n), replies))
         initial = None
         if params.initial_state is not None:
             initial = initial_amplitudes(params.initial_state, n, self.segments,
                                          self.backend.dtype, density=True)
-        densities = density.of(self.backend)
         native = densities.apply(densities.start(n, initial), circuit.gates, n, self.checkpoint)
         state_id = self._hold(native, n, is_density=True)
         qubits = list(circuit.measured_qubits)
@@ -294,12 +307,16 @@ class Session:
                               params.seed)
         return self._sampled(state_id, counts, len(qubits), params)
 
-    def _copy(self, native: Any) -> Any:
-        return self.backend.from_array(np.array(self.backend.to_array(native)))
+    def _replies_bytes(self, params: ExecuteParams[Any, Any], width: int) -> int:
+        """What an execute's frequencies and samples take."""
+        total = counts_bytes(params.nshots, width)
+        if params.samples:
+            total += samples_bytes(params.nshots, width, inline=params.samples_segment is None)
+        return total
 
     @_handles(Method.STATE_NEW)
     def new_state(self, params: NewStateParams[Any]) -> StateRef:
-        self._check_fits(params.nqubits)
+        self._check_fits(params.nqubits, initial=params.initial is not None)
         return StateRef(self._hold(self._start(params.nqubits, params.initial), params.nqubits))
 
     def _start(self, nqubits: int, initial: ArrayData | np.ndarray | None) -> Any:
@@ -353,14 +370,16 @@ class Session:
 
     # ---- reading states ----------------------------------------------------------------
 
-    def _sampled(self, state_id: int, counts: np.ndarray, width: int,
+    def _sampled(self, state_id: int, counts: Counts, width: int,
                  params: ExecuteParams[Any, Any]) -> ExecuteResult:
-        """The reply to an execute whose shots were all drawn from one final state: the counts
-        as frequencies, and every shot when asked for."""
+        """The reply to an execute with shots: the counts as frequencies, and every shot when
+        asked for."""
+        if not params.nshots:
+            return ExecuteResult(state=state_id)
         result = ExecuteResult(state=state_id, frequencies=frequencies(counts, width))
         if params.samples:
-            result.samples = self._reply_array(shot_bits(counts, width, params.seed),
-                                               params.samples_segment)
+            rows = shot_bits(counts, width, np.random.default_rng(params.seed))
+            result.samples = self._reply_array(rows, params.samples_segment)
         return result
 
     def _reply_array(self, array: np.ndarray, segment: int | None) -> ArrayData:
@@ -397,6 +416,8 @@ class Session:
         held = self._state(params.state)
         qubits = self._qubits(params.qubits, held.nqubits)
         self._check_shots(params.nshots, params.seed)
+        self.budget.check(counts_bytes(params.nshots, len(qubits)),
+                          f"the frequencies of {params.nshots} shots", held.nqubits)
         if held.is_density:
             probabilities = density.of(self.backend).probabilities(held.native, held.nqubits,
                                                                    qubits)
@@ -430,9 +451,12 @@ class Session:
                 circuit = Circuit.from_data(circuit)
             except CircuitError as exc:
                 raise InvalidParams(f"invalid circuit: {exc}") from None
-        self._check_fits(2 * circuit.nqubits if circuit.density_matrix else circuit.nqubits)
+        self._check_fits(circuit.nqubits, is_density=circuit.density_matrix)
         ready = prepared(circuit, params.slots, params.parameters)
+        self.budget.check(self.backend.working_bytes(Work.PREPARE, circuit.nqubits),
+                          f"preparing a {circuit.nqubits}-qubit circuit", circuit.nqubits)
         ready.native = self.backend.prepare(ready)
+        self.budget.hold(self._prepared_bytes(ready))
         circuit_id, self._next_circuit = self._next_circuit, self._next_circuit + 1
         self._prepared[circuit_id] = ready
         return CircuitRef(circuit_id)
@@ -447,7 +471,9 @@ class Session:
         sets = checked_sets(params.parameters, ready, params.circuit)
         observable = checked_observable(params.observable, ready.circuit.nqubits)
         n = ready.circuit.nqubits
-        self._check_fits(2 * n if ready.circuit.density_matrix else n)
+        self._check_fits(n, is_density=ready.circuit.density_matrix)
+        self.budget.check(self._expectations_bytes(ready),
+                          f"expectation values of a {n}-qubit circuit", n)
         values = self.backend.expectations(ready, sets, observable, self.checkpoint)
         if values is None:
             values = expectations(self.backend, ready, sets, observable, self.checkpoint)
@@ -456,7 +482,29 @@ class Session:
     @_handles(Method.CIRCUIT_FREE)
     def free_circuit(self, params: CircuitRef) -> None:
         self._circuit(params.circuit)
-        del self._prepared[params.circuit]
+        self.budget.release(self._prepared_bytes(self._prepared.pop(params.circuit)))
+
+    def _prepared_bytes(self, ready: Prepared) -> int:
+        """What a prepared circuit keeps: its gates, and what the backend built."""
+        return (PREPARED_GATE_BYTES * len(ready.circuit.gates)
+                + self.backend.prepared_bytes(ready.native))
+
+    def _expectations_bytes(self, ready: Prepared) -> int:
+        """What evaluating a set takes: the backend's own way, or (the generic path) a state
+        run from |0...0>, read, and an observable's copies."""
+        circuit, backend = ready.circuit, self.backend
+        n = circuit.nqubits
+        if ready.native is not None:
+            return backend.working_bytes(Work.EXPECTATIONS, n)
+        if circuit.density_matrix:
+            densities = density.of(backend)
+            return backend.state_bytes(2 * n) + max(
+                densities.apply_bytes(circuit.gates, n),
+                densities.working_bytes(Work.READ, n) + OBSERVABLE_COPIES * (16 << 2 * n))
+        return backend.state_bytes(n) + max(
+            backend.working_bytes(Work.GATES, n),
+            backend.working_bytes(Work.READ, n)
+            + OBSERVABLE_COPIES * (backend.dtype.itemsize << n))
 
     def _circuit(self, circuit_id: int) -> Prepared:
         ready = self._prepared.get(circuit_id)
@@ -494,26 +542,43 @@ class Session:
     def _hold(self, native: Any, nqubits: int, *, is_density: bool = False) -> int:
         state_id, self._next_id = self._next_id, self._next_id + 1
         nbytes = self.backend.state_bytes(2 * nqubits if is_density else nqubits)
+        reserve = request_bytes(self.backend, nqubits, is_density=is_density)
         reader = density.Unstreamable(nqubits) if is_density else GateReader(nqubits)
-        self._states[state_id] = _HeldState(native, nqubits, reader, nbytes, is_density)
-        self.budget.promised += nbytes
+        self._states[state_id] = _HeldState(native, nqubits, reader, nbytes, reserve,
+                                            is_density)
+        self.budget.hold(nbytes, reserve)
         return state_id
 
     def _drop(self, state_id: int) -> None:
-        self.budget.promised -= self._states.pop(state_id).nbytes
+        held = self._states.pop(state_id)
+        self.budget.release(held.nbytes, held.reserve)
 
-    def _check_fits(self, nqubits: int) -> None:
+    def _check_fits(self, nqubits: int, *, is_density: bool = False, initial: bool = False,
+                    extra: int = 0) -> None:
+        """StateTooLarge unless a state of `nqubits` (a density matrix: 2n as a vector) can be
+        held with room for the largest of: any request on it (memory.request_bytes), taking an
+        `initial` state in (the array read and from_array's work; on a density matrix also
+        |psi><psi| and its reordered copy), and `extra` bytes (this request's own work)."""
         if nqubits <= 0:
             raise InvalidParams(f"nqubits must be positive, got {nqubits}")
+        bits = 2 * nqubits if is_density else nqubits
         limit = self.backend.max_qubits
-        if nqubits > limit:
-            size = (format_bytes(2.0**nqubits * self.backend.dtype.itemsize) if nqubits < 1000
+        if bits > limit:
+            size = (format_bytes(2.0**bits * self.backend.dtype.itemsize) if bits < 1000
                     else "more than any machine has")
-            raise StateTooLarge(f"{nqubits} qubits exceed this backend's maximum of {limit}; a "
+            raise StateTooLarge(f"{bits} qubits exceed this backend's maximum of {limit}; a "
                                 f"{self.backend.dtype.name} state would need {size}",
-                                {"nqubits": nqubits, "maxQubits": limit})
-        self.budget.check(self.backend.state_bytes(nqubits),
-                          f"a {nqubits}-qubit {self.backend.dtype.name} state", nqubits)
+                                {"nqubits": bits, "maxQubits": limit})
+        if initial:
+            array = self.backend.dtype.itemsize << bits
+            extra = max(extra, (2 if is_density else 1) * array
+                        + self.backend.working_bytes(Work.LOAD, bits))
+        what = (f"a {nqubits}-qubit {self.backend.dtype.name} "
+                f"{'density matrix' if is_density else 'state'}")
+        self.budget.check_hold(
+            self.backend.state_bytes(bits),
+            max(request_bytes(self.backend, nqubits, is_density=is_density), extra), what,
+            nqubits)
 
     @staticmethod
     def _check_shots(nshots: int, seed: int | None) -> None:

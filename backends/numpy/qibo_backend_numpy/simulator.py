@@ -22,10 +22,11 @@ import numpy as np
 
 from qibo_core.circuit import Gate
 from qibo_core.server import Backend, Checkpoint, no_checkpoint
+from qibo_core.server.backend import Work
 
 from . import __version__
 from .fusion import Diagonal, Operation, fused, unfused
-from .plan import APPLY_QUBITS, PLAN_GATES, PLAN_QUBITS, Plan
+from .plan import APPLY_QUBITS, PLAN_BYTES, PLAN_GATES, PLAN_QUBITS, Plan, PlanTooLarge
 
 _DEFAULT_THREADS = os.cpu_count() or 1
 SMALL_AMPLITUDES = 2**10
@@ -60,6 +61,7 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     version = __version__
+    baseline_bytes = 2**25  # measured: 20 MiB
 
     def __init__(self, *, fusion: bool | None = None) -> None:
         super().__init__()
@@ -89,6 +91,17 @@ class NumpyBackend(Backend):
     def state_bytes(self, nqubits: int) -> int:
         return 2 * super().state_bytes(nqubits)  # the amplitudes and the scratch array
 
+    working = {**Backend.working, Work.GATES: 2.0, Work.READ: 0.0, Work.LOAD: 0.0,
+               Work.COPY: 0.0}
+    """Measured (docs/decisions.md, "Memory"): a dense matrix on qubits apart is a tensordot,
+    which copies the state and makes its result; the other kernels work in place or in the
+    scratch array; `to_array`, `from_array` and `copy` make no copy beyond the state's own."""
+
+    def working_bytes(self, work: Work, nqubits: int) -> int:
+        if work is Work.PREPARE:
+            return PLAN_BYTES if nqubits <= PLAN_QUBITS else 0
+        return super().working_bytes(work, nqubits)
+
     def zero_state(self, nqubits: int) -> NumpyState:
         data = np.zeros(2**nqubits, dtype=self.dtype)
         data[0] = 1
@@ -104,9 +117,19 @@ class NumpyBackend(Backend):
             # single-qubit gates (fusion alone multiplies unbroken runs faster)
             for start in range(0, len(gates), PLAN_GATES):
                 checkpoint(start, len(gates))
-                plan = Plan(gates[start:start + PLAN_GATES], {}, state.nqubits, apply_matrix)
+                chunk = gates[start:start + PLAN_GATES]
+                try:
+                    plan = Plan(chunk, {}, state.nqubits, apply_matrix)
+                except PlanTooLarge:
+                    self._sweep(state, chunk, checkpoint)
+                    continue
                 state.data = plan.run(_NO_VALUES, state.data.dtype, state.data)
             return state
+        return self._sweep(state, gates, checkpoint)
+
+    def _sweep(self, state: NumpyState, gates: Sequence[Gate],
+               checkpoint: Checkpoint) -> NumpyState:
+        """The gates as fused operations, each swept over the state by its kernel."""
         operations = fused(gates, state.nqubits) if self.fusion else unfused(gates)
         threads = self.threads
         for op, done in operations:
@@ -125,7 +148,13 @@ class NumpyBackend(Backend):
         circuit = prepared.circuit
         if circuit.density_matrix or circuit.nqubits > PLAN_QUBITS:
             return None
-        return Plan(circuit.gates, prepared.slots, circuit.nqubits, apply_matrix)
+        try:
+            return Plan(circuit.gates, prepared.slots, circuit.nqubits, apply_matrix)
+        except PlanTooLarge:
+            return None
+
+    def prepared_bytes(self, native: Plan | None) -> int:
+        return 0 if native is None else native.nbytes
 
     def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
                      checkpoint: Checkpoint) -> np.ndarray | None:
