@@ -339,14 +339,17 @@ def test_samples_are_answered_or_refused_in_words(confined: Confined) -> None:
 
 @pytest.mark.parametrize("confined", ["numpy"], indirect=True)
 def test_numpy_plans_are_bounded_and_counted(confined: Confined) -> None:
-    """A 14-qubit circuit of diagonal gates between CNOTs: its plan would keep a 14-qubit
-    diagonal per run of them (500 MiB for 4000 gates); bounded, it is prepared twice in 512
-    MiB. What a prepared circuit keeps is counted until it is freed."""
-    for copy in range(2):
-        circuit = Circuit(14)
-        for k in range(2000):
-            circuit.add([gates.RZ(k % 14, 0.1 * copy), gates.CNOT(k % 13, k % 13 + 1)])
-        assert abs(confined.handle.expectation(circuit, "Z0", parameters=None)) < 1 + 1e-9
+    """A 14-qubit circuit of CZ and H in turn: its plan would keep a 14-qubit diagonal (256
+    KiB) per CZ, 250 MiB for 2000 gates; bounded (32 MiB, else no plan), three are kept
+    prepared in 384 MiB. What a prepared circuit keeps is counted until it is freed."""
+    circuits = []
+    for copy in range(3):
+        circuits.append(Circuit(14))
+        circuits[-1].add(gates.RY(q, 0.1 * copy) for q in range(14))
+        for k in range(1000):
+            circuits[-1].add([gates.CZ(k % 13, k % 13 + 1), gates.H(k % 13)])
+        value = confined.handle.expectation(circuits[-1], "Z0", parameters=None)
+        assert abs(value) < 1 + 1e-9
 
     session = Session(NumpyBackend())
     session.initialize(InitializeParams(protocol_version=3))

@@ -6,9 +6,12 @@ import os
 from collections import Counter
 from functools import partial
 
+import numpy as np
+
 from ..errors import StateTooLarge
 from . import density
 from .backend import Backend, Work
+from .variational import Prepared
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 BUDGET_SHARE = 0.9
@@ -25,6 +28,9 @@ as text, and the reply's line twice (encoded, then with its newline)."""
 OBSERVABLE_COPIES = 2
 """Arrays of the state's size an expectation value makes at once (Observable.expectation: a
 term's signed copy and the flattened flip vdot takes)."""
+PREPARED_GATE_BYTES = 256
+"""The memory a prepared circuit keeps a gate in, its matrices apart (its Python objects;
+measured: about 100 B)."""
 FREQUENCY_BYTES = 240
 """Memory per outcome of a reply's frequencies beyond its bits (twice: the text in the dict and
 in the reply): its counts, its dict entry, key and value, its JSON."""
@@ -138,6 +144,34 @@ def branch_bytes(backend: Backend, nqubits: int) -> int:
                for work in (Work.GATES, Work.COPY, Work.SAMPLE, Work.READ))
 
 
+def prepared_bytes(backend: Backend, ready: Prepared) -> int:
+    """What a prepared circuit keeps: its gates (their matrices and Kraus operators), and what
+    the backend built."""
+    kept = 0
+    for op in ready.circuit.gates:
+        arrays = [*getattr(op, "kraus", ()),
+                  *(a for a in vars(op).values() if isinstance(a, np.ndarray))]
+        kept += PREPARED_GATE_BYTES + sum(a.nbytes for a in arrays)
+    return kept + backend.prepared_bytes(ready.native)
+
+
+def expectations_bytes(backend: Backend, ready: Prepared) -> int:
+    """What evaluating one set of a prepared circuit takes: the backend's own way, or (the
+    generic path) a state run from |0...0>, read, and an observable's copies."""
+    circuit = ready.circuit
+    n = circuit.nqubits
+    if ready.native is not None:
+        return backend.working_bytes(Work.EXPECTATIONS, n)
+    if circuit.density_matrix:
+        densities = density.of(backend)
+        return backend.state_bytes(2 * n) + max(
+            densities.apply_bytes(circuit.gates, n),
+            densities.working_bytes(Work.READ, n) + OBSERVABLE_COPIES * (16 << 2 * n))
+    return backend.state_bytes(n) + max(
+        backend.working_bytes(Work.GATES, n),
+        backend.working_bytes(Work.READ, n) + OBSERVABLE_COPIES * (backend.dtype.itemsize << n))
+
+
 def counts_bytes(nshots: int, width: int) -> int:
     """The memory the frequencies of `nshots` shots of `width` bits take (at most one outcome
     per shot, at most 2**width)."""
@@ -161,13 +195,14 @@ def memory_limit() -> int:
 
 def available_memory() -> int:
     """Bytes a new allocation may take now: MemAvailable, or less when the cgroup is nearer its
-    limit."""
+    limit (its usage less the file cache the kernel would drop first)."""
     have = _meminfo("MemAvailable")
     if have is None:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     limit = _cgroup_value("memory.max", "memory.limit_in_bytes")
     used = _cgroup_value("memory.current", "memory.usage_in_bytes")
     if limit is not None and used is not None:
+        used -= _cgroup_stat("inactive_file", "total_inactive_file")
         have = min(have, max(0, limit - used))
     return have
 
@@ -204,6 +239,20 @@ def _cgroup_value(v2_name: str, v1_name: str) -> int | None:
             return None
         return int(text)
     return None
+
+
+def _cgroup_stat(v2_key: str, v1_key: str) -> int:
+    """A count from this process's memory cgroup's memory.stat (v2, else v1); 0 if unknown."""
+    for folder, key in _cgroup_folders(v2_key, v1_key):
+        try:
+            with open(os.path.join(folder, "memory.stat")) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        values = dict(line.partition(" ")[::2] for line in lines)
+        value = values.get(key, "0")
+        return int(value) if value.isdigit() else 0
+    return 0
 
 
 def _cgroup_folders(v2_name: str, v1_name: str) -> list[tuple[str, str]]:

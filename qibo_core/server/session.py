@@ -64,10 +64,11 @@ from . import density
 from .backend import Backend, Checkpoint, Counts, Work, drawn_counts, no_checkpoint
 from .initial import initial_amplitudes
 from .memory import (
-    OBSERVABLE_COPIES,
     Budget,
     counts_bytes,
+    expectations_bytes,
     format_bytes,
+    prepared_bytes,
     request_bytes,
     samples_bytes,
 )
@@ -87,9 +88,6 @@ MAX_SAMPLES = 10**8
 
 MAX_PREPARED = 4096
 """The most circuits a session keeps prepared at once."""
-
-PREPARED_GATE_BYTES = 1024
-"""The memory a prepared circuit's gate takes (its Python objects), measured: about 700 B."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 _HANDLERS: dict[str, Callable[[Session, Any], Any]] = {}
@@ -244,7 +242,9 @@ class Session:
                                 "answered shot by shot; ask for frequencies alone")
         if params.samples and params.samples_segment is not None:
             self.segments.check_room(params.samples_segment, params.nshots * len(qubits))
-        replies = self._replies_bytes(params, len(qubits))
+        replies = counts_bytes(params.nshots, len(qubits)) + (samples_bytes(
+            params.nshots, len(qubits), inline=params.samples_segment is None)
+            if params.samples else 0)
         what = "their frequencies and samples" if params.samples else "their frequencies"
         self.budget.check(replies, f"{params.nshots} shots of {len(qubits)} bits ({what})",
                           circuit.nqubits)
@@ -306,13 +306,6 @@ class Session:
         counts = drawn_counts(densities.probabilities(native, n, qubits), params.nshots,
                               params.seed)
         return self._sampled(state_id, counts, len(qubits), params)
-
-    def _replies_bytes(self, params: ExecuteParams[Any, Any], width: int) -> int:
-        """What an execute's frequencies and samples take."""
-        total = counts_bytes(params.nshots, width)
-        if params.samples:
-            total += samples_bytes(params.nshots, width, inline=params.samples_segment is None)
-        return total
 
     @_handles(Method.STATE_NEW)
     def new_state(self, params: NewStateParams[Any]) -> StateRef:
@@ -456,7 +449,7 @@ class Session:
         self.budget.check(self.backend.working_bytes(Work.PREPARE, circuit.nqubits),
                           f"preparing a {circuit.nqubits}-qubit circuit", circuit.nqubits)
         ready.native = self.backend.prepare(ready)
-        self.budget.hold(self._prepared_bytes(ready))
+        self.budget.hold(prepared_bytes(self.backend, ready))
         circuit_id, self._next_circuit = self._next_circuit, self._next_circuit + 1
         self._prepared[circuit_id] = ready
         return CircuitRef(circuit_id)
@@ -472,7 +465,7 @@ class Session:
         observable = checked_observable(params.observable, ready.circuit.nqubits)
         n = ready.circuit.nqubits
         self._check_fits(n, is_density=ready.circuit.density_matrix)
-        self.budget.check(self._expectations_bytes(ready),
+        self.budget.check(expectations_bytes(self.backend, ready),
                           f"expectation values of a {n}-qubit circuit", n)
         values = self.backend.expectations(ready, sets, observable, self.checkpoint)
         if values is None:
@@ -482,29 +475,7 @@ class Session:
     @_handles(Method.CIRCUIT_FREE)
     def free_circuit(self, params: CircuitRef) -> None:
         self._circuit(params.circuit)
-        self.budget.release(self._prepared_bytes(self._prepared.pop(params.circuit)))
-
-    def _prepared_bytes(self, ready: Prepared) -> int:
-        """What a prepared circuit keeps: its gates, and what the backend built."""
-        return (PREPARED_GATE_BYTES * len(ready.circuit.gates)
-                + self.backend.prepared_bytes(ready.native))
-
-    def _expectations_bytes(self, ready: Prepared) -> int:
-        """What evaluating a set takes: the backend's own way, or (the generic path) a state
-        run from |0...0>, read, and an observable's copies."""
-        circuit, backend = ready.circuit, self.backend
-        n = circuit.nqubits
-        if ready.native is not None:
-            return backend.working_bytes(Work.EXPECTATIONS, n)
-        if circuit.density_matrix:
-            densities = density.of(backend)
-            return backend.state_bytes(2 * n) + max(
-                densities.apply_bytes(circuit.gates, n),
-                densities.working_bytes(Work.READ, n) + OBSERVABLE_COPIES * (16 << 2 * n))
-        return backend.state_bytes(n) + max(
-            backend.working_bytes(Work.GATES, n),
-            backend.working_bytes(Work.READ, n)
-            + OBSERVABLE_COPIES * (backend.dtype.itemsize << n))
+        self.budget.release(prepared_bytes(self.backend, self._prepared.pop(params.circuit)))
 
     def _circuit(self, circuit_id: int) -> Prepared:
         ready = self._prepared.get(circuit_id)
