@@ -1,4 +1,5 @@
-"""How much memory a backend may take: the machine's, or its container's (cgroup v2 or v1)."""
+"""How much memory a backend may take (its container's, cgroup v2 or v1, or the machine's) and
+what each kind of request takes of it: the budget every request is checked against."""
 
 from __future__ import annotations
 
