@@ -1,4 +1,4 @@
-"""Attacks from outside: small or full /dev/shm, memory limits, fork, leaks, hostile backends,
+"""Attacks from outside: small or full /dev/shm, message limits, fork, leaks, hostile backends,
 bad configuration files, async callers. Each test reproduces one attack."""
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,6 @@ from qibo_core import (
     Circuit,
     ConfigError,
     ProtocolError,
-    StateTooLarge,
     UsageError,
     aconnect,
     connect,
@@ -81,72 +78,7 @@ def test_a_small_or_read_only_dev_shm_falls_back_to_base64(mount: str) -> None:
     assert len(fallbacks) == 1, run.stdout  # said once, not at every read
 
 
-# ---- 2. memory limits ------------------------------------------------------------------------
-
-def memory_cgroup() -> Path | None:
-    """A fresh memory cgroup (v1) under ours, if this machine lets us make one."""
-    try:
-        own = next(line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text()
-                   .splitlines() if ":memory:" in line)
-    except (OSError, StopIteration):
-        return None
-    base = Path("/sys/fs/cgroup/memory") / own.lstrip("/")
-    folder = base / f"qibo-core-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    try:
-        folder.mkdir()
-    except OSError:
-        return None
-    return folder
-
-
-@pytest.fixture
-def limited_memory() -> Iterator[list[str]]:
-    """A command prefix that runs a backend in a cgroup limited to 1 GiB."""
-    folder = memory_cgroup()
-    if folder is None:
-        pytest.skip("no memory cgroup can be made here (needs cgroup v1 and root)")
-    (folder / "memory.limit_in_bytes").write_text(str(2**30))
-    yield ["sh", "-c", f'echo $$ > {folder}/cgroup.procs && exec "$@"', "sh"]
-    for _ in range(50):
-        try:
-            folder.rmdir()
-            return
-        except OSError:
-            time.sleep(0.1)  # the backend's exit is still being accounted
-
-
-def test_a_container_limit_is_the_limit(limited_memory: list[str]) -> None:
-    with connect("numpy", command=[*limited_memory, find_backend("numpy")]) as handle:
-        with pytest.raises(StateTooLarge, match="may use"):
-            handle.new_state(25)  # 512 MiB of amplitudes and 512 MiB of scratch
-        states = []
-        with pytest.raises(StateTooLarge, match="the states held take"):
-            for _ in range(100):  # 32 MiB promised each; the kernel would kill us at ~30
-                states.append(handle.new_state(20).apply(gates.RZ(0, 0.1)))
-                states[-1].probabilities([0])  # RZ touched every amplitude, in place
-        assert 20 < len(states) < 30
-        assert handle.alive
-        for state in states:
-            state.free()
-        assert handle.new_state(20).probabilities([0])[0] == 1  # the budget came back
-
-
-def test_promised_memory_counts_before_it_is_touched() -> None:
-    """NumPy zeroes lazily: states must count when promised, not when used."""
-    with connect("numpy") as handle:
-        n = 28  # 4 GiB promised each (amplitudes and scratch); the machine has at most 24 GiB
-        held = []
-        with pytest.raises(StateTooLarge):
-            for _ in range(8):
-                held.append(handle.new_state(n))
-        assert len(held) < 8 and handle.alive
-
-
-@pytest.mark.backends("qulacs")
-def test_huge_shot_counts_cost_no_memory() -> None:
-    with connect("qulacs") as handle:
-        counts = handle.execute(bell(), nshots=2**40, seed=1).frequencies()
-    assert sum(counts.values()) == 2**40 and set(counts) == {"00", "11"}
+# ---- 2. limits (of memory: tests/test_memory.py) --------------------------------------------
 
 
 def test_a_message_longer_than_the_backend_reads_is_refused_by_the_client() -> None:

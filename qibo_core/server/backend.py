@@ -7,14 +7,53 @@ states by id, for the server and for in-process handles alike.
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
 from ..circuit import GATES, Circuit, Gate, Operation
 from ..protocol import Feature, InitializeOptions, Precision
+
+CHUNK_QUBITS = 18
+"""Probabilities and reduced density matrices are summed over chunks of 2**18 amplitudes, so that
+no temporary of the state's length is made."""
+DENSE_OUTCOMES = 2**16
+"""Up to this many outcomes, shots are drawn by one multinomial over all of them; above, by one
+over blocks of this many outcomes, then one within each block drawn from."""
+
+
+class Work(enum.Enum):
+    """What a backend does with a state, whose memory it declares (Backend.working_bytes)."""
+
+    GATES = "apply"
+    """`apply` of any gates: dense matrices of up to 3 qubits with controls, and (on density
+    matrices held as vectors) superoperators of up to 6 bits."""
+    READ = "to_array"
+    LOAD = "from_array"
+    """`from_array` of an array the session made (and drops afterwards)."""
+    COPY = "copy"
+    """`copy`, beyond the copy itself (which counts as a state)."""
+    PROBABILITIES = "probabilities"
+    """`probabilities` of every qubit, the answer included."""
+    SAMPLE = "sample"
+    """`sample` of every qubit, the counts not included (the session counts them)."""
+    PREPARE = "prepare"
+    """`prepare` while it builds (what it keeps is `prepared_bytes`)."""
+    EXPECTATIONS = "expectations"
+    """`expectations` of one set, its state included."""
+
+
+class Counts(NamedTuple):
+    """Shots by outcome: each outcome drawn at least once (the measured bits as an integer, the
+    first most significant), ascending, and how many shots drew it."""
+
+    outcomes: np.ndarray
+    """int64, or Python ints (dtype object) when they are wider than 63 bits."""
+    counts: np.ndarray
+    """int64."""
 
 
 def marginal(probabilities: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
@@ -30,13 +69,46 @@ def marginal(probabilities: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
 
 
 def marginal_probabilities(amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """Probabilities of the outcomes of `qubits` (in that order, the first most significant)."""
-    return marginal(np.abs(amplitudes) ** 2, qubits)
+    """Probabilities of the outcomes of `qubits` (in that order, the first most significant),
+    summed chunk by chunk: the only array of more than a chunk is the answer."""
+    n = amplitudes.size.bit_length() - 1
+    kept = sorted(qubits)
+    lead = max(0, n - CHUNK_QUBITS)
+    """The qubits fixed in each chunk: 0 .. lead-1."""
+    inner = n - lead
+    summed_axes = tuple(q - lead for q in range(lead, n) if q not in kept)
+    outer = [q for q in kept if q < lead]
+    result = np.zeros((2,) * len(kept))  # axes in `kept` order: the outer qubits come first
+    for prefix in range(2**lead):
+        chunk = amplitudes[prefix << inner:(prefix + 1) << inner]
+        probabilities = (np.abs(chunk) ** 2).reshape((2,) * inner)
+        if summed_axes:
+            probabilities = probabilities.sum(axis=summed_axes)
+        result[tuple((prefix >> (lead - 1 - q)) & 1 for q in outer)] += probabilities
+    ordered = np.transpose(result, [kept.index(q) for q in qubits])
+    return np.ascontiguousarray(ordered).reshape(-1)
 
 
-def drawn_counts(probabilities: np.ndarray, nshots: int, seed: int | None) -> np.ndarray:
-    """Counts of each outcome over `nshots` shots drawn from `probabilities` (renormalised)."""
-    return np.random.default_rng(seed).multinomial(nshots, probabilities / probabilities.sum())
+def drawn_counts(probabilities: np.ndarray, nshots: int, seed: int | None) -> Counts:
+    """The outcomes of `nshots` shots drawn from `probabilities` (renormalised), counted: no
+    array of the outcomes' number is made beyond `probabilities` and the counts drawn."""
+    rng = np.random.default_rng(seed)
+    if probabilities.size <= DENSE_OUTCOMES:
+        counts = rng.multinomial(nshots, probabilities / probabilities.sum())
+        outcomes = np.flatnonzero(counts)
+        return Counts(outcomes, counts[outcomes])
+    blocks = probabilities.reshape(-1, DENSE_OUTCOMES)
+    sums = blocks.sum(axis=1)
+    per_block = rng.multinomial(nshots, sums / sums.sum())
+    found, counted = [], []
+    for b in np.flatnonzero(per_block):
+        counts = rng.multinomial(per_block[b], blocks[b] / sums[b])
+        within = np.flatnonzero(counts)
+        found.append(within + b * DENSE_OUTCOMES)
+        counted.append(counts[within])
+    if not found:
+        return Counts(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    return Counts(np.concatenate(found), np.concatenate(counted))
 
 
 class Checkpoint(Protocol):
@@ -73,6 +145,22 @@ class DensityMatrices(ABC):
         """The outcome probabilities of `qubits` (in that order), from rho's diagonal."""
         return marginal(np.real(np.diagonal(self.matrix(rho, nqubits))).clip(min=0), qubits)
 
+    working: ClassVar[Mapping[Work, float]] = {
+        Work.GATES: 1.0, Work.READ: 1.0, Work.PROBABILITIES: 1.0, Work.SAMPLE: 1.0}
+    """As Backend.working, in matrices of 2**n x 2**n complex128: by default one copy each
+    (`matrix` may copy, and `probabilities` reads it)."""
+
+    def working_bytes(self, work: Work, nqubits: int) -> int:
+        """As Backend.working_bytes, on a density matrix of `nqubits`."""
+        return int(self.working[work] * (16 << 2 * nqubits))
+
+    def apply_bytes(self, ops: Sequence[Operation], nqubits: int) -> int:
+        """The memory `apply` of `ops` takes beyond rho: its gates' work, and by default every
+        channel's superoperator (a 4**k x 4**k matrix, built with a reordered copy)."""
+        superoperators = sum(32 << 4 * len(op.qubits) for op in ops
+                             if not isinstance(op, Gate))
+        return self.working_bytes(Work.GATES, nqubits) + superoperators
+
 
 class Backend(ABC):
     """A state-vector simulator. States are whatever object the simulator likes."""
@@ -86,6 +174,9 @@ class Backend(ABC):
     devices: tuple[str, ...] = ("CPU",)
     """The devices it simulates on, the default first (a backend may find them at start)."""
     max_qubits: ClassVar[int] = 34
+    baseline_bytes: ClassVar[int] = 2**26
+    """The memory the simulator takes holding nothing (its libraries, compiled kernels), kept
+    out of the budget for states: measured for ours."""
 
     def __init__(self) -> None:
         self.options = InitializeOptions()
@@ -113,8 +204,35 @@ class Backend(ABC):
         """Release what the backend holds beyond its states (threads, pools). Safe twice."""
 
     def state_bytes(self, nqubits: int) -> int:
-        """The memory a state of `nqubits` takes: checked before one is allocated."""
+        """The memory a state of `nqubits` takes while it is held: checked before one is
+        allocated."""
         return int(2**nqubits * self.dtype.itemsize)
+
+    working: ClassVar[Mapping[Work, float]] = {
+        Work.GATES: 1.0, Work.READ: 1.0, Work.LOAD: 1.0, Work.COPY: 2.0, Work.PREPARE: 0.0,
+        Work.EXPECTATIONS: 4.0}
+    """The most memory each kind of work takes beyond the states held, in arrays of the
+    amplitudes of the state worked on (2**n of the precision's items). A backend states its own
+    (measured); these defaults assume a copy where one may be made (`apply` may return a new
+    state, `to_array` and `from_array` may copy, `copy` makes two by default), the default
+    `prepare` builds nothing, and `expectations` (when a backend has it) takes a state, its copy
+    and room to work."""
+
+    def working_bytes(self, work: Work, nqubits: int) -> int:
+        """The memory `work` on a state of `nqubits` takes beyond the states held, checked
+        before it starts: from `working`, and for this class's own `probabilities` and
+        `sample`, a read and two float64 arrays of the outcomes (a backend that replaces them
+        says what they take)."""
+        amplitudes = (1 << nqubits) * self.dtype.itemsize
+        if work in (Work.PROBABILITIES, Work.SAMPLE):
+            chunk = (4 << min(nqubits, CHUNK_QUBITS)) * self.dtype.itemsize
+            return self.working_bytes(Work.READ, nqubits) + (16 << nqubits) + chunk
+        return int(self.working[work] * amplitudes)
+
+    def prepared_bytes(self, native: Any) -> int:
+        """The memory what `prepare` built takes while its circuit is prepared (counted until
+        circuit/free)."""
+        return 0
 
     @abstractmethod
     def zero_state(self, nqubits: int) -> Any:
@@ -165,12 +283,13 @@ class Backend(ABC):
         return None
 
     def shots(self, circuit: Circuit, start: Any, nshots: int, seed: int | None,
-              checkpoint: Checkpoint) -> tuple[Any, np.ndarray] | None:
+              checkpoint: Checkpoint, memory: int) -> tuple[Any, Counts] | None:
         """Optional: a circuit whose shots differ midway (circuit.is_stochastic: channels on a
         state vector, collapsing measurements, resets), run from `start` this backend's own
-        way: one shot's final state, and every shot's measured bits (uint8 [nshots, measured
-        qubits], in measurement order; the shots in random order). None (the default) lets the
-        session's shot engine run it (server/shots.py)."""
+        way, in at most `memory` bytes beyond `start`: one shot's final state, and the shots'
+        outcomes of the measured qubits (in measurement order), counted. None (the default,
+        and the answer when `memory` is too little) lets the session's shot engine run it
+        (server/shots.py)."""
         return None
 
     def prepare(self, prepared: Any, checkpoint: Checkpoint = no_checkpoint) -> Any:
@@ -190,11 +309,15 @@ class Backend(ABC):
     def to_array(self, state: Any) -> np.ndarray:
         """The amplitudes as a flat array, qubit 0 the most significant bit."""
 
+    def copy(self, state: Any) -> Any:
+        """A state of its own with the same amplitudes (the shot engine's branches)."""
+        return self.from_array(np.array(self.to_array(state)))
+
     def probabilities(self, state: Any, qubits: Sequence[int]) -> np.ndarray:
         """Probabilities of the outcomes of `qubits` (in that order, the first most significant)."""
         return marginal_probabilities(self.to_array(state), qubits)
 
     def sample(self, state: Any, qubits: Sequence[int], nshots: int,
-               seed: int | None) -> np.ndarray:
-        """Counts of each outcome of `qubits` over `nshots` shots (length 2**len(qubits))."""
+               seed: int | None) -> Counts:
+        """The outcomes of `qubits` over `nshots` shots, counted."""
         return drawn_counts(self.probabilities(state, qubits), nshots, seed)

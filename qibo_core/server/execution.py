@@ -12,11 +12,12 @@ from ..circuit import Circuit
 from ..errors import CircuitError, InvalidParams
 from ..protocol import ArrayData, ExecuteParams, ExecuteResult, Feature, Method, encode_array
 from . import density
-from .backend import drawn_counts
+from .backend import Counts, drawn_counts
 from .initial import initial_amplitudes
+from .memory import counts_bytes, samples_bytes
 from .registry import handles
 from .session import Session
-from .shots import as_integers, frequencies, outcomes, run_shots, shot_bits
+from .shots import Branches, frequencies, run_shots, shot_bits
 
 MAX_SAMPLES = 10**8
 """The most shots answered one by one (a byte per measured qubit each)."""
@@ -34,18 +35,24 @@ def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
                             "answered shot by shot; ask for frequencies alone")
     if params.samples and params.samples_segment is not None:
         session.segments.check_room(params.samples_segment, params.nshots * len(qubits))
+    replies = counts_bytes(params.nshots, len(qubits)) + (samples_bytes(
+        params.nshots, len(qubits), inline=params.samples_segment is None)
+        if params.samples else 0)
+    what = "their frequencies and samples" if params.samples else "their frequencies"
+    session.budget.check(replies, f"{params.nshots} shots of {len(qubits)} bits ({what})",
+                         circuit.nqubits)
     if circuit.density_matrix:
-        return _execute_density(session, circuit, params)
-    session.check_fits(circuit.nqubits)
-    start = start_state(session, circuit.nqubits, params.initial_state)
+        return _execute_density(session, circuit, params, replies)
+    session.check_fits(circuit.nqubits, initial=params.initial_state is not None,
+                       extra=replies)
     if circuit.is_stochastic:
-        return _execute_shots(session, circuit, start, params)
-    backend = session.backend
+        return _execute_shots(session, circuit, params)
+    start = start_state(session, circuit.nqubits, params.initial_state)
     native = session.run(start, circuit.gates, circuit.nqubits)  # type: ignore[arg-type]
     state_id = session.hold(native, circuit.nqubits)
     if not params.nshots:
         return ExecuteResult(state=state_id)
-    counts = backend.sample(native, qubits, params.nshots, params.seed)
+    counts = session.backend.sample(native, qubits, params.nshots, params.seed)
     return _sampled(session, state_id, counts, len(qubits), params)
 
 
@@ -71,52 +78,45 @@ def start_state(session: Session, nqubits: int, initial: ArrayData | np.ndarray 
                                                  backend.dtype))
 
 
-def _execute_shots(session: Session, circuit: Circuit, start: Any,
+def _execute_shots(session: Session, circuit: Circuit,
                    params: ExecuteParams[Any, Any]) -> ExecuteResult:
     """A circuit whose shots differ before the end, run the backend's own way (Backend.shots)
-    or by the session's shot engine (shots.py); the state held is one shot's final state (the
-    engine's: the last branch walked)."""
+    or by the session's shot engine (shots.py), its copies counted one by one; the state held
+    is one shot's final state (the engine's: the last branch walked)."""
     backend = session.backend
     if Feature.MID_CIRCUIT_MEASUREMENT not in backend.features:
         raise InvalidParams(f"the {backend.name} backend cannot copy states (from_array), which "
                             "measurements with collapse=True need")
-    ran = backend.shots(circuit, start, params.nshots, params.seed, session.checkpoint)
-    final, shots = ran or _engine_shots(session, circuit, start, params.nshots, params.seed)
-    state_id = session.hold(final, circuit.nqubits)
-    if not params.nshots:
-        return ExecuteResult(state=state_id)
-    counts = np.bincount(as_integers(shots), minlength=2 ** shots.shape[1])
-    result = ExecuteResult(state=state_id, frequencies=frequencies(counts, shots.shape[1]))
-    if params.samples:
-        result.samples = reply_array(session, shots, params.samples_segment)
-    return result
+    n = circuit.nqubits
+    branches = Branches(backend, session.budget, n)
+    try:
+        branches.start = start_state(session, n, params.initial_state)
+        ran = backend.shots(circuit, branches.start, params.nshots, params.seed,
+                            session.checkpoint, session.budget.room())
+        if ran is None:
+            rng = np.random.default_rng(params.seed)
+            ran = run_shots(backend, circuit, params.nshots, rng, session.checkpoint, branches)
+    finally:
+        branches.close()
+    return _sampled(session, session.hold(ran[0], n), ran[1], len(circuit.measured_qubits),
+                    params)
 
 
-def _engine_shots(session: Session, circuit: Circuit, start: Any, nshots: int,
-                  seed: int | None) -> tuple[Any, np.ndarray]:
-    """The shot engine's run: the last branch's final state, and every shot's bits."""
-    rng = np.random.default_rng(seed)
-    leaves = run_shots(session.backend, circuit, start, nshots, rng, session.checkpoint,
-                       session.copy)
-    if not nshots:
-        return leaves[-1].state, np.zeros((0, len(circuit.measured_qubits)), np.uint8)
-    return leaves[-1].state, outcomes(session.backend, circuit, leaves, rng)
-
-
-def _execute_density(session: Session, circuit: Circuit,
-                     params: ExecuteParams[Any, Any]) -> ExecuteResult:
+def _execute_density(session: Session, circuit: Circuit, params: ExecuteParams[Any, Any],
+                     replies: int) -> ExecuteResult:
     """A density-matrix circuit (density.py): channels act exactly, shots are sampled from the
     final matrix's diagonal."""
     backend = session.backend
     if Feature.DENSITY_MATRIX not in backend.features:
         raise InvalidParams(f"the {backend.name} backend holds no density matrices")
     n = circuit.nqubits
-    session.check_fits(2 * n)
+    densities = density.of(backend)
+    session.check_fits(n, is_density=True, initial=params.initial_state is not None,
+                       extra=max(densities.apply_bytes(circuit.gates, n), replies))
     initial = None
     if params.initial_state is not None:
         initial = initial_amplitudes(params.initial_state, n, session.segments, backend.dtype,
                                      density=True)
-    densities = density.of(backend)
     native = densities.apply(densities.start(n, initial), circuit.gates, n, session.checkpoint)
     state_id = session.hold(native, n, is_density=True)
     qubits = list(circuit.measured_qubits)
@@ -127,14 +127,16 @@ def _execute_density(session: Session, circuit: Circuit,
     return _sampled(session, state_id, counts, len(qubits), params)
 
 
-def _sampled(session: Session, state_id: int, counts: np.ndarray, width: int,
+def _sampled(session: Session, state_id: int, counts: Counts, width: int,
              params: ExecuteParams[Any, Any]) -> ExecuteResult:
-    """The reply to an execute whose shots were all drawn from one final state: the counts as
-    frequencies, and every shot when asked for."""
+    """The reply to an execute with shots: the counts as frequencies, and every shot when
+    asked for."""
+    if not params.nshots:
+        return ExecuteResult(state=state_id)
     result = ExecuteResult(state=state_id, frequencies=frequencies(counts, width))
     if params.samples:
-        result.samples = reply_array(session, shot_bits(counts, width, params.seed),
-                                     params.samples_segment)
+        rows = shot_bits(counts, width, np.random.default_rng(params.seed))
+        result.samples = reply_array(session, rows, params.samples_segment)
     return result
 
 

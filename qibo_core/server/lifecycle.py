@@ -60,7 +60,7 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
 def shutdown(session: Session, params: None) -> None:
     session.states.clear()
     session.prepared.clear()
-    session.budget.promised = 0
+    session.budget.clear()
     session.segments.close()
 
 

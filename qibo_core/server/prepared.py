@@ -31,8 +31,9 @@ from ..protocol import (
     decode_array,
 )
 from . import density
-from .backend import Backend, Checkpoint, no_checkpoint
+from .backend import Backend, Checkpoint, Work, no_checkpoint
 from .execution import checked_circuit
+from .memory import OBSERVABLE_COPIES, PREPARED_GATE_BYTES
 from .registry import handles
 from .session import Session
 
@@ -144,9 +145,12 @@ def prepare(session: Session, params: PrepareParams[Any]) -> CircuitRef:
         raise InvalidParams(f"{MAX_PREPARED} circuits are prepared already: free some "
                             "(circuit/free)")
     circuit = checked_circuit(params.circuit)
-    session.check_fits(2 * circuit.nqubits if circuit.density_matrix else circuit.nqubits)
+    session.check_fits(circuit.nqubits, is_density=circuit.density_matrix)
     ready = prepared(circuit, params.slots, params.parameters)
+    session.budget.check(session.backend.working_bytes(Work.PREPARE, circuit.nqubits),
+                         f"preparing a {circuit.nqubits}-qubit circuit", circuit.nqubits)
     ready.native = session.backend.prepare(ready, session.checkpoint)
+    session.budget.hold(prepared_bytes(session.backend, ready))
     circuit_id = session.next_id("circuit")
     session.prepared[circuit_id] = ready
     return CircuitRef(circuit_id)
@@ -159,7 +163,9 @@ def expectation(session: Session, params: ExpectationParams[Any]) -> np.ndarray:
     sets = checked_sets(params.parameters, ready, params.circuit)
     observable = checked_observable(params.observable, ready.circuit.nqubits)
     n = ready.circuit.nqubits
-    session.check_fits(2 * n if ready.circuit.density_matrix else n)
+    session.check_fits(n, is_density=ready.circuit.density_matrix)
+    session.budget.check(expectations_bytes(session.backend, ready),
+                         f"expectation values of a {n}-qubit circuit", n)
     values = session.backend.expectations(ready, sets, observable, session.checkpoint)
     if values is None:
         values = expectations(session.backend, ready, sets, observable, session.checkpoint)
@@ -169,7 +175,7 @@ def expectation(session: Session, params: ExpectationParams[Any]) -> np.ndarray:
 @handles(Method.CIRCUIT_FREE)
 def free(session: Session, params: CircuitRef) -> None:
     _circuit(session, params.circuit)
-    del session.prepared[params.circuit]
+    session.budget.release(prepared_bytes(session.backend, session.prepared.pop(params.circuit)))
 
 
 def _circuit(session: Session, circuit_id: int) -> Prepared:
@@ -178,3 +184,31 @@ def _circuit(session: Session, circuit_id: int) -> Prepared:
         raise InvalidParams(f"no circuit {circuit_id} is prepared (never, or freed); "
                             f"prepared: {sorted(session.prepared) or 'none'}")
     return ready
+
+
+def prepared_bytes(backend: Backend, ready: Prepared) -> int:
+    """What a prepared circuit keeps: its gates (their matrices and Kraus operators), and what
+    the backend built."""
+    kept = 0
+    for op in ready.circuit.gates:
+        arrays = [*getattr(op, "kraus", ()),
+                  *(a for a in vars(op).values() if isinstance(a, np.ndarray))]
+        kept += PREPARED_GATE_BYTES + sum(a.nbytes for a in arrays)
+    return kept + backend.prepared_bytes(ready.native)
+
+
+def expectations_bytes(backend: Backend, ready: Prepared) -> int:
+    """What evaluating one set of a prepared circuit takes: the backend's own way, or (the
+    generic path) a state run from |0...0>, read, and an observable's copies."""
+    circuit = ready.circuit
+    n = circuit.nqubits
+    if ready.native is not None:
+        return backend.working_bytes(Work.EXPECTATIONS, n)
+    if circuit.density_matrix:
+        densities = density.of(backend)
+        return backend.state_bytes(2 * n) + max(
+            densities.apply_bytes(circuit.gates, n),
+            densities.working_bytes(Work.READ, n) + OBSERVABLE_COPIES * (16 << 2 * n))
+    return backend.state_bytes(n) + max(
+        backend.working_bytes(Work.GATES, n),
+        backend.working_bytes(Work.READ, n) + OBSERVABLE_COPIES * (backend.dtype.itemsize << n))

@@ -26,8 +26,8 @@ from ..errors import (
 )
 from ..protocol import METHODS, PROTOCOL_VERSION, Method, shots_problem
 from . import density
-from .backend import Backend, Checkpoint, no_checkpoint
-from .memory import Budget, format_bytes
+from .backend import Backend, Checkpoint, Work, no_checkpoint
+from .memory import Budget, format_bytes, request_bytes
 from .registry import HANDLERS, NOTIFIED, method_not_found
 from .segments import Segments
 
@@ -47,6 +47,8 @@ class HeldState:
     reader: GateReader | density.Unstreamable
     nbytes: int = 0
     """What the backend promised this state (it may not have touched it all yet)."""
+    reserve: int = 0
+    """The most a request on it takes beyond what is held (memory.request_bytes)."""
     is_density: bool = False
     """A density matrix of `nqubits`, held as density.of(backend) holds them."""
     streamed: int = 0
@@ -76,7 +78,7 @@ class Session:
         self._compiled: dict[tuple[Any, ...], Any] = {}
         """What the backend compiled for recent circuits, by content, oldest first."""
         self._compiles = _compiles(backend)
-        self.budget = Budget()
+        self.budget = Budget(backend.baseline_bytes)
 
     @staticmethod
     def serves(method: str) -> bool:
@@ -133,13 +135,15 @@ class Session:
         """Keep `native` as a state of `nqubits` (a density matrix's) under a new id."""
         state_id = self.next_id("state")
         nbytes = self.backend.state_bytes(2 * nqubits if is_density else nqubits)
+        reserve = request_bytes(self.backend, nqubits, is_density=is_density)
         reader = density.Unstreamable(nqubits) if is_density else GateReader(nqubits)
-        self.states[state_id] = HeldState(native, nqubits, reader, nbytes, is_density)
-        self.budget.promised += nbytes
+        self.states[state_id] = HeldState(native, nqubits, reader, nbytes, reserve, is_density)
+        self.budget.hold(nbytes, reserve)
         return state_id
 
     def drop(self, state_id: int) -> None:
-        self.budget.promised -= self.states.pop(state_id).nbytes
+        held = self.states.pop(state_id)
+        self.budget.release(held.nbytes, held.reserve)
 
     def amplitudes(self, state_id: int) -> np.ndarray:
         """A held state's amplitudes, or its density matrix (maybe the backend's memory)."""
@@ -162,25 +166,34 @@ class Session:
         self._compiled[key] = program  # the most recent last
         return self.backend.run_compiled(start, program, self.checkpoint)
 
-    def copy(self, native: Any) -> Any:
-        """A copy of a state, for the shot engine's branches."""
-        return self.backend.from_array(np.array(self.backend.to_array(native)))
-
     # ---- checks ------------------------------------------------------------------------
 
-    def check_fits(self, nqubits: int) -> None:
-        """StateTooLarge unless a state of `nqubits` fits the backend and the memory."""
+    def check_fits(self, nqubits: int, *, is_density: bool = False, initial: bool = False,
+                   extra: int = 0) -> None:
+        """StateTooLarge unless a state of `nqubits` (a density matrix: 2n as a vector) can be
+        held with room for the largest of: any request on it (memory.request_bytes), taking an
+        `initial` state in (the array read and from_array's work; on a density matrix also
+        |psi><psi| and its reordered copy), and `extra` bytes (this request's own work)."""
         if nqubits <= 0:
             raise InvalidParams(f"nqubits must be positive, got {nqubits}")
+        bits = 2 * nqubits if is_density else nqubits
         limit = self.backend.max_qubits
-        if nqubits > limit:
-            size = (format_bytes(2.0**nqubits * self.backend.dtype.itemsize) if nqubits < 1000
+        if bits > limit:
+            size = (format_bytes(2.0**bits * self.backend.dtype.itemsize) if bits < 1000
                     else "more than any machine has")
-            raise StateTooLarge(f"{nqubits} qubits exceed this backend's maximum of {limit}; a "
+            raise StateTooLarge(f"{bits} qubits exceed this backend's maximum of {limit}; a "
                                 f"{self.backend.dtype.name} state would need {size}",
-                                {"nqubits": nqubits, "maxQubits": limit})
-        self.budget.check(self.backend.state_bytes(nqubits),
-                          f"a {nqubits}-qubit {self.backend.dtype.name} state", nqubits)
+                                {"nqubits": bits, "maxQubits": limit})
+        if initial:
+            array = self.backend.dtype.itemsize << bits
+            extra = max(extra, (2 if is_density else 1) * array
+                        + self.backend.working_bytes(Work.LOAD, bits))
+        what = (f"a {nqubits}-qubit {self.backend.dtype.name} "
+                f"{'density matrix' if is_density else 'state'}")
+        self.budget.check_hold(
+            self.backend.state_bytes(bits),
+            max(request_bytes(self.backend, nqubits, is_density=is_density), extra), what,
+            nqubits)
 
     @staticmethod
     def check_shots(nshots: int, seed: int | None) -> None:

@@ -34,6 +34,7 @@ from ..protocol import (
 from . import density
 from .backend import drawn_counts
 from .execution import reply_array, start_state
+from .memory import counts_bytes
 from .prepared import checked_observable
 from .registry import handles
 from .session import HeldState, Session
@@ -42,7 +43,7 @@ from .shots import frequencies
 
 @handles(Method.STATE_NEW)
 def new_state(session: Session, params: NewStateParams[Any]) -> StateRef:
-    session.check_fits(params.nqubits)
+    session.check_fits(params.nqubits, initial=params.initial is not None)
     native = start_state(session, params.nqubits, params.initial)
     return StateRef(session.hold(native, params.nqubits))
 
@@ -135,6 +136,8 @@ def sample(session: Session, params: SampleParams) -> SampleResult:
     held = session.state(params.state)
     qubits = session.qubits(params.qubits, held.nqubits)
     session.check_shots(params.nshots, params.seed)
+    session.budget.check(counts_bytes(params.nshots, len(qubits)),
+                         f"the frequencies of {params.nshots} shots", held.nqubits)
     if held.is_density:
         distribution = density.of(session.backend).probabilities(held.native, held.nqubits,
                                                                  qubits)

@@ -21,6 +21,7 @@ import numpy as np
 from qibo_core.circuit import Channel, Circuit, Gate, Operation
 from qibo_core.protocol import InitializeOptions, Precision
 from qibo_core.server import Backend, Checkpoint, DensityMatrices, density, no_checkpoint
+from qibo_core.server.backend import Counts, Work
 
 from . import __version__
 
@@ -36,7 +37,18 @@ _NATIVE: dict[str, str] = {
 CHUNK = 2000
 """Gates per Aer run: cancellation is checked between runs."""
 SHOTS_PER_RUN = 10_000
-"""Shots per Aer run of a noisy circuit: cancellation is checked between runs."""
+"""The most shots per Aer run of a noisy circuit: cancellation is checked between runs."""
+RUN_STATES = 4
+"""States of a noisy Aer run beyond one a shot: with shot branching Aer keeps about a state per
+shot whose trajectory has parted from the others (measured: 32 shots of 22 qubits with a
+channel on each qubit, 34 states), and the final state is saved and converted."""
+RUN_BYTES = 2**27
+"""Aer's own memory in a run, beyond its states (measured: about 100 MiB)."""
+UNIT_NORM = 1e-12
+"""A vector this close to norm 1 is handed to Aer as it is."""
+MAX_SHOTS = 10**6
+"""The most shots of a noisy circuit run as Aer's trajectories; more go to the session's shot
+engine, which draws them by branch (Aer samples each shot: 2**40 would take days)."""
 STATEVECTOR, DENSITY_MATRIX = "statevector", "density_matrix"
 """Aer's methods used here, which are also the names of the save instructions and results."""
 
@@ -48,6 +60,7 @@ class AerBackend(Backend):
     version = __version__
     precisions = (Precision.COMPLEX128, Precision.COMPLEX64)
     native_gates = frozenset(_NATIVE) | {"I"}
+    baseline_bytes = 96 * 2**20  # measured: 61 MiB
 
     def __init__(self) -> None:
         super().__init__()
@@ -89,6 +102,12 @@ class AerBackend(Backend):
         import os
         return self.options.threads or os.cpu_count() or 1
 
+    working = {**Backend.working, Work.GATES: 5.0, Work.READ: 1.0, Work.LOAD: 0.0,
+               Work.COPY: 1.0}
+    """Measured (docs/decisions.md, "Memory"): an Aer run holds four or five copies of the
+    state besides the one it starts from (the instruction's, Aer's own, the saved one, its
+    conversion); a state never run is made into an array when it is read or copied."""
+
     def zero_state(self, nqubits: int) -> _Zero:
         return _Zero(nqubits)
 
@@ -101,12 +120,18 @@ class AerBackend(Backend):
         return self.run(STATEVECTOR, state, gates, n, checkpoint)
 
     def shots(self, circuit: Circuit, start: np.ndarray | _Zero, nshots: int, seed: int | None,
-              checkpoint: Checkpoint) -> tuple[np.ndarray, np.ndarray] | None:
+              checkpoint: Checkpoint, memory: int) -> tuple[np.ndarray, Counts] | None:
         """Channels on a state vector as Aer's own trajectories: its Kraus instruction picks an
         operator in each shot. Collapsing measurements, resets and conditioned gates are left
-        to the session's shot engine."""
-        if not all(isinstance(op, Channel) or (isinstance(op, Gate) and op.condition is None)
-                   for op in circuit.gates):
+        to the session's shot engine, as are more than MAX_SHOTS shots, and circuits whose runs
+        of SHOTS_PER_RUN shots (or all of them) would need more than `memory`."""
+        total = max(nshots, 1)
+        per_run = min(total, SHOTS_PER_RUN)
+        states = per_run + RUN_STATES
+        if (nshots > MAX_SHOTS or states * (self.dtype.itemsize << circuit.nqubits) + RUN_BYTES
+                > memory or not all(
+                    isinstance(op, Channel) or (isinstance(op, Gate) and op.condition is None)
+                    for op in circuit.gates)):
             return None
         self.simulator(STATEVECTOR)  # imports qiskit_aer, which adds the set/save methods
         from qiskit import QuantumCircuit
@@ -115,27 +140,30 @@ class AerBackend(Backend):
         aer = QuantumCircuit(n, len(measured))
         if not isinstance(start, _Zero):
             aer.set_statevector(start / np.linalg.norm(start))
+        del start
         for op in circuit.gates:
             self._add(aer, op, n, STATEVECTOR)
         aer.save_statevector()  # the state of one shot
-        for i, q in enumerate(measured):  # clbit 0 is the last character of a shot's string
+        for i, q in enumerate(measured):  # clbit 0 is the last character of an outcome's key
             aer.measure(n - 1 - q, len(measured) - 1 - i)
         rng = np.random.default_rng(seed)
-        rows, total = [], max(nshots, 1)
-        for done in range(0, total, SHOTS_PER_RUN):
+        counted: dict[int, int] = {}
+        for done in range(0, total, per_run):
             checkpoint(done, total)
-            count = min(SHOTS_PER_RUN, total - done)
+            count = min(per_run, total - done)
             # Shot branching: shots share the state until a Kraus operator sets them apart.
             result = self._result(STATEVECTOR, aer, channels=True, shots=count,
-                                  memory=bool(nshots), seed_simulator=int(rng.integers(2**63)),
+                                  seed_simulator=int(rng.integers(2**63)),
                                   shot_branching_enable=True)
             if nshots:
-                text = "".join(result.get_memory()).encode()
-                rows.append(np.frombuffer(text, np.uint8).reshape(count, len(measured)) - 48)
+                for key, times in result.get_counts().items():
+                    outcome = int(key, 2)
+                    counted[outcome] = counted.get(outcome, 0) + times
         final = np.asarray(result.data()["statevector"], dtype=self.dtype)
-        if not rows:
-            return final, np.zeros((0, len(measured)), np.uint8)
-        return final, rng.permutation(np.vstack(rows))  # branched shots come out grouped
+        aer.clear()  # see `run`
+        outcomes = sorted(counted)
+        return final, Counts(np.array(outcomes, dtype=np.int64),
+                             np.array([counted[o] for o in outcomes], dtype=np.int64))
 
     def density_matrices(self) -> AerDensityMatrices:
         return AerDensityMatrices(self)
@@ -163,11 +191,15 @@ class AerBackend(Backend):
                 norm = float(np.linalg.norm(state))
                 if norm == 0:
                     return state
-                circuit.set_statevector(state / norm)
+                if abs(norm - 1) < UNIT_NORM:
+                    norm = 1.0  # no copy divided by it
+                circuit.set_statevector(state if norm == 1.0 else state / norm)
             for op in ops[start:start + CHUNK]:
                 self._add(circuit, op, n, method)
             getattr(circuit, f"save_{method}")()
             result = self._result(method, circuit, channels=channels, shots=1)
+            circuit.clear()  # a QuantumCircuit is in a reference cycle: its copy of the state
+            # would wait for the garbage collector (a state more per request, measured)
             state = np.asarray(result.data()[method], dtype=self.dtype)
             if norm != 1.0:
                 state *= norm
@@ -245,6 +277,10 @@ class AerDensityMatrices(DensityMatrices):
     """Density matrices as Aer's density_matrix method holds them, channels run by Aer's Kraus
     instruction; between requests rho is a 2**n x 2**n array (Aer's index order equals ours,
     as for vectors)."""
+
+    working = {**DensityMatrices.working, Work.GATES: 5.0}
+    """As AerBackend.working: a run holds copies of rho; `matrix` gives rho itself, which Aer
+    may have saved in Fortran order (a read copies it), or makes |0...0><0...0|."""
 
     def __init__(self, backend: AerBackend) -> None:
         self.backend = backend

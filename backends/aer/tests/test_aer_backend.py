@@ -82,22 +82,26 @@ def test_wide_noisy_density_matrices_where_aer_fuses() -> None:
 
 def test_noise_on_state_vectors_runs_as_aers_own_trajectories() -> None:
     """Channels only: one Aer run of all the shots (the shot engine's statistics are checked
-    for every backend in tests/test_depth.py); collapses are left to the engine; seeds repeat;
-    an initial state is where the shots start; 15 qubits, above Aer's fusion threshold."""
+    for every backend in tests/test_depth.py); collapses, and runs needing more memory than
+    offered, are left to the engine; seeds repeat; an initial state is where the shots start;
+    15 qubits, above Aer's fusion threshold."""
     backend = AerBackend()
     circuit = noisy(3, density_matrix=False, p=0.1)
     circuit.add(gates.M(0, 1, 2))
-    final, shots = backend.shots(circuit, backend.zero_state(3), 500, 7, no_checkpoint)
-    assert shots.shape == (500, 3) and shots.dtype == np.uint8
+    ran = backend.shots(circuit, backend.zero_state(3), 500, 7, no_checkpoint, 2**30)
+    assert ran is not None
+    final, counts = ran
+    assert counts.counts.sum() == 500 and (np.diff(counts.outcomes) > 0).all()
     assert abs(np.linalg.norm(final) - 1) < 1e-12
-    again = backend.shots(circuit, backend.zero_state(3), 500, 7, no_checkpoint)
-    assert again is not None and (again[1] == shots).all()
-    other = backend.shots(circuit, backend.zero_state(3), 500, 8, no_checkpoint)
-    assert other is not None and (other[1] != shots).any()
+    again = backend.shots(circuit, backend.zero_state(3), 500, 7, no_checkpoint, 2**30)
+    assert again is not None and (again[1].counts == counts.counts).all()
+    other = backend.shots(circuit, backend.zero_state(3), 500, 8, no_checkpoint, 2**30)
+    assert other is not None and (other[1].counts != counts.counts).any()
+    assert backend.shots(circuit, backend.zero_state(3), 500, 7, no_checkpoint, 2**20) is None
 
     collapsing = Circuit(2)
     collapsing.add([gates.H(0), gates.M(0, collapse=True), gates.DepolarizingChannel(1, 0.1)])
-    assert backend.shots(collapsing, backend.zero_state(2), 10, 1, no_checkpoint) is None
+    assert backend.shots(collapsing, backend.zero_state(2), 10, 1, no_checkpoint, 2**30) is None
 
     flip = Circuit(2)
     flip.add([gates.PauliNoiseChannel(1, [("X", 1.0)]), gates.M(0, 1)])
@@ -122,7 +126,7 @@ def test_trajectories_can_be_cancelled_between_runs() -> None:
         if done:
             raise RequestCancelled("cancelled")
     with pytest.raises(RequestCancelled):
-        backend.shots(circuit, backend.zero_state(2), 2 * SHOTS_PER_RUN, 1, checkpoint)
+        backend.shots(circuit, backend.zero_state(2), 2 * SHOTS_PER_RUN, 1, checkpoint, 2**30)
 
 
 def test_density_matrices_in_single_precision_from_an_initial_state() -> None:

@@ -37,6 +37,15 @@ CHECK_EVERY = 256
 """Gates (or steps) between two calls of the checkpoint while a plan is made or run."""
 PLAN_GATES = 4096
 """Gates per plan when applying: the backend checks for cancellation between plans."""
+PLAN_BYTES = 2**25
+"""The most memory a plan may keep (mostly its diagonals: 256 KiB each on 14 qubits). A circuit
+whose plan would take more runs without one: its memory does not grow with its length."""
+STACK_ENTRY_BYTES = 128
+"""A single-qubit gate's place in a plan: its 2x2 matrix in the stack and in `_fixed`."""
+
+
+class PlanTooLarge(Exception):
+    """The plan would keep more than PLAN_BYTES."""
 
 
 @dataclass
@@ -97,6 +106,8 @@ class Plan:
         """Single-qubit gates in the matrix stack."""
         self._runs: list[list[int]] = []
         self.steps: list[tuple[str, Any]] = []
+        self.nbytes = 0
+        """What the plan keeps: its diagonals and single-qubit matrices."""
         waiting: dict[int, list[int]] = {}
         """Each qubit's run of single-qubit gates not placed yet (positions in the stack)."""
         diagonal: np.ndarray | None = None
@@ -108,7 +119,7 @@ class Plan:
             slotted = dict(slots.get(g, []))
             if len(gate.qubits) == 1 and not gate.extra_controls:
                 if diagonal is not None and gate.qubits[0] in touched:
-                    self.steps.append(("diagonal", diagonal))
+                    self._keep_diagonal(diagonal)
                     diagonal, touched = None, set()
                 waiting.setdefault(gate.qubits[0], []).append(self._single(gate, slotted))
                 continue
@@ -123,19 +134,29 @@ class Plan:
                 touched |= qubits
                 continue
             if diagonal is not None:  # runs still waiting are on other qubits: they commute
-                self.steps.append(("diagonal", diagonal))
+                self._keep_diagonal(diagonal)
                 diagonal, touched = None, set()
             self._release(waiting, [q for q in gate.all_qubits if q in waiting])
             self.steps.append(("gate", (gate, slotted)))
         if diagonal is not None:
-            self.steps.append(("diagonal", diagonal))
+            self._keep_diagonal(diagonal)
         self._release(waiting, list(waiting))
         self.steps = _blocks(self.steps)
         self._groups = _by_length(self._runs)
         for kind in self._kinds.values():
             kind.finish()
 
+    def _keep_diagonal(self, diagonal: np.ndarray) -> None:
+        self.steps.append(("diagonal", diagonal))
+        self._grow(diagonal.nbytes)
+
+    def _grow(self, nbytes: int) -> None:
+        self.nbytes += nbytes
+        if self.nbytes > PLAN_BYTES:
+            raise PlanTooLarge(f"the plan would keep more than {PLAN_BYTES} bytes")
+
     def _single(self, gate: Gate, slotted: dict[str, int]) -> int:
+        self._grow(STACK_ENTRY_BYTES)
         position, self._count = self._count, self._count + 1
         if gate.entries_for is None:  # fixed (every slotted single-qubit kind has entries_for)
             self._fixed.append((position, gate.matrix()))

@@ -13,9 +13,9 @@ the operation does not touch.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -23,10 +23,11 @@ import numpy as np
 
 from qibo_core.circuit import Gate
 from qibo_core.server import Backend, Checkpoint, no_checkpoint
+from qibo_core.server.backend import Work
 
 from . import __version__
 from .fusion import Diagonal, Operation, fused, unfused
-from .plan import APPLY_QUBITS, PLAN_GATES, PLAN_QUBITS, Plan
+from .plan import APPLY_QUBITS, PLAN_BYTES, PLAN_GATES, PLAN_QUBITS, Plan, PlanTooLarge
 
 _DEFAULT_THREADS = os.cpu_count() or 1
 SMALL_AMPLITUDES = 2**10
@@ -61,6 +62,7 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     version = __version__
+    baseline_bytes = 2**25  # measured: 20 MiB
 
     def __init__(self, *, fusion: bool | None = None) -> None:
         super().__init__()
@@ -90,6 +92,17 @@ class NumpyBackend(Backend):
     def state_bytes(self, nqubits: int) -> int:
         return 2 * super().state_bytes(nqubits)  # the amplitudes and the scratch array
 
+    working = {**Backend.working, Work.GATES: 2.0, Work.READ: 0.0, Work.LOAD: 0.0,
+               Work.COPY: 0.0}
+    """Measured (docs/decisions.md, "Memory"): a dense matrix on qubits apart is a tensordot,
+    which copies the state and makes its result; the other kernels work in place or in the
+    scratch array; `to_array`, `from_array` and `copy` make no copy beyond the state's own."""
+
+    def working_bytes(self, work: Work, nqubits: int) -> int:
+        if work is Work.PREPARE:
+            return PLAN_BYTES if nqubits <= PLAN_QUBITS else 0
+        return super().working_bytes(work, nqubits)
+
     def zero_state(self, nqubits: int) -> NumpyState:
         data = np.zeros(2**nqubits, dtype=self.dtype)
         data[0] = 1
@@ -100,35 +113,50 @@ class NumpyBackend(Backend):
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
-        return self.run_compiled(state, self._program(gates, state.nqubits, kept=False), checkpoint)
+        return self.run_compiled(state, self._program(gates, state.nqubits, kept=False),
+                                 checkpoint)
 
     def compile_gates(self, gates: Sequence[Gate], nqubits: int) -> Compiled:
         return self._program(gates, nqubits, kept=True)
 
     def _program(self, gates: Sequence[Gate], nqubits: int, *, kept: bool) -> Compiled:
-        """What running these gates takes: plans (plan.py) on small states where gates on
-        several qubits break the runs of single-qubit gates (fewer NumPy calls; fusion alone
-        multiplies unbroken runs faster), else the fused operations (made as they are applied,
-        unless the program is `kept`)."""
+        """What running these gates takes, in parts: plans (plan.py) on small states where gates
+        on several qubits break the runs of single-qubit gates (fewer NumPy calls; fusion alone
+        multiplies unbroken runs faster), else fused operations (made as they are applied,
+        unless the program is `kept`); a chunk whose plan would be too large is fused."""
+        parts: list[Plan | Iterable[tuple[Any, int]]] = []
         if self.fusion and nqubits <= APPLY_QUBITS and any(map(_joins, gates)):
-            plans = [Plan(gates[start:start + PLAN_GATES], {}, nqubits, apply_matrix)
-                     for start in range(0, len(gates), PLAN_GATES)]
-            return Compiled(len(gates), plans=plans)
+            for start in range(0, len(gates), PLAN_GATES):
+                chunk = gates[start:start + PLAN_GATES]
+                try:
+                    parts.append(Plan(chunk, {}, nqubits, apply_matrix))
+                except PlanTooLarge:
+                    parts.append(list(self._operations(chunk, nqubits, start)))
+            return Compiled(len(gates), parts)
+        operations = self._operations(gates, nqubits, 0)
+        return Compiled(len(gates), [list(operations) if kept else operations])
+
+    def _operations(self, gates: Sequence[Gate], nqubits: int,
+                    start: int) -> Iterator[tuple[Any, int]]:
+        """The gates as fused operations, each with the gates done after it (from `start`)."""
         operations = fused(gates, nqubits) if self.fusion else unfused(gates)
-        return Compiled(len(gates), operations=list(operations) if kept else operations)
+        return ((op, start + done) for op, done in operations)
 
     def run_compiled(self, state: NumpyState, program: Compiled,
-            checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
-        for k, plan in enumerate(program.plans):
-            checkpoint(k * PLAN_GATES, program.total)
-            state.data = plan.run(_NO_VALUES, state.data.dtype, state.data)
-        threads = self.threads
-        for op, done in program.operations:
-            checkpoint(done, program.total)
-            if isinstance(op, Diagonal):
-                apply_fused_diagonal(state, op, self._run, threads)
-            else:
-                apply_operation(state, op, self._run, threads)
+                     checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
+        threads, done = self.threads, 0
+        for part in program.parts:
+            if isinstance(part, Plan):
+                checkpoint(done, program.total)
+                state.data = part.run(_NO_VALUES, state.data.dtype, state.data)
+                done += PLAN_GATES
+                continue
+            for op, done in part:
+                checkpoint(done, program.total)
+                if isinstance(op, Diagonal):
+                    apply_fused_diagonal(state, op, self._run, threads)
+                else:
+                    apply_operation(state, op, self._run, threads)
         return state
 
     def to_array(self, state: NumpyState) -> np.ndarray:
@@ -139,7 +167,13 @@ class NumpyBackend(Backend):
         circuit = prepared.circuit
         if circuit.density_matrix or circuit.nqubits > PLAN_QUBITS:
             return None
-        return Plan(circuit.gates, prepared.slots, circuit.nqubits, apply_matrix, checkpoint)
+        try:
+            return Plan(circuit.gates, prepared.slots, circuit.nqubits, apply_matrix, checkpoint)
+        except PlanTooLarge:
+            return None
+
+    def prepared_bytes(self, native: Plan | None) -> int:
+        return 0 if native is None else native.nbytes
 
     def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
                      checkpoint: Checkpoint) -> np.ndarray | None:
@@ -155,12 +189,11 @@ class NumpyBackend(Backend):
 
 @dataclass
 class Compiled:
-    """Gates made ready to run (NumpyBackend.compile_gates): plans, or fused operations with the
-    number of gates done after each."""
+    """Gates made ready to run (NumpyBackend.compile_gates): plans, and fused operations with
+    the number of gates done after each, in order; `total` gates in all."""
 
     total: int
-    plans: list[Plan] = field(default_factory=list)
-    operations: Iterable[tuple[Any, int]] = ()
+    parts: list[Plan | Iterable[tuple[Any, int]]]
 
 
 Runner = Callable[[Sequence[Callable[[], object]]], None]

@@ -19,6 +19,7 @@ import numpy as np
 from qibo_core.circuit import Gate
 from qibo_core.protocol import InitializeOptions, Precision
 from qibo_core.server import Backend, Checkpoint, no_checkpoint
+from qibo_core.server.backend import Work
 
 from . import __version__
 
@@ -44,6 +45,7 @@ class QulacsBackend(Backend):
     version = __version__
     precisions = (Precision.COMPLEX128,)
     native_gates = frozenset(_NATIVE) | {"I"}
+    baseline_bytes = 2**25  # measured: 21 MiB
 
     def __init__(self) -> None:
         super().__init__()
@@ -68,8 +70,17 @@ class QulacsBackend(Backend):
     def threads(self) -> int:
         return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
+    working = {**Backend.working, Work.GATES: 0.0, Work.READ: 1.0, Work.LOAD: 1.0,
+               Work.COPY: 0.0, Work.EXPECTATIONS: 1.0}
+    """Measured (docs/decisions.md, "Memory"): gates run in place; `get_vector` copies the
+    state, `load` converts the array it is given, `copy` is Qulacs' own; `expectations` makes
+    one state."""
+
     def zero_state(self, nqubits: int) -> Any:
         return self.qulacs.QuantumState(nqubits)
+
+    def copy(self, state: Any) -> Any:
+        return state.copy()
 
     def from_array(self, amplitudes: np.ndarray) -> Any:
         state = self.qulacs.QuantumState(amplitudes.size.bit_length() - 1)
