@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from circuits import layered, qft
 from small_circuits import small_circuits
+from suite_circuits import suite_circuits
 from timing import Row, Seconds, measure, measure_pair, row
 
 from qibo_backend_aer import AerBackend
@@ -552,7 +553,7 @@ def main() -> None:
     parser.add_argument("--qibo-python", metavar="PYTHON",
                         help="an interpreter with qibo installed, to time qibo's NumPy backend "
                              "(qibo is never a dependency of ours)")
-    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-11)")
+    parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-12)")
     args = parser.parse_args()
     quick = args.quick
     repeats = 3 if quick else 7
@@ -571,6 +572,7 @@ def main() -> None:
         lambda: backends_table((6, 8) if quick else (10, 20, 24), repeats),
         lambda: c_client(10, 14 if quick else 24, repeats),
         lambda: small_circuits(quick, repeats),
+        lambda: suite_circuits((10,) if quick else (10, 20), repeats),
     ]
     results: list[Row] = []
     chosen = {int(t) for t in args.targets.split(",")} if args.targets else None
