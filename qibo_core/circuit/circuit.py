@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
+import msgspec
 import numpy as np
 
 from ..errors import CircuitError, UsageError
+from ..protocol.arrays import encoder
 from ..protocol.messages import CircuitData, GateData, MeasurementData, power_of_two
 from .channels import Channel
 from .decode import from_data, gate_label
@@ -19,6 +21,8 @@ from .gates import DAGGER_NAMES
 from .operation import Operation, condition_qubits
 from .parameter import Parameter, parameter_sets
 from .transforms import inverse_gates, placed
+
+T = TypeVar("T")
 
 
 class Runner(Protocol):
@@ -54,6 +58,9 @@ class Circuit:
         self.measurements: list[M] = []
         """Every measurement, in the order added: the bit order of outcomes."""
         self._measured: set[int] = set()
+        self._frozen: Circuit | None = None
+        self._facts: dict[str, Any] = {}
+        """What was derived from a frozen circuit (frozen() keeps it), by name."""
 
     def add(self, gate: Operation | Iterable[Operation]) -> None:
         """Append a gate, measurement or reset, or each of an iterable of them."""
@@ -125,7 +132,20 @@ class Circuit:
     def is_stochastic(self) -> bool:
         """True when shots may differ before the end: collapsing measurements, resets, or
         channels on a state vector."""
-        return not self.density_matrix and any(not isinstance(op, Gate) for op in self.gates)
+        return self._fact("is_stochastic", lambda c: not c.density_matrix and any(
+            not isinstance(op, Gate) for op in c.gates))
+
+    @property
+    def has_channels(self) -> bool:
+        return self._fact("has_channels", lambda c: any(isinstance(op, Channel)
+                                                        for op in c.gates))
+
+    @property
+    def has_mid_circuit_measurements(self) -> bool:
+        """Measurements with collapse=True, resets, or gates conditioned on a measurement."""
+        return self._fact("has_mid_circuit_measurements", lambda c: any(
+            isinstance(op, (M, Reset)) or (isinstance(op, Gate) and op.condition is not None)
+            for op in c.gates))
 
     @property
     def operations(self) -> list[Operation]:
@@ -164,11 +184,7 @@ class Circuit:
     @property
     def parameters(self) -> list[Parameter]:
         """The Parameters its gates take, in first-use order: the order of a set of values."""
-        seen: dict[Parameter, None] = {}
-        for op in self.gates:
-            if isinstance(op, Gate) and op.slots:
-                seen.update(dict.fromkeys(op.slots.values()))
-        return list(seen)
+        return list(self._fact("parameters", _parameters))
 
     def bind(self, values: Any) -> Circuit:
         """This circuit with its Parameters valued: one set, a sequence in `parameters` order
@@ -195,7 +211,42 @@ class Circuit:
         other.gates = list(self.gates)
         other.measurements = list(self.measurements)
         other._measured = set(self._measured)
+        other._facts = {}
         return other
+
+    def frozen(self) -> Circuit:
+        """This circuit as it is now, as a copy never changed: the same object until this
+        circuit changes, so that what is derived from it (its parameters, its JSON, what a
+        backend compiled for it) is computed once however often it runs. Operations are values
+        (their methods return new ones), so checking costs one comparison of two lists of the
+        same objects."""
+        snap = self._frozen
+        if snap is self:
+            return snap
+        if (snap is None or snap.gates != self.gates or snap.measurements != self.measurements
+                or snap.nqubits != self.nqubits or snap.density_matrix != self.density_matrix):
+            snap = self.copy()
+            snap._frozen, snap._facts = snap, {}
+            self._frozen = snap
+        return snap
+
+    def _fact(self, name: str, derive: Callable[[Circuit], T]) -> T:
+        """`derive(circuit)`, computed once while the circuit does not change."""
+        snap = self.frozen()
+        try:
+            return cast(T, snap._facts[name])
+        except KeyError:
+            value = snap._facts[name] = derive(snap)
+            return value
+
+    def encoded(self) -> msgspec.Raw:
+        """This circuit's JSON (what the encoder writes for it), encoded once while it does not
+        change."""
+        return self._fact("encoded", lambda c: msgspec.Raw(encoder.encode(c.to_data())))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (by Dask, say) without what was derived from it."""
+        return {**self.__dict__, "_frozen": None, "_facts": {}}
 
     def invert(self) -> Circuit:
         """The inverse: the gates daggered in reverse order, then the closing measurements
@@ -340,6 +391,14 @@ class Circuit:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """What IPython and Jupyter show: the diagram, under the counts."""
         printer.text(repr(self) if cycle else str(self))
+
+
+def _parameters(circuit: Circuit) -> tuple[Parameter, ...]:
+    seen: dict[Parameter, None] = {}
+    for op in circuit.gates:
+        if isinstance(op, Gate) and op.slots:
+            seen.update(dict.fromkeys(op.slots.values()))
+    return tuple(seen)
 
 
 def _name(op: Operation) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..circuit import Channel, Circuit, Gate, M, Reset
+from ..circuit import Circuit
 from ..circuit.observable import ObservableLike
 from ..errors import CircuitError, ProtocolError, UsageError
 from ..protocol import ExecuteParams, Feature, Method, Precision
@@ -55,6 +55,7 @@ class Handle(Connection):
         `progress(done, total)` is called now and then while a spawned backend works (from
         whichever thread reads its replies), if the backend reports progress."""
         nshots, seed = checked_shots(nshots, seed, timeout)
+        circuit = circuit.frozen()  # what it derives is kept while it is unchanged
         if parameters is not None or circuit.parameters:
             circuit = _bound(circuit, parameters)
         if samples:
@@ -131,9 +132,8 @@ def _needs(circuit: Circuit) -> list[tuple[str, str]]:
     needs = []
     if circuit.density_matrix:
         needs.append((Feature.DENSITY_MATRIX, "a density-matrix circuit"))
-    if any(isinstance(op, Channel) for op in circuit.gates):
+    if circuit.has_channels:
         needs.append((Feature.CHANNELS, "a noise channel"))
-    if any(isinstance(op, (M, Reset)) or (isinstance(op, Gate) and op.condition is not None)
-           for op in circuit.gates):
+    if circuit.has_mid_circuit_measurements:
         needs.append((Feature.MID_CIRCUIT_MEASUREMENT, "a mid-circuit measurement"))
     return needs

@@ -69,11 +69,15 @@ def decode_array(data: ArrayData, dtype: str | None = None) -> np.ndarray:
 
 def _to_data(value: Any) -> Any:
     """What the encoder writes for objects in generic params: Gate and Circuit objects as
-    their data, NumPy arrays as base64, NumPy scalars as the numbers they are."""
+    their data (a Circuit's JSON as it encoded it last, while it is unchanged), NumPy arrays as
+    base64, NumPy scalars as the numbers they are."""
     if isinstance(value, np.ndarray):
         return encode_array(value)
     if isinstance(value, np.generic):
         return value.item()
+    encoded = getattr(value, "encoded", None)
+    if encoded is not None:
+        return encoded()
     try:
         return value.to_data()
     except AttributeError:

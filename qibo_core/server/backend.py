@@ -8,6 +8,7 @@ states by id, for the server and for in-process handles alike.
 from __future__ import annotations
 
 import enum
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple, Protocol
@@ -188,7 +189,7 @@ class Backend(ABC):
 
     @property
     def dtype(self) -> np.dtype:
-        return np.dtype(self.options.precision)
+        return _dtype(self.options.precision)
 
     @property
     def threads(self) -> int:
@@ -309,6 +310,10 @@ class Backend(ABC):
     def to_array(self, state: Any) -> np.ndarray:
         """The amplitudes as a flat array, qubit 0 the most significant bit."""
 
+    def free(self, state: Any) -> None:  # noqa: B027 - optional: most states are garbage
+        """A state the session holds no more: a backend may keep it to hand out again from
+        `zero_state`."""
+
     def copy(self, state: Any) -> Any:
         """A state of its own with the same amplitudes (the shot engine's branches)."""
         return self.from_array(np.array(self.to_array(state)))
@@ -321,3 +326,8 @@ class Backend(ABC):
                seed: int | None) -> Counts:
         """The outcomes of `qubits` over `nshots` shots, counted."""
         return drawn_counts(self.probabilities(state, qubits), nshots, seed)
+
+
+@functools.cache
+def _dtype(precision: str) -> np.dtype:
+    return np.dtype(precision)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..circuit import Circuit
-from ..errors import CircuitError, InvalidParams
+from ..errors import InvalidParams
 from ..protocol import ArrayData, ExecuteParams, ExecuteResult, Feature, Method, encode_array
 from . import density
 from .backend import Counts, drawn_counts
@@ -25,7 +25,8 @@ MAX_SAMPLES = 10**8
 
 @handles(Method.EXECUTE)
 def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
-    circuit = checked_circuit(params.circuit)
+    known = session.circuits.get(params.circuit)
+    circuit = known.circuit
     qubits = list(circuit.measured_qubits)
     session.check_shots(params.nshots, params.seed)
     if params.nshots and not qubits:
@@ -48,23 +49,12 @@ def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
     if circuit.is_stochastic:
         return _execute_shots(session, circuit, params)
     start = start_state(session, circuit.nqubits, params.initial_state)
-    native = session.run(start, circuit.gates, circuit.nqubits)  # type: ignore[arg-type]
+    native = session.run(start, known)
     state_id = session.hold(native, circuit.nqubits)
     if not params.nshots:
         return ExecuteResult(state=state_id)
     counts = session.backend.sample(native, qubits, params.nshots, params.seed)
     return _sampled(session, state_id, counts, len(qubits), params)
-
-
-def checked_circuit(circuit: Any) -> Circuit:
-    """The circuit params carry: from its data (InvalidParams names the first bad gate), or
-    as it is (in process, it was checked when it was built)."""
-    if isinstance(circuit, Circuit):
-        return circuit
-    try:
-        return Circuit.from_data(circuit)
-    except CircuitError as exc:
-        raise InvalidParams(f"invalid circuit: {exc}") from None
 
 
 def start_state(session: Session, nqubits: int, initial: ArrayData | np.ndarray | None) -> Any:

@@ -32,7 +32,7 @@ from ..protocol import (
 )
 from . import density
 from .backend import Backend, Checkpoint, Work, no_checkpoint
-from .execution import checked_circuit
+from .known import checked_circuit
 from .memory import OBSERVABLE_COPIES, PREPARED_GATE_BYTES
 from .registry import handles
 from .session import Session

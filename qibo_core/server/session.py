@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..circuit import Gate, GateReader
+from ..circuit import GateReader
 from ..errors import (
     GateFailed,
     InvalidParams,
@@ -27,15 +27,10 @@ from ..errors import (
 from ..protocol import METHODS, PROTOCOL_VERSION, Method, shots_problem
 from . import density
 from .backend import Backend, Checkpoint, Work, no_checkpoint
+from .known import Known, KnownCircuits
 from .memory import Budget, format_bytes, request_bytes
 from .registry import HANDLERS, NOTIFIED, method_not_found
 from .segments import Segments
-
-COMPILED_KEPT = 64
-"""Circuits whose compiled form a session keeps, for circuits run again."""
-COMPILED_GATES = 4096
-"""Longer circuits are compiled each time (their compilation costs little beside their run,
-and their compiled form may be large)."""
 
 
 @dataclass
@@ -75,9 +70,8 @@ class Session:
         self.prepared: dict[int, Any] = {}
         """Prepared circuits (prepared.Prepared) by id."""
         self._next_id = {"state": 1, "circuit": 1}
-        self._compiled: dict[tuple[Any, ...], Any] = {}
-        """What the backend compiled for recent circuits, by content, oldest first."""
-        self._compiles = _compiles(backend)
+        self.circuits = KnownCircuits(backend)
+        self._request_bytes: dict[tuple[int, bool], int] = {}
         self.budget = Budget(backend.baseline_bytes)
 
     @staticmethod
@@ -135,7 +129,7 @@ class Session:
         """Keep `native` as a state of `nqubits` (a density matrix's) under a new id."""
         state_id = self.next_id("state")
         nbytes = self.backend.state_bytes(2 * nqubits if is_density else nqubits)
-        reserve = request_bytes(self.backend, nqubits, is_density=is_density)
+        reserve = self.request_bytes(nqubits, is_density)
         reader = density.Unstreamable(nqubits) if is_density else GateReader(nqubits)
         self.states[state_id] = HeldState(native, nqubits, reader, nbytes, reserve, is_density)
         self.budget.hold(nbytes, reserve)
@@ -144,6 +138,8 @@ class Session:
     def drop(self, state_id: int) -> None:
         held = self.states.pop(state_id)
         self.budget.release(held.nbytes, held.reserve)
+        if not held.is_density:
+            self.backend.free(held.native)
 
     def amplitudes(self, state_id: int) -> np.ndarray:
         """A held state's amplitudes, or its density matrix (maybe the backend's memory)."""
@@ -152,19 +148,9 @@ class Session:
             return density.of(self.backend).matrix(held.native, held.nqubits)
         return self.backend.to_array(held.native)
 
-    def run(self, start: Any, gates: Sequence[Gate], nqubits: int) -> Any:
-        """`gates` applied to `start`, through what the backend compiled for them: kept, by the
-        gates' content, for a circuit run again (the last COMPILED_KEPT ones)."""
-        if len(gates) > COMPILED_GATES or not self._compiles:
-            return self.backend.apply(start, gates, self.checkpoint)
-        key = (nqubits, tuple(gate.key() for gate in gates))
-        program = self._compiled.pop(key, None)
-        if program is None:
-            program = self.backend.compile_gates(gates, nqubits)
-            if len(self._compiled) >= COMPILED_KEPT:
-                del self._compiled[next(iter(self._compiled))]
-        self._compiled[key] = program  # the most recent last
-        return self.backend.run_compiled(start, program, self.checkpoint)
+    def run(self, start: Any, known: Known) -> Any:
+        """The circuit's gates applied to `start`, through what the backend compiled for it."""
+        return self.circuits.run(start, known, self.checkpoint)
 
     # ---- checks ------------------------------------------------------------------------
 
@@ -192,8 +178,18 @@ class Session:
                 f"{'density matrix' if is_density else 'state'}")
         self.budget.check_hold(
             self.backend.state_bytes(bits),
-            max(request_bytes(self.backend, nqubits, is_density=is_density), extra), what,
+            max(self.request_bytes(nqubits, is_density), extra), what,
             nqubits)
+
+    def request_bytes(self, nqubits: int, is_density: bool = False) -> int:
+        """memory.request_bytes, computed once a size: it depends only on the backend and the
+        precision `initialize` set."""
+        key = (nqubits, is_density)
+        nbytes = self._request_bytes.get(key)
+        if nbytes is None:
+            nbytes = self._request_bytes[key] = request_bytes(self.backend, nqubits,
+                                                              is_density=is_density)
+        return nbytes
 
     @staticmethod
     def check_shots(nshots: int, seed: int | None) -> None:
@@ -215,10 +211,3 @@ class Session:
             raise InvalidParams(f"qubits {list(qubits)} has repeats")
         return list(qubits)
 
-
-def _compiles(backend: Backend) -> bool:
-    """Whether the backend's compile_gates and run_compiled do what its apply does: a subclass
-    that overrides only apply (to log, or change it) must be run by its apply."""
-    def owner(name: str) -> type:
-        return next(c for c in type(backend).__mro__ if name in vars(c))
-    return issubclass(owner("compile_gates"), owner("apply"))
