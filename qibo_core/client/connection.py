@@ -110,7 +110,7 @@ class Connection:
         connection's. What states, prepared circuits and shared memory are built on; for
         tools too."""
         self.check_open(f"cannot send {method!r}")
-        self.outbox.flush()
+        self.outbox.flush(now=False)
         return self._transport.request(method, params, timeout or self.timeout)
 
     def cancel(self) -> None:

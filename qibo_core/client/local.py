@@ -35,7 +35,7 @@ class LocalTransport:
             result = self._session.call(method, params)
         return np.array(result) if isinstance(result, np.ndarray) else result
 
-    def notify(self, method: str, params: Any) -> None:
+    def notify(self, method: str, params: Any, *, now: bool = True) -> None:
         with self._lock:
             self._session.notify(method, params)
 

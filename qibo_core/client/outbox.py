@@ -20,11 +20,11 @@ class Outbox:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._streams: dict[int, Callable[[Transport], None]] = {}
+        self._streams: dict[int, Callable[[Transport, bool], None]] = {}
         self._frees: collections.deque[tuple[str, Any]] = collections.deque()
         self._lock = threading.Lock()
 
-    def stream(self, key: int, send: Callable[[Transport], None]) -> None:
+    def stream(self, key: int, send: Callable[[Transport, bool], None]) -> None:
         """Something (a state, by `key`) holds gates that `send` sends with the next
         message."""
         self._streams[key] = send
@@ -34,14 +34,15 @@ class Outbox:
         inside a send: it only queues)."""
         self._frees.append((method, params))
 
-    def flush(self) -> None:
-        """Send the streamed gates, then the frees."""
+    def flush(self, *, now: bool = True) -> None:
+        """Send the streamed gates, then the frees; `now=False`: a request follows at once,
+        and they may leave with it (Transport.notify)."""
         with self._lock:
             while self._streams:
-                self._streams.popitem()[1](self._transport)
+                self._streams.popitem()[1](self._transport, now)
         while self._frees and self._transport.alive:
             try:
                 method, params = self._frees.popleft()
             except IndexError:  # another thread took the last one
                 return
-            self._transport.notify(method, params)
+            self._transport.notify(method, params, now=now)

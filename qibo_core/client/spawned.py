@@ -80,6 +80,8 @@ class ProcessTransport:
         self._pending: dict[int, Future[msgspec.Raw]] = {}
         self._abandoned: set[int] = set()
         self._lock = threading.Lock()
+        self._waiting: list[bytes] = []
+        """Lines of notifications that leave with the next message."""
         self._failure: ConnectionFailed | None = None
         self._closing = False
         self._reading = threading.Lock()
@@ -201,11 +203,13 @@ class ProcessTransport:
             except (OSError, ValueError):
                 pass  # gone: the reader reports it
 
-    def notify(self, method: str, params: Any) -> None:
-        """Send a notification: no reply, nothing to wait for."""
-        self._send(Request(method=method, params=params))
+    def notify(self, method: str, params: Any, *, now: bool = True) -> None:
+        """Send a notification: no reply, nothing to wait for. `now=False`: it leaves with the
+        next message, in one write."""
+        self._send(Request(method=method, params=params), now=now)
 
-    def _send(self, message: Request, future: Future[msgspec.Raw] | None = None) -> int:
+    def _send(self, message: Request, future: Future[msgspec.Raw] | None = None, *,
+              now: bool = True) -> int:
         """Write one message (a request when `future` is given); its id, or 0."""
         self._check_owner()
         with self._lock:
@@ -220,7 +224,7 @@ class ProcessTransport:
             if future is not None:
                 self._pending[message.id] = future  # type: ignore[index]
             try:
-                self._write(message, line)
+                self._write(message, line, now=now)
                 return message.id if future is not None else 0  # type: ignore[return-value]
             except (OSError, ValueError):
                 pass  # the child is gone: report how it ended, outside the lock
@@ -228,14 +232,20 @@ class ProcessTransport:
             self._fail(self.process.crashed())
         raise self._failure  # type: ignore[misc]
 
-    def _write(self, message: Request, line: bytes | None = None) -> None:
+    def _write(self, message: Request, line: bytes | None = None, *, now: bool = True) -> None:
+        """Write a line (with those waiting for it, in one write), under the lock."""
         if line is None:
             line = encoder.encode(message)
         if self._trace is not None:
             self._trace.record(">", self.name, self.pid, line)
+        if not now:
+            self._waiting.append(line + b"\n")
+            return
+        if self._waiting:
+            line = b"".join(self._waiting) + line
+            self._waiting.clear()
         self._stdin.write(line + b"\n")
-        # Every message leaves at once (streamed gates are already batched by the handle), so
-        # that nothing waits in a buffer a forked child could flush again.
+        # Nothing waits in the file's buffer, which a forked child could flush again.
         self._stdin.flush()
 
     def _check_usable(self) -> None:

@@ -72,13 +72,13 @@ class State:
             self._call(self.handle.outbox.flush)
         return self
 
-    def _send_unsent(self, transport: Transport) -> None:
+    def _send_unsent(self, transport: Transport, now: bool) -> None:
         """Send the gates applied since the last send, in batches (the outbox calls this,
         before any other message)."""
         end = len(self.history)
         for start in range(self._sent, end, STREAM_BATCH):
             batch = self.history[start:min(start + STREAM_BATCH, end)]
-            transport.notify(Method.STATE_APPLY, ApplyParams(self.id, batch))
+            transport.notify(Method.STATE_APPLY, ApplyParams(self.id, batch), now=now)
         self._sent = end
 
     def read(self) -> np.ndarray:

@@ -69,7 +69,7 @@ class MemoryTransport:
         assert message.result is not msgspec.UNSET
         return decoded_result(method, message.result, self.name)
 
-    def notify(self, method: str, params: Any) -> None:
+    def notify(self, method: str, params: Any, *, now: bool = True) -> None:
         self._run(Request(method=method, params=params))
 
     def _run(self, request: Request) -> Response | None:
