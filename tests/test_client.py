@@ -205,8 +205,9 @@ def test_a_closed_handle_refuses_at_once_and_says_what_to_do(kind: str) -> None:
     with pytest.raises(HandleClosed, match="cannot apply gates to state"):
         state.apply(gates.X(0))
     assert state.history == []
+    assert result.state()[0] == pytest.approx(2**-0.5)  # small: it came with the reply
     with pytest.raises(HandleClosed, match="read what you need before closing the handle"):
-        result.state()
+        result.final_state.read()
 
 
 def test_states_are_freed_explicitly_and_when_collected(handle: Handle) -> None:

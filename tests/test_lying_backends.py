@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qibo_core import Circuit, Handle, ProtocolError, gates
+from qibo_core import PROTOCOL_VERSION, Circuit, Handle, ProtocolError, gates
 from qibo_core.client.spawned import ProcessTransport
 
 LIAR = """
@@ -107,9 +107,14 @@ def test_states_that_are_not_the_state(amplitudes: list[float], message: str) ->
 def test_density_matrices_that_are_not_one(rho: list[list[complex]], message: str) -> None:
     c = Circuit(1, density_matrix=True)
     c.add(gates.H(0))
-    with liar(execute={"state": 1}, state_read=array(rho, "complex128")) as handle:
+    plus = array([[0.5, 0.5], [0.5, 0.5]], "complex128")
+    with liar(execute={"state": 1, "amplitudes": array(rho, "complex128")}) as handle:
         with pytest.raises(ProtocolError, match=message):
-            handle.execute(c).state()
+            handle.execute(c)  # answered inline
+    with liar(execute={"state": 1, "amplitudes": plus},
+              state_read=array(rho, "complex128")) as handle:
+        with pytest.raises(ProtocolError, match=message):
+            handle.execute(c).final_state.read()
 
 
 @pytest.mark.parametrize("probabilities, message", [
@@ -141,8 +146,9 @@ def test_expectation_values_for_other_sets() -> None:
 
 
 @pytest.mark.parametrize("initialize, message", [
-    ({"protocolVersion": 1}, "protocol version 1 when version 3 was asked for"),
-    ({"protocolVersion": 4}, "protocol version 4 when version 3 was asked for"),
+    ({"protocolVersion": 1}, f"protocol version 1 when version {PROTOCOL_VERSION} was asked"),
+    ({"protocolVersion": PROTOCOL_VERSION + 1},
+     f"protocol version {PROTOCOL_VERSION + 1} when version {PROTOCOL_VERSION} was asked"),
 ])
 def test_an_answer_to_another_version(initialize: dict[str, Any], message: str) -> None:
     with pytest.raises(ProtocolError, match=message):

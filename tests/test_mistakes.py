@@ -27,7 +27,7 @@ from qibo_core import (
     gates,
 )
 from qibo_core.client.discovery import find_backend
-from qibo_core.protocol import ErrorCode, NewStateParams
+from qibo_core.protocol import SUPPORTED_VERSIONS, ErrorCode, NewStateParams
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +171,9 @@ def test_a_backend_on_a_terminal_greets_and_ends_quietly_on_ctrl_c() -> None:
     try:
         assert process.stderr is not None
         greeting = process.stderr.readline() + process.stderr.readline()
-        assert "a JSON-RPC 2.0 server (protocol versions 1, 2, 3)" in greeting
-        assert '"method": "initialize", "params": {"protocolVersion": 3}' in greeting
+        versions = ", ".join(map(str, SUPPORTED_VERSIONS))
+        assert f"a JSON-RPC 2.0 server (protocol versions {versions})" in greeting
+        assert f'"params": {{"protocolVersion": {SUPPORTED_VERSIONS[-1]}}}' in greeting
         assert "Ctrl-D ends it" in process.stderr.readline()
         process.send_signal(signal.SIGINT)  # what Ctrl-C on a terminal sends
         out, err = process.communicate(timeout=20)

@@ -95,7 +95,7 @@ def test_malformed_messages(server: Pipe, line: bytes, code: int, message: str,
 
 
 BAD_PARAMS = [
-    ("execute", {}, ErrorCode.INVALID_PARAMS, "missing required field `circuit`"),
+    ("execute", {}, ErrorCode.INVALID_PARAMS, "execute needs a 'circuit'"),
     ("execute", execute([{"name": "H", "qubits": [2]}]), ErrorCode.INVALID_PARAMS,
      "qubit 2, outside this 2-qubit circuit"),
     ("execute", execute([{"name": "CNOT", "qubits": [1, 1]}]), ErrorCode.INVALID_PARAMS,

@@ -112,14 +112,14 @@ class Gate:
         for param in cls.param_names:  # read as attributes (gate.theta), as in qibo
             setattr(cls, param, _param_attribute(param))
 
-    def __init__(self, *args: float, **params: float) -> None:
+    def __init__(self, *args: float | Parameter, **params: float | Parameter) -> None:
         nqubits = self.arity or len(args)
-        values: Sequence[float] = args[nqubits:]
+        values: Sequence[float | Parameter] = args[nqubits:]
         if params or len(args) != nqubits + len(self.param_names) or not nqubits:
             values = self._bind(args, nqubits, params)
         self._set(args[:nqubits], dict(zip(self.param_names, values, strict=True)))
 
-    def _set(self, qubits: Sequence[Any], params: dict[str, float],
+    def _set(self, qubits: Sequence[Any], params: dict[str, Any],
              limit: int = NO_LIMIT) -> None:
         """Check and keep the qubits (each below `limit`) and the parameters (already keyed by
         `param_names`)."""
@@ -139,8 +139,8 @@ class Gate:
                 break
         self.params = params
 
-    def _bind(self, args: tuple[float, ...], nqubits: int,
-              params: dict[str, float]) -> list[float]:
+    def _bind(self, args: tuple[float | Parameter, ...], nqubits: int,
+              params: dict[str, float | Parameter]) -> list[float | Parameter]:
         """The parameter values in `param_names` order, from positions and keywords."""
         if len(args) < nqubits or len(args) > nqubits + len(self.param_names):
             raise CircuitError(self._usage(f"got {len(args)} positional arguments"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -123,6 +123,12 @@ class AsyncHandle:
     async def execute(self, circuit: Circuit, **options: Any) -> AsyncResult:
         """`Handle.execute`, awaited (the same options)."""
         return AsyncResult(await _run(self.handle.execute, circuit, **options))
+
+    async def execute_many(self, circuits: Iterable[Circuit], **options: Any
+                           ) -> list[AsyncResult]:
+        """`Handle.execute_many`, awaited (the same options)."""
+        results = await _run(self.handle.execute_many, list(circuits), **options)
+        return [AsyncResult(result) for result in results]
 
     async def expectation(self, circuit: Circuit, observable: ObservableLike,
                           **options: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..protocol import ExecuteManyResult, ExecuteResult
 from ..server import Backend, Session
 
 
@@ -32,8 +33,7 @@ class LocalTransport:
         """The handler's result; an Array result as a NumPy array of the caller's own (the
         session's may be the backend's memory)."""
         with self._lock:
-            result = self._session.call(method, params)
-        return np.array(result) if isinstance(result, np.ndarray) else result
+            return _owned(self._session.call(method, params))
 
     def notify(self, method: str, params: Any, *, now: bool = True) -> None:
         with self._lock:
@@ -51,3 +51,16 @@ class LocalTransport:
 
     def __repr__(self) -> str:
         return f"<LocalTransport {self.name} {'closed' if self._closed else 'open'}>"
+
+
+def _owned(result: Any) -> Any:
+    """The result with the arrays it carries copied: the session's may be the backend's
+    memory, which its next request changes."""
+    if isinstance(result, np.ndarray):
+        return np.array(result)
+    if isinstance(result, ExecuteResult) and isinstance(result.amplitudes, np.ndarray):
+        result.amplitudes = np.array(result.amplitudes)
+    if isinstance(result, ExecuteManyResult):
+        for one in result.results:
+            _owned(one)
+    return result

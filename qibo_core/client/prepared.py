@@ -35,7 +35,7 @@ SHIFT = math.pi / 2
 
 class PreparedCircuits:
     """The circuits a backend keeps prepared, by the circuit object they came from: prepared on
-    first use, again when its content changed (its `key()`: gates replaced, added or edited),
+    first use, again when its content changed (gates replaced, added or edited: `frozen()`),
     freed by `release` or when the circuit is garbage collected (queued, like a state's free).
     Against a backend without the feature, `final_state` runs each bound circuit instead."""
 
@@ -44,7 +44,7 @@ class PreparedCircuits:
         self._connection = connection
         self._final_state = final_state
         self._said_fallback = False
-        self._ids: dict[tuple[int, str], tuple[weakref.ref[Circuit], tuple[Any, ...], int]] = {}
+        self._ids: dict[tuple[int, str], tuple[weakref.ref[Circuit], Circuit, int]] = {}
 
     def expectations(self, circuit: Circuit, observable: ObservableLike, parameters: Any, *,
                      key: str = "", build: Callable[[Circuit], Circuit] | None = None,
@@ -93,9 +93,9 @@ class PreparedCircuits:
     def id(self, circuit: Circuit, key: str, source: Circuit | None = None) -> int:
         """The backend's id for `circuit` (or for `source`, a circuit made from it, under
         another `key`)."""
-        content = circuit.key()
+        content = circuit.frozen()  # the same object while the circuit is unchanged
         entry = self._ids.get((id(circuit), key))
-        if entry is not None and entry[0]() is circuit and entry[1] == content:
+        if entry is not None and entry[0]() is circuit and entry[1] is content:
             return entry[2]
         if entry is not None:
             self._free(entry[2])

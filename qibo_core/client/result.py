@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..server import marginal_probabilities
+from ..server.backend import marginal
 from ..server.shots import as_integers
 
 
@@ -39,19 +40,30 @@ class Result:
         return cls(None, frequencies, registers, nshots, amplitudes)
 
     def state(self) -> np.ndarray:
-        """The final amplitudes (read from the backend once), qubit 0 the most significant."""
+        """The final amplitudes (a density matrix's entries), qubit 0 the most significant:
+        as they came with the reply, or read from the backend once."""
         if self._amplitudes is None:
-            assert self.final_state is not None
-            self._amplitudes = self.final_state.read()
+            self._amplitudes = self._held("state()").read()
         return self._amplitudes
 
     def probabilities(self, qubits: list[int] | None = None) -> np.ndarray:
-        """Outcome probabilities of `qubits` (default: all), computed by the backend."""
+        """Outcome probabilities of `qubits` (default: all): from the amplitudes when they are
+        here, else computed by the backend."""
+        if self._amplitudes is None:
+            return self._held("probabilities()").probabilities(qubits)
+        amplitudes = self._amplitudes
+        n = len(amplitudes).bit_length() - 1
+        qubits = list(range(n)) if qubits is None else qubits
+        if amplitudes.ndim == 2:  # a density matrix: the probabilities are its diagonal
+            return marginal(np.diagonal(amplitudes).real.copy(), qubits)
+        return marginal_probabilities(amplitudes, qubits)
+
+    def _held(self, what: str) -> HeldState:
         if self.final_state is None:
-            assert self._amplitudes is not None
-            n = self._amplitudes.size.bit_length() - 1
-            return marginal_probabilities(self._amplitudes, range(n) if qubits is None else qubits)
-        return self.final_state.probabilities(qubits)
+            raise UsageError(f"{what}: the backend kept no final state for this result "
+                             "(execute_many keeps none; only small states come back with it, "
+                             "with nshots=0): run the circuit with execute")
+        return self.final_state
 
     def samples(self, *, binary: bool = True,
                 registers: bool = False) -> np.ndarray | dict[str, np.ndarray]:

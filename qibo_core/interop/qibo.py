@@ -17,7 +17,7 @@ from qibo.backends import NumpyBackend
 from qibo.config import raise_error
 from qibo.result import CircuitResult, MeasurementOutcomes, QuantumState
 
-from ..circuit import GATES, Channel, Circuit, Gate
+from ..circuit import GATES, Channel, Circuit, Gate, Parameter
 from ..circuit.gates import ThermalRelaxationChannel, Unitary
 from ..client import execute, list_backends
 from ..client.api import DEFAULT_BACKEND
@@ -46,6 +46,9 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
         self.platform = platform
         self.versions = {"qibo": qibo_version, "qibo-core": __version__}
         self.oom_error = StateTooLarge  # qibo turns it into its RuntimeError
+        self._templates: dict[int, _Template] = {}
+        """Templates of the circuits run last, by id() of the qibo circuit (each keeps the
+        circuit's gates, and is checked against its queue before use)."""
 
     def _execute_circuit(self, circuit: Any, initial_state: Any = None,
                          nshots: int = 1000) -> Any:
@@ -95,6 +98,11 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
     def _run(self, circuit: Any, state: Any) -> np.ndarray:
         """One pass over the queue, from `state` (None: |0...0>)."""
         nqubits, density = circuit.nqubits, circuit.density_matrix
+        template = self._template(circuit)
+        if template.circuit is not None:
+            initial = None if state is None else np.asarray(state, dtype=complex)
+            return np.array(execute(template.circuit, self.platform, parameters=template.values(),
+                                    initial_state=initial).state())
         run: list[Gate | Channel] = []
         for gate in circuit.queue:
             if gate.symbolic_parameters:
@@ -111,6 +119,16 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
             else:
                 run.append(from_qibo(gate, self))
         return self._simulate(run, state, nqubits, density)
+
+    def _template(self, circuit: Any) -> _Template:
+        """The circuit's template, made on first use and again when its queue changed."""
+        template = self._templates.pop(id(circuit), None)
+        if template is None or not template.made_from(circuit):
+            template = _Template.of(circuit, self)
+            if len(self._templates) >= TEMPLATES_KEPT:
+                del self._templates[next(iter(self._templates))]
+        self._templates[id(circuit)] = template
+        return template
 
     def _simulate(self, run: list[Gate | Channel], state: Any, nqubits: int,
                   density: bool) -> np.ndarray:
@@ -148,6 +166,57 @@ class QiboCoreBackend(NumpyBackend):  # type: ignore[misc]
         if np.abs(rest).max() > 1e-12:
             kraus.append(np.sqrt(max(0.0, float(rest[0, 0].real))) * np.eye(2 ** len(qubits)))
         return Channel(qubits, kraus, name=type(channel).__name__)
+
+
+TEMPLATES_KEPT = 64
+
+
+class _Template:
+    """A qibo circuit of gates alone as one of ours, made once, whose parametrized gates take
+    Parameters valued from the qibo gates at each run: a variational loop (qibo's
+    set_parameters changes the gates in place) then runs as one prepared circuit on the
+    backend, and only the values travel. `circuit` is None for a circuit that needs its state
+    here midway (measurements, callbacks, noise) or has gates of no fixed shape (matrices,
+    symbols): it runs gate run by gate run."""
+
+    def __init__(self, queue: list[Any], circuit: Circuit | None,
+                 sources: list[tuple[Any, str]]) -> None:
+        self.queue = queue
+        self.ids = list(map(id, queue))
+        self.circuit = circuit
+        self.sources = sources
+        """(qibo gate, parameter name) for each Parameter, in order."""
+
+    @classmethod
+    def of(cls, qibo_circuit: Any, backend: Any) -> _Template:
+        queue = list(qibo_circuit.queue)
+        ours = Circuit(qibo_circuit.nqubits, density_matrix=qibo_circuit.density_matrix)
+        sources: list[tuple[Any, str]] = []
+        for gate in queue:
+            if isinstance(gate, qibo_gates.M) and not gate.collapse:
+                continue
+            kind = GATES.get(type(gate).__name__)
+            if (isinstance(gate, qibo_gates.M | qibo_gates.CallbackGate | qibo_gates.Channel)
+                    or kind is None or kind is Unitary or isinstance(gate, qibo_gates.FusedGate)
+                    or gate.symbolic_parameters):
+                return cls(queue, None, [])
+            if not kind.param_names:
+                ours.add(from_qibo(gate, backend))
+                continue
+            parameters = [Parameter(f"p{len(sources) + k}") for k in range(len(kind.param_names))]
+            sources.extend((gate, name) for name in kind.param_names)
+            made = kind(*gate.init_args, *parameters)
+            ours.add(made.controlled_by(*gate.control_qubits) if gate.is_controlled_by else made)
+        return cls(queue, ours, sources)
+
+    def made_from(self, qibo_circuit: Any) -> bool:
+        return list(map(id, qibo_circuit.queue)) == self.ids
+
+    def values(self) -> list[float] | None:
+        """The qibo gates' parameter values now, in Parameter order (None: there are none)."""
+        if not self.sources:
+            return None
+        return [float(gate.init_kwargs[name]) for gate, name in self.sources]
 
 
 def _embedded(matrix: np.ndarray, qubits: tuple[int, ...], onto: tuple[int, ...]) -> np.ndarray:

@@ -81,6 +81,9 @@ FEATURE_VERSIONS: Final = {Feature.INITIAL_STATE: 2, Feature.SAMPLES: 2,
 """The protocol version that brought each feature: a session of an older one leaves it out."""
 DEVICES_SINCE: Final = 3
 """The protocol version that brought `options.device` and `capabilities.devices`."""
+RUNS_SINCE: Final = 4
+"""The protocol version that brought execute's `read`, `keep`, `prepared` and `parameters`,
+and `execute/many`."""
 
 
 class Precision:
@@ -203,7 +206,8 @@ class InitializeResult(_Message):
 # ---- execution and states -------------------------------------------------------------------
 
 class ExecuteParams(_Message, Generic[C, A]):
-    circuit: C
+    circuit: C = None  # type: ignore[assignment]  # C | None, but msgspec.Raw takes no union
+    """The circuit to run; required unless `prepared` names one."""
     nshots: int = 0
     seed: int | None = None
     work_done_token: int | str | None = None
@@ -215,17 +219,43 @@ class ExecuteParams(_Message, Generic[C, A]):
     samples_segment: int | None = None
     """Version 2, with `samples`: a shared-memory segment (from shm/attach) to write them into,
     as `state/read` writes amplitudes."""
+    prepared: int | None = None
+    """Version 4 (feature "expectation"): run this prepared circuit (circuit/prepare) instead
+    of `circuit`, its slots valued from `parameters`."""
+    parameters: list[float] | None = None
+    """Version 4, with `prepared`: one value per parameter of the prepared circuit."""
+    read: bool = False
+    """Version 4: also answer the final state's amplitudes (a density matrix's entries) inline,
+    as `state/read` would, in `amplitudes`."""
+    keep: bool = True
+    """Version 4: false holds no final state (`state` is absent from the reply)."""
 
 
 class ExecuteResult(_Message):
-    """`state` holds the final state until `state/free`; `frequencies` counts the measured
-    qubits' outcomes (in measurement order) when nshots > 0."""
+    """`state` holds the final state until `state/free` (absent when `keep` is false);
+    `frequencies` counts the measured qubits' outcomes (in measurement order) when
+    nshots > 0."""
 
-    state: int
+    state: int | None = None
     frequencies: dict[str, int] | None = None
     samples: ArrayData | None = None
     """Version 2: when asked for, uint8 of shape [nshots, measured qubits], 0 or 1, in
     measurement order; the frequencies count exactly these shots."""
+    amplitudes: ArrayData | None = None
+    """Version 4: with `read`, the final state's amplitudes (a density matrix's entries)."""
+
+
+class ExecuteManyParams(_Message, Generic[C, A]):
+    """Version 4: several executions in one request, run in order."""
+
+    runs: list[ExecuteParams[C, A]]
+    work_done_token: int | str | None = None
+    """When set, progress counts the runs done."""
+
+
+class ExecuteManyResult(_Message):
+    results: list[ExecuteResult]
+    """One per run, in order."""
 
 
 class NewStateParams(_Message, Generic[A]):

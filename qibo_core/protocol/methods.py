@@ -20,6 +20,8 @@ from .messages import (
     CancelParams,
     CircuitData,
     CircuitRef,
+    ExecuteManyParams,
+    ExecuteManyResult,
     ExecuteParams,
     ExecuteResult,
     ExpectationParams,
@@ -39,9 +41,9 @@ from .messages import (
     StateRef,
 )
 
-PROTOCOL_VERSION: Final = 3
+PROTOCOL_VERSION: Final = 4
 """The version this package speaks by default: the newest."""
-SUPPORTED_VERSIONS: Final = (1, 2, 3)
+SUPPORTED_VERSIONS: Final = (1, 2, 3, 4)
 
 
 class Method:
@@ -51,6 +53,7 @@ class Method:
     SHUTDOWN: Final = "shutdown"
     EXIT: Final = "exit"
     EXECUTE: Final = "execute"
+    EXECUTE_MANY: Final = "execute/many"
     STATE_NEW: Final = "state/new"
     STATE_APPLY: Final = "state/apply"
     STATE_READ: Final = "state/read"
@@ -92,6 +95,8 @@ METHODS: Final[dict[str, MethodSpec]] = {spec.name: spec for spec in (
     MethodSpec(Method.SHUTDOWN, None, None),
     MethodSpec(Method.EXIT, None, None, session=False),
     MethodSpec(Method.EXECUTE, ExecuteParams[CircuitData, ArrayData], ExecuteResult),
+    MethodSpec(Method.EXECUTE_MANY, ExecuteManyParams[CircuitData, ArrayData], ExecuteManyResult,
+               since=4),
     MethodSpec(Method.STATE_NEW, NewStateParams[ArrayData], StateRef),
     MethodSpec(Method.STATE_APPLY, ApplyParams[GateData], None),
     MethodSpec(Method.STATE_READ, ReadParams, ArrayData, array=True),

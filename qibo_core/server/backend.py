@@ -299,6 +299,13 @@ class Backend(ABC):
         `checkpoint()` every few milliseconds of building, as `apply` does."""
         return None
 
+    def run_prepared(self, prepared: Any, values: np.ndarray, start: Any,
+                     checkpoint: Checkpoint) -> Any:
+        """Optional: `start` run through a prepared circuit (a Prepared) with `values` in its
+        slots, this backend's own way (from what `prepare` built); None lets the session bind
+        the values and apply the gates."""
+        return None
+
     def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
                      checkpoint: Checkpoint) -> np.ndarray | None:
         """Optional: the observable's expectation value after each row of `sets` (a Prepared,

@@ -1,31 +1,113 @@
-"""The handler of `execute`: a circuit run from |0...0> or an initial state, as a state vector
-(the backend's `apply`), shot by shot where shots differ (the backend's `shots`, or the shot
-engine of shots.py), or as a density matrix (density.py); shots sampled from the final state."""
+"""The handlers of `execute` and `execute/many`: a circuit (or a prepared one with a set of
+values) run from |0...0> or an initial state, as a state vector (the backend's `apply`), shot by
+shot where shots differ (the backend's `shots`, or the shot engine of shots.py), or as a density
+matrix (density.py); shots sampled from the final state, which is held, answered, or both."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..circuit import Circuit
-from ..errors import InvalidParams
-from ..protocol import ArrayData, ExecuteParams, ExecuteResult, Feature, Method, encode_array
+from ..errors import BackendError, InvalidParams
+from ..protocol import (
+    RUNS_SINCE,
+    ArrayData,
+    ExecuteManyParams,
+    ExecuteManyResult,
+    ExecuteParams,
+    ExecuteResult,
+    Feature,
+    Method,
+    encode_array,
+)
 from . import density
-from .backend import Counts, drawn_counts
+from .backend import Checkpoint, Counts, drawn_counts
 from .initial import initial_amplitudes
-from .memory import counts_bytes, samples_bytes
+from .known import Known
+from .memory import counts_bytes, reply_bytes, samples_bytes
+from .prepared import checked_sets, prepared_circuit
 from .registry import handles
 from .session import Session
 from .shots import Branches, frequencies, run_shots, shot_bits
 
 MAX_SAMPLES = 10**8
 """The most shots answered one by one (a byte per measured qubit each)."""
+MAX_RUNS = 2**16
+"""The most runs in one `execute/many`."""
 
 
 @handles(Method.EXECUTE)
 def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
-    known = session.circuits.get(params.circuit)
+    _check_version(session, params)
+    if params.prepared is not None:
+        if params.circuit is not None:
+            raise InvalidParams("give 'circuit' or 'prepared', not both")
+        ready = prepared_circuit(session, params.prepared)
+        values = checked_sets(np.array([params.parameters or []]), ready, params.prepared)[0]
+        known = Known(ready.circuit, ready=ready, values=values)
+    elif params.circuit is None:
+        raise InvalidParams("execute needs a 'circuit' (or, from version 4, 'prepared')")
+    else:
+        known = session.circuits.get(params.circuit)
+    result = _execute(session, known, params)
+    if params.read:
+        result.amplitudes = session.amplitudes(result.state)  # type: ignore[assignment,arg-type]
+    if not params.keep:
+        session.drop(result.state, reuse=not params.read)  # type: ignore[arg-type]
+        result.state = None
+    return result
+
+
+@handles(Method.EXECUTE_MANY)
+def execute_many(session: Session, params: ExecuteManyParams[Any, Any]) -> ExecuteManyResult:
+    """The runs in order; if one fails, the states the others hold are freed and the error
+    names the run (`data.run`)."""
+    if len(params.runs) > MAX_RUNS:
+        raise InvalidParams(f"{len(params.runs)} runs: at most {MAX_RUNS} a request")
+    results: list[ExecuteResult] = []
+    outer = session.checkpoint
+    try:
+        for k, run in enumerate(params.runs):
+            outer(k, len(params.runs))
+            session.checkpoint = partial(_runs_done, outer, k, len(params.runs))
+            try:
+                results.append(execute(session, run))
+            except BackendError as exc:
+                exc.message = f"run {k}: {exc.message}"
+                exc.args = (exc.message,)
+                exc.data = {**(exc.data or {}), "run": k}
+                raise
+    except BaseException:
+        for result in results:
+            if result.state is not None:
+                session.drop(result.state)
+        raise
+    finally:
+        session.checkpoint = outer
+    return ExecuteManyResult(results)
+
+
+def _runs_done(checkpoint: Checkpoint, done: int, total: int, *_: int) -> None:
+    """A run's checkpoint inside execute/many: progress counts runs, not a run's gates."""
+    checkpoint(done, total)
+
+
+def _check_version(session: Session, params: ExecuteParams[Any, Any]) -> None:
+    """InvalidParams for a field a later version brought, in a session of an older one."""
+    if session.version >= RUNS_SINCE:
+        return
+    later = [name for name, used in (("prepared", params.prepared is not None),
+                                     ("parameters", params.parameters is not None),
+                                     ("read", params.read), ("keep", not params.keep)) if used]
+    if later:
+        raise InvalidParams(f"{later[0]!r} is a field of execute from protocol version "
+                            f"{RUNS_SINCE}; this session speaks version {session.version}")
+
+
+def _execute(session: Session, known: Known, params: ExecuteParams[Any, Any]) -> ExecuteResult:
     circuit = known.circuit
     qubits = list(circuit.measured_qubits)
     session.check_shots(params.nshots, params.seed)
@@ -38,12 +120,13 @@ def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
         session.segments.check_room(params.samples_segment, params.nshots * len(qubits))
     replies = counts_bytes(params.nshots, len(qubits)) + (samples_bytes(
         params.nshots, len(qubits), inline=params.samples_segment is None)
-        if params.samples else 0)
+        if params.samples else 0) + (reply_bytes(session.backend.state_bytes(
+            circuit.nqubits * (2 if circuit.density_matrix else 1))) if params.read else 0)
     what = "their frequencies and samples" if params.samples else "their frequencies"
     session.budget.check(replies, f"{params.nshots} shots of {len(qubits)} bits ({what})",
                          circuit.nqubits)
     if circuit.density_matrix:
-        return _execute_density(session, circuit, params, replies)
+        return _execute_density(session, known, params, replies)
     session.check_fits(circuit.nqubits, initial=params.initial_state is not None,
                        extra=replies)
     if circuit.is_stochastic:
@@ -92,11 +175,11 @@ def _execute_shots(session: Session, circuit: Circuit,
                     params)
 
 
-def _execute_density(session: Session, circuit: Circuit, params: ExecuteParams[Any, Any],
+def _execute_density(session: Session, known: Known, params: ExecuteParams[Any, Any],
                      replies: int) -> ExecuteResult:
     """A density-matrix circuit (density.py): channels act exactly, shots are sampled from the
     final matrix's diagonal."""
-    backend = session.backend
+    backend, circuit = session.backend, known.circuit
     if Feature.DENSITY_MATRIX not in backend.features:
         raise InvalidParams(f"the {backend.name} backend holds no density matrices")
     n = circuit.nqubits
@@ -107,7 +190,7 @@ def _execute_density(session: Session, circuit: Circuit, params: ExecuteParams[A
     if params.initial_state is not None:
         initial = initial_amplitudes(params.initial_state, n, session.segments, backend.dtype,
                                      density=True)
-    native = densities.apply(densities.start(n, initial), circuit.gates, n, session.checkpoint)
+    native = densities.apply(densities.start(n, initial), known.gates(), n, session.checkpoint)
     state_id = session.hold(native, n, is_density=True)
     qubits = list(circuit.measured_qubits)
     if not params.nshots:

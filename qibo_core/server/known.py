@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from ..circuit import Circuit
 from ..errors import CircuitError, InvalidParams, ParseError
@@ -30,6 +31,12 @@ class Known:
     """Frozen: never changed."""
     program: Any = None
     """What the backend compiled for it (Backend.compile_gates), once it ran."""
+    ready: Any = None
+    """Or a prepared circuit (prepared.Prepared) to run with `values` in its slots."""
+    values: np.ndarray | None = None
+
+    def gates(self) -> list[Any]:
+        return self.ready.gates(self.values) if self.ready is not None else self.circuit.gates
 
 
 class KnownCircuits:
@@ -64,6 +71,12 @@ class KnownCircuits:
 
     def run(self, start: Any, known: Known, checkpoint: Checkpoint) -> Any:
         """The circuit's gates applied to `start`, through what the backend compiled for it."""
+        if known.ready is not None:
+            values = known.values
+            assert values is not None
+            state = self.backend.run_prepared(known.ready, values, start, checkpoint)
+            return state if state is not None else self.backend.apply(start, known.gates(),
+                                                                      checkpoint)
         gates = known.circuit.gates
         if not self._compiles or len(gates) > MOST_GATES:
             return self.backend.apply(start, gates, checkpoint)  # type: ignore[arg-type]

@@ -159,7 +159,7 @@ def prepare(session: Session, params: PrepareParams[Any]) -> CircuitRef:
 @handles(Method.CIRCUIT_EXPECTATION)
 def expectation(session: Session, params: ExpectationParams[Any]) -> np.ndarray:
     """float64 [sets]: the observable's expectation value after each set."""
-    ready = _circuit(session, params.circuit)
+    ready = prepared_circuit(session, params.circuit)
     sets = checked_sets(params.parameters, ready, params.circuit)
     observable = checked_observable(params.observable, ready.circuit.nqubits)
     n = ready.circuit.nqubits
@@ -174,11 +174,11 @@ def expectation(session: Session, params: ExpectationParams[Any]) -> np.ndarray:
 
 @handles(Method.CIRCUIT_FREE)
 def free(session: Session, params: CircuitRef) -> None:
-    _circuit(session, params.circuit)
+    prepared_circuit(session, params.circuit)
     session.budget.release(prepared_bytes(session.backend, session.prepared.pop(params.circuit)))
 
 
-def _circuit(session: Session, circuit_id: int) -> Prepared:
+def prepared_circuit(session: Session, circuit_id: int) -> Prepared:
     ready: Prepared | None = session.prepared.get(circuit_id)
     if ready is None:
         raise InvalidParams(f"no circuit {circuit_id} is prepared (never, or freed); "

@@ -38,6 +38,7 @@ from ..protocol import (
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
     ArrayData,
+    ExecuteManyParams,
     ExecuteParams,
     IncomingRequest,
     LineReader,
@@ -74,7 +75,9 @@ _params_decoders: dict[str, msgspec.json.Decoder[Any]] = {
     method: msgspec.json.Decoder(spec.params) for method, spec in METHODS.items() if spec.params
 }
 _params_decoders[Method.EXECUTE] = msgspec.json.Decoder(ExecuteParams[msgspec.Raw, ArrayData])
-"""execute's circuit is left as JSON: the session finds a circuit it ran before by its bytes
+_params_decoders[Method.EXECUTE_MANY] = msgspec.json.Decoder(
+    ExecuteManyParams[msgspec.Raw, ArrayData])
+"""execute's circuits are left as JSON: the session finds a circuit it ran before by its bytes
 (known.py) and decodes only a new one."""
 _NO_PARAMS = (b"null", b"{}", b"[]")
 

@@ -135,10 +135,12 @@ class Session:
         self.budget.hold(nbytes, reserve)
         return state_id
 
-    def drop(self, state_id: int) -> None:
+    def drop(self, state_id: int, *, reuse: bool = True) -> None:
+        """Forget a held state; `reuse=False` while a reply still holds its amplitudes (the
+        backend must not hand its memory out again)."""
         held = self.states.pop(state_id)
         self.budget.release(held.nbytes, held.reserve)
-        if not held.is_density:
+        if reuse and not held.is_density:
             self.backend.free(held.native)
 
     def amplitudes(self, state_id: int) -> np.ndarray:

@@ -175,6 +175,14 @@ class NumpyBackend(Backend):
     def prepared_bytes(self, native: Plan | None) -> int:
         return 0 if native is None else native.nbytes
 
+    def run_prepared(self, prepared: Any, values: np.ndarray, start: NumpyState,
+                     checkpoint: Checkpoint) -> NumpyState | None:
+        plan = prepared.native
+        if plan is None:
+            return None
+        start.data = plan.run(values, start.data.dtype, start.data, checkpoint)
+        return start
+
     def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
                      checkpoint: Checkpoint) -> np.ndarray | None:
         plan = prepared.native

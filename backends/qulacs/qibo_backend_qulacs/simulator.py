@@ -193,6 +193,19 @@ class QulacsBackend(Backend):
             slots.append((parametric.get_parameter_count() - 1, slotted["theta"]))
         return parametric, slots, {}
 
+    def run_prepared(self, prepared: Any, values: np.ndarray, start: Any,
+                     checkpoint: Checkpoint) -> Any:
+        if prepared.native is None:
+            return None
+        parametric, slots, _ = prepared.native
+        for index, value in slots:
+            parametric.set_parameter(index, -values[value])  # Qulacs' RX(a) is our RX(-a)
+        count, size = parametric.get_gate_count(), _chunk(prepared.circuit.nqubits)
+        for begin in range(0, count, size):
+            checkpoint()
+            parametric.update_quantum_state(start, begin, min(begin + size, count))
+        return start
+
     def expectations(self, prepared: Any, sets: np.ndarray, observable: Any,
                      checkpoint: Checkpoint) -> np.ndarray | None:
         if prepared.native is None:
