@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..circuit import Circuit
+from ..circuit import Channel, Circuit, Gate
 from ..errors import CircuitError, InvalidParams
 from ..protocol import ArrayData, ExecuteParams, ExecuteResult, Feature, Method, encode_array
 from . import density
@@ -25,6 +25,13 @@ MAX_SAMPLES = 10**8
 @handles(Method.EXECUTE)
 def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
     circuit = checked_circuit(params.circuit)
+    used = features_used(circuit)
+    used |= {Feature.INITIAL_STATE} if params.initial_state is not None else set()
+    used |= {Feature.SAMPLES} if params.samples else set()
+    session.require(used, "the execute")
+    if params.samples_segment is not None and not params.samples:
+        raise InvalidParams("samplesSegment without samples: true (it is where every shot "
+                            "asked for goes)")
     qubits = list(circuit.measured_qubits)
     session.check_shots(params.nshots, params.seed)
     if params.nshots and not qubits:
@@ -60,13 +67,23 @@ def checked_circuit(circuit: Any) -> Circuit:
         raise InvalidParams(f"invalid circuit: {exc}") from None
 
 
+def features_used(circuit: Circuit) -> set[str]:
+    """The optional features a circuit needs (a session refuses those it does not offer)."""
+    used = {Feature.DENSITY_MATRIX} if circuit.density_matrix else set()
+    for op in circuit.gates:
+        if isinstance(op, Channel):
+            used.add(Feature.CHANNELS)
+        elif not isinstance(op, Gate) or op.condition is not None:
+            used.add(Feature.MID_CIRCUIT_MEASUREMENT)
+    return used
+
+
 def start_state(session: Session, nqubits: int, initial: ArrayData | np.ndarray | None) -> Any:
-    """A new state: |0...0>, or the amplitudes given (checked)."""
+    """A new state: |0...0>, or the amplitudes given (checked; the caller made sure the session
+    offers initial states)."""
     backend = session.backend
     if initial is None:
         return backend.zero_state(nqubits)
-    if Feature.INITIAL_STATE not in backend.features:
-        raise InvalidParams(f"the {backend.name} backend takes no initial states")
     return backend.from_array(initial_amplitudes(initial, nqubits, session.segments,
                                                  backend.dtype))
 
@@ -108,8 +125,6 @@ def _execute_density(session: Session, circuit: Circuit,
     """A density-matrix circuit (density.py): channels act exactly, shots are sampled from the
     final matrix's diagonal."""
     backend = session.backend
-    if Feature.DENSITY_MATRIX not in backend.features:
-        raise InvalidParams(f"the {backend.name} backend holds no density matrices")
     n = circuit.nqubits
     session.check_fits(2 * n)
     initial = None

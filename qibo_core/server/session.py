@@ -9,7 +9,7 @@ execution.py, states.py, prepared.py) and register in registry.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from ..errors import (
     StateTooLarge,
     UnknownState,
 )
-from ..protocol import METHODS, PROTOCOL_VERSION, Method, shots_problem
+from ..protocol import FEATURE_VERSIONS, METHODS, PROTOCOL_VERSION, Method, shots_problem
 from . import density
 from .backend import Backend, Checkpoint, no_checkpoint
 from .memory import Budget, format_bytes
@@ -38,7 +38,7 @@ class HeldState:
 
     native: Any
     nqubits: int
-    reader: GateReader | density.Unstreamable
+    reader: GateReader
     nbytes: int = 0
     """What the backend promised this state (it may not have touched it all yet)."""
     is_density: bool = False
@@ -69,9 +69,11 @@ class Session:
         self._next_id = {"state": 1, "circuit": 1}
         self.budget = Budget()
 
-    @staticmethod
-    def serves(method: str) -> bool:
-        return method in HANDLERS
+    def serves(self, method: str) -> bool:
+        """Whether `method` is one of the protocol's that this session's version has (before
+        `initialize`, any of them: the request is then refused as premature)."""
+        return method in HANDLERS and (not self.initialized
+                                       or METHODS[method].since <= self.version)
 
     def call(self, method: str, params: Any) -> Any:
         """Run a request; BackendError subclasses carry what the caller must be told. An Array
@@ -124,13 +126,21 @@ class Session:
         """Keep `native` as a state of `nqubits` (a density matrix's) under a new id."""
         state_id = self.next_id("state")
         nbytes = self.backend.state_bytes(2 * nqubits if is_density else nqubits)
-        reader = density.Unstreamable(nqubits) if is_density else GateReader(nqubits)
-        self.states[state_id] = HeldState(native, nqubits, reader, nbytes, is_density)
+        self.states[state_id] = HeldState(native, nqubits, GateReader(nqubits), nbytes,
+                                          is_density)
         self.budget.promised += nbytes
         return state_id
 
     def drop(self, state_id: int) -> None:
         self.budget.promised -= self.states.pop(state_id).nbytes
+
+    def apply(self, held: HeldState, gates: Sequence[Any]) -> None:
+        """Gates applied to a held state: U psi, or U rho U^dagger to a density matrix."""
+        if held.is_density:
+            held.native = density.of(self.backend).apply(held.native, gates, held.nqubits,
+                                                         self.checkpoint)
+        else:
+            held.native = self.backend.apply(held.native, gates, self.checkpoint)
 
     def amplitudes(self, state_id: int) -> np.ndarray:
         """A held state's amplitudes, or its density matrix (maybe the backend's memory)."""
@@ -144,6 +154,21 @@ class Session:
         return self.backend.from_array(np.array(self.backend.to_array(native)))
 
     # ---- checks ------------------------------------------------------------------------
+
+    @property
+    def features(self) -> list[str]:
+        """The optional features this session offers: the backend's, of the version agreed."""
+        return [f for f in self.backend.features if FEATURE_VERSIONS[f] <= self.version]
+
+    def require(self, features: Iterable[str], what: str) -> None:
+        """InvalidParams unless this session offers every one of `features`: a request never
+        uses a feature its session did not list, be it of a later version (protocol.md 3.1)."""
+        for feature in sorted(set(features) - set(self.features)):
+            since = FEATURE_VERSIONS[feature]
+            why = (f"a feature of protocol version {since}, and this session speaks version "
+                   f"{self.version}" if since > self.version else
+                   f"which the {self.backend.name} backend does not offer")
+            raise InvalidParams(f"{what} uses {feature!r}, {why}")
 
     def check_fits(self, nqubits: int) -> None:
         """StateTooLarge unless a state of `nqubits` fits the backend and the memory."""

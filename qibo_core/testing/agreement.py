@@ -17,6 +17,7 @@ from ..circuit import GATES, Circuit, Gate, gates
 from ..client import Handle
 from ..protocol import Feature
 from .report import CheckFailed
+from .statistics import Tally
 
 ATOL = 1e-10
 
@@ -81,33 +82,11 @@ def random_circuit(nqubits: int, ngates: int, rng: np.random.Generator,
     return circuit
 
 
-def chi_square_passes(frequencies: dict[str, int], probabilities: np.ndarray,
-                      nshots: int) -> bool:
-    """Pearson's test at the 0.1% level: False means the counts do not fit the probabilities.
-
-    Outcomes expected fewer than 5 times are pooled, as the test requires; an outcome of
-    probability 0 that was seen fails outright.
-    """
-    width = int(math.log2(len(probabilities)))
-    observed = np.array([frequencies.get(format(k, f"0{width}b"), 0)
-                         for k in range(len(probabilities))], dtype=float)
-    if observed.sum() != nshots or observed[probabilities < 1e-12].any():
-        return False
-    expected = probabilities * nshots
-    large = expected >= 5
-    obs = np.append(observed[large], observed[~large].sum())
-    exp = np.append(expected[large], expected[~large].sum())
-    keep = exp > 0
-    statistic = float(((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum())
-    dof = max(int(keep.sum()) - 1, 1)
-    z = 3.09  # the 99.9% normal quantile; Wilson-Hilferty for the chi-square quantile
-    critical = dof * (1 - 2 / (9 * dof) + z * math.sqrt(2 / (9 * dof))) ** 3
-    return statistic <= critical
-
-
-def agreement_checks(handle: Handle,
-                      reference: Handle) -> Iterator[tuple[str, Callable[[], None]]]:
+def agreement_checks(handle: Handle, reference: Handle, tally: Tally | None = None
+                     ) -> Iterator[tuple[str, Callable[[], None]]]:
+    """Each check's name and what runs it; statistical tests are counted in `tally`."""
     rng = np.random.default_rng(2024)
+    tally = tally or Tally()
     advertised = [n for n in handle.info.capabilities.gates if n in GATES]
 
     def same_state(circuit: Circuit) -> None:
@@ -123,7 +102,8 @@ def agreement_checks(handle: Handle,
         def check_gate(name: str = name) -> None:
             for variant, gate in labelled_variants(name, 5, rng):
                 _same_gate(handle, reference, name, variant, gate, rng, uploads)
-        yield f"gate {name} (placements, dagger, controls) agrees with the reference", check_gate
+        yield (f"§7 gate {name} (placements, dagger, controls) agrees with the reference",
+               check_gate)
 
     def random_circuits() -> None:
         for nqubits in (1, 3, 6, 10):
@@ -134,13 +114,14 @@ def agreement_checks(handle: Handle,
         circuit.add(gates.M(2, 0, 3))
         exact = reference.execute(circuit).probabilities([2, 0, 3])
         first = cast("dict[str, int]", handle.execute(circuit, nshots=20000, seed=11).frequencies())
-        if not chi_square_passes(first, exact, 20000):
-            raise CheckFailed(f"frequencies {dict(first)} do not fit the probabilities {exact}")
+        problem = tally.misfit(first, exact, 20000)
+        if problem:
+            raise CheckFailed(f"§4.1: measuring qubits 2, 0, 3 of a generic state: {problem}")
         if handle.execute(circuit, nshots=20000, seed=11).frequencies() != first:
-            raise CheckFailed("the same seed gave different frequencies")
+            raise CheckFailed("§4.1: the same seed gave different frequencies")
 
-    yield "random circuits up to 10 qubits agree with the reference", random_circuits
-    yield "sampling fits the exact probabilities and repeats under a seed", sampling
+    yield "§7 random circuits up to 10 qubits agree with the reference", random_circuits
+    yield "§4.1 sampling fits the exact probabilities and repeats under a seed", sampling
 
     features = handle.info.capabilities.features
     if Feature.DENSITY_MATRIX in features and Feature.CHANNELS in features:
@@ -154,8 +135,9 @@ def agreement_checks(handle: Handle,
                 error = _difference(actual, expected)
                 if error > ATOL:
                     after = f" then {name} (placements, dagger, controls)" if name else ""
-                    raise CheckFailed(f"a noisy density matrix{after} differs by {error:.2e} "
-                                      f"from the reference's; circuit: {circuit.gates}")
+                    raise CheckFailed(f"§2.3.2: a noisy density matrix{after} differs by "
+                                      f"{error:.2e} from the reference's; circuit: "
+                                      f"{circuit.gates}")
 
         def trajectories() -> None:
             noisy = scrambled_density(4, rng)
@@ -164,23 +146,25 @@ def agreement_checks(handle: Handle,
             circuit.add([*noisy.gates, gates.M(3, 1, 0, 2)])
             counts = cast("dict[str, int]",
                           handle.execute(circuit, nshots=20000, seed=3).frequencies())
-            if not chi_square_passes(counts, exact, 20000):
-                raise CheckFailed(f"with channels on a state vector, frequencies {counts} do not "
-                                  f"fit the density matrix's probabilities {exact}")
+            problem = tally.misfit(counts, exact, 20000)
+            if problem:
+                raise CheckFailed(f"§2.3.2: with channels on a state vector, the frequencies do "
+                                  f"not fit the density matrix's probabilities: {problem}")
 
-        yield ("a noisy density matrix agrees with the reference, then under every gate",
+        yield ("§2.3.2 a noisy density matrix agrees with the reference, then under every gate",
                noisy_density_matrix)
-        yield "channels on a state vector give the density matrix's statistics", trajectories
+        yield ("§2.3.2 channels on a state vector give the density matrix's statistics",
+               trajectories)
     if Feature.MID_CIRCUIT_MEASUREMENT in features:
         def collapse() -> None:
             circuit, exact = collapsing(reference)
             counts = cast("dict[str, int]",
                           handle.execute(circuit, nshots=20000, seed=5).frequencies())
-            if not chi_square_passes(counts, exact, 20000):
-                raise CheckFailed(f"with a measurement that collapses midway, frequencies "
-                                  f"{counts} do not fit the probabilities {exact}")
+            problem = tally.misfit(counts, exact, 20000)
+            if problem:
+                raise CheckFailed(f"§2.3.1: with a measurement that collapses midway: {problem}")
 
-        yield "a measurement that collapses midway gives the right statistics", collapse
+        yield "§2.3.1 a measurement that collapses midway gives the right statistics", collapse
 
 
 def _same_gate(handle: Handle, reference: Handle, name: str, variant: str, gate: Gate,
