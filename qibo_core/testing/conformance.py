@@ -31,7 +31,7 @@ from ..errors import QiboCoreError, RequestTimeout
 from .agreement import agreement_checks
 from .checks import CHECKS, Check, Limits, Profile
 from .exchange import Exchange
-from .negotiation_checks import negotiate
+from .negotiation_checks import Negotiation, negotiate
 from .reference import ReferenceBackend
 from .report import CheckFailed, Hung, Outcome, Report, Skipped, Status
 from .statistics import Tally
@@ -50,28 +50,39 @@ def check(executable: list[str], *, timeout: float | None = None,
     `timeout`: the seconds a backend has to answer each request (default: 10 plus 4 times its
     start, as measured). `only`: run just the checks whose names contain one of these texts
     (the sessions at every version always run: the others depend on them)."""
-    for module in CHECK_MODULES:
-        importlib.import_module(f".{module}", __package__)
     report, tally = Report(executable), Tally()
     found = negotiate(executable, timeout)
     report.outcomes += [o for o in found.outcomes if _chosen(o.name, only) or not o.passed]
     report.start_seconds, report.reply_limit = found.profile.start_seconds, found.limits.reply
-    hung = found.hung
-    for one in CHECKS:
-        if _chosen(one.name, only):
-            if hung:
-                report.outcomes.append(Outcome(one.name, Status.NOT_RUN, hung))
-                continue
-            outcome, timed_out = _run(one, executable, found.limits, found.profile, tally)
-            report.outcomes.append(outcome)
-            if timed_out:
-                hung = f"the backend hung in the check {one.name!r}"
-    if not hung:
+    report.outcomes += run_checks(executable, found, only, tally)
+    if not any(o.status is Status.NOT_RUN for o in report.outcomes):
         with tempfile.TemporaryDirectory(prefix="qibo-core-check-") as folder:
-            _agreement(executable, report, os.path.join(folder, "trace"), found.limits, tally,
-                       only)
+            _agreement(executable, report, os.path.join(folder, "trace"), found, tally, only)
     report.statistical_tests, report.false_failure = tally.count, tally.false_failure
     return report
+
+
+def run_checks(executable: list[str], found: Negotiation, only: Sequence[str] = (),
+               tally: Tally | None = None) -> list[Outcome]:
+    """The registered checks (those whose names contain a text of `only`, if any), each on a
+    fresh process, for a backend whose sessions at every version found what `found` holds."""
+    for module in CHECK_MODULES:
+        importlib.import_module(f".{module}", __package__)
+    tally = tally or Tally()
+    hung = found.hung or ("" if found.profile.known else
+                          "the backend opened no session at any version")
+    outcomes = []
+    for one in CHECKS:
+        if not _chosen(one.name, only):
+            continue
+        if hung:
+            outcomes.append(Outcome(one.name, Status.NOT_RUN, hung))
+            continue
+        outcome, timed_out = _run(one, executable, found.limits, found.profile, tally)
+        outcomes.append(outcome)
+        if timed_out:
+            hung = f"the backend hung in the check {one.name!r}"
+    return outcomes
 
 
 def _chosen(name: str, only: Sequence[str]) -> bool:
@@ -97,31 +108,37 @@ def _run(one: Check, executable: list[str], limits: Limits, profile: Profile,
     except Exception as exc:  # anything a reply made us trip on is the backend's failure
         message = str(exc) if isinstance(exc, (CheckFailed, OSError)) else (
             f"unexpected reply ({type(exc).__name__}: {exc})")
+        if not message.startswith("§"):  # the rule broken is the check's
+            message = f"§{one.section}: {message}"
         return Outcome(one.name, Status.FAIL, message, session.exchange), isinstance(exc, Hung)
     finally:
         if session.process.poll() is None:  # after a failure, waiting would only be slow
             session.close(wait=limits.reply if passed else 0)
 
 
-def _agreement(executable: list[str], report: Report, trace_path: str, limits: Limits,
+def _agreement(executable: list[str], report: Report, trace_path: str, found: Negotiation,
                tally: Tally, only: Sequence[str]) -> None:
     """The agreement checks through the client, every line exchanged recorded, so that a
     failure shows the last of its own."""
+    newest = found.profile.newest
+    offered = found.profile.capabilities[newest] if newest is not None else {}
+    chosen = [(name, agree) for name, agree in agreement_checks(
+        offered.get("gates", []), found.profile.features(), tally) if _chosen(name, only)]
+    if not chosen:
+        return
     trace = Trace(trace_path)
     try:
         handle = Handle(ProcessTransport(executable, name="under test", trace=trace),
-                        timeout=limits.reply)
+                        timeout=found.limits.reply)
     except QiboCoreError as exc:
         trace.close()
         report.outcomes.append(Outcome("connect through the client", Status.FAIL, str(exc)))
         return
     with handle, connect(ReferenceBackend()) as reference:
-        for name, agree in agreement_checks(handle, reference, tally):
-            if not _chosen(name, only):
-                continue
+        for name, agree in chosen:
             start = os.path.getsize(trace_path)
             try:
-                agree()
+                agree(handle, reference)
                 report.outcomes.append(Outcome(name, Status.PASS))
             except (CheckFailed, QiboCoreError) as exc:
                 with open(trace_path, "rb") as f:

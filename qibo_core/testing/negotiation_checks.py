@@ -67,14 +67,8 @@ def negotiate(argv: list[str], timeout: float | None) -> Negotiation:
     for version in sorted(SUPPORTED_VERSIONS, reverse=True):
         s = Exchange(argv, limits, profile)
         name = f"§3.1 a session at version {version}: that version, its features, its methods"
-        started = time.monotonic()
         try:
-            supported = _session(s, version, profile)
-            if supported is None and profile.start_seconds is None:
-                s.state({"circuit": BELL, "nshots": 10, "seed": 1})
-                profile.start_seconds = time.monotonic() - started
-                limits = Limits(timeout) if timeout else Limits.after_start(
-                    profile.start_seconds)
+            supported = _session(s, version, profile, time.monotonic())
             if supported is not None:
                 refusals[version] = supported
             outcomes.append(Outcome(name, Status.PASS, "" if supported is None else
@@ -85,15 +79,18 @@ def negotiate(argv: list[str], timeout: float | None) -> Negotiation:
                 s.close(wait=0)
                 return Negotiation(Profile(), limits, outcomes, f"the backend hung in {name!r}")
         finally:
+            if profile.start_seconds is not None and not timeout:
+                limits = Limits.after_start(profile.start_seconds)
             if s.process.poll() is None:
                 s.close(wait=limits.reply)
     outcomes.append(_agreeing(profile, refusals))
     return Negotiation(profile, limits, outcomes)
 
 
-def _session(s: Exchange, version: int, profile: Profile) -> list[int] | None:
+def _session(s: Exchange, version: int, profile: Profile, started: float) -> list[int] | None:
     """One session at `version`, checked; the versions the backend lists when it refuses it
-    (None when it accepts it, adding its capabilities to `profile`)."""
+    (None when it accepts it, adding its capabilities to `profile`, and its start, from
+    `started` to the answer of a first circuit, if none was measured yet)."""
     newer = [v for v in profile.capabilities if v > version]
     if version < DEVICES_SINCE and any(v >= DEVICES_SINCE for v in newer):
         devices = profile.capabilities[max(newer)].get("devices") or ["CPU"]
@@ -112,6 +109,10 @@ def _session(s: Exchange, version: int, profile: Profile) -> list[int] | None:
     capabilities = handshake(reply, version)
     s.version, s.capabilities = version, capabilities
     profile.capabilities[version] = capabilities
+    if profile.start_seconds is None:
+        profile.start_seconds = time.monotonic() - started
+        s.state({"circuit": BELL, "nshots": 10, "seed": 1})
+        profile.start_seconds = time.monotonic() - started
     later = [f for f in s.features if FEATURE_VERSIONS.get(f, 0) > version]
     if later:
         raise CheckFailed(f"§3.1: a session of version {version} lists {later[0]!r}, a feature "
