@@ -1,7 +1,8 @@
 """The cross-backend checker: does a backend handle agree with the reference?
 
 Reusable for any handle (spawned or in process, ours or a third party's). The circuit builders
-and the sampling test live in qibo_core.testing (agreement.py, statistics.py), which `qibo-core check` runs too.
+and the sampling test live in qibo_core.testing (agreement.py, statistics.py), which
+`qibo-core check` runs too.
 """
 
 from __future__ import annotations

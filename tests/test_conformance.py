@@ -16,10 +16,12 @@ from qibo_backend_numpy import NumpyBackend
 from qibo_core import connect, gates
 from qibo_core.circuit import Gate
 from qibo_core.client.discovery import find_backend
+from qibo_core.protocol import FEATURE_VERSIONS, METHODS
 from qibo_core.server import Checkpoint, no_checkpoint
 from qibo_core.testing import ReferenceBackend, check
 from qibo_core.testing.agreement import agreement_checks
 from qibo_core.testing.checks import Limits
+from qibo_core.testing.negotiation_checks import FEATURE_REQUESTS
 from qibo_core.testing.report import CheckFailed, Status
 from qibo_core.testing.statistics import RUN_FALSE_FAILURE
 
@@ -75,6 +77,13 @@ def test_one_check_by_name_with_a_time_limit() -> None:
     outcomes = [line for line in ran.stdout.splitlines() if line.startswith("  PASS")]
     assert ran.returncode == 0 and "30 s allowed per request" in ran.stdout
     assert len(outcomes) == 1 and "§4.6 state/sample" in outcomes[0]
+
+
+def test_every_feature_of_every_version_is_tried_in_older_sessions() -> None:
+    """A feature is a method's (MethodNotFound in older sessions) or has a request that uses it
+    (InvalidParams there): a new version's feature needs one or the other."""
+    of_methods = {spec.feature for spec in METHODS.values() if spec.feature}
+    assert set(FEATURE_VERSIONS) <= of_methods | set(FEATURE_REQUESTS)
 
 
 def test_time_limits_scale_with_the_start() -> None:

@@ -39,6 +39,8 @@ from .statistics import Tally
 CHECK_MODULES = ("base_checks", "contract_checks", "shm_checks", "initial_checks",
                  "sample_checks", "midcircuit_checks", "density_checks", "expectation_checks")
 """The modules whose checks a run makes, in order (each registers its own: checks.py)."""
+for _module in CHECK_MODULES:
+    importlib.import_module(f".{_module}", __package__)
 EXCHANGE_LINES = 12
 """The last lines of a failed agreement check's exchange that its report shows."""
 
@@ -66,8 +68,6 @@ def run_checks(executable: list[str], found: Negotiation, only: Sequence[str] = 
                tally: Tally | None = None) -> list[Outcome]:
     """The registered checks (those whose names contain a text of `only`, if any), each on a
     fresh process, for a backend whose sessions at every version found what `found` holds."""
-    for module in CHECK_MODULES:
-        importlib.import_module(f".{module}", __package__)
     tally = tally or Tally()
     hung = found.hung or ("" if found.profile.known else
                           "the backend opened no session at any version")

@@ -175,7 +175,7 @@ class Exchange:
             yield other
         finally:
             self.exchange += other.exchange
-            other.close(wait=0 if other.process.poll() is None else self.limits.reply)
+            other.close()
 
     def close(self, wait: float | None = None) -> int | None:
         """End of input, then the exit code; None if it had to be killed after `wait` s."""

@@ -68,7 +68,7 @@ def negotiate(argv: list[str], timeout: float | None) -> Negotiation:
         s = Exchange(argv, limits, profile)
         name = f"§3.1 a session at version {version}: that version, its features, its methods"
         try:
-            supported = _session(s, version, profile, time.monotonic())
+            supported = _session(s, version, profile, time.monotonic(), scaled=not timeout)
             if supported is not None:
                 refusals[version] = supported
             outcomes.append(Outcome(name, Status.PASS, "" if supported is None else
@@ -87,10 +87,12 @@ def negotiate(argv: list[str], timeout: float | None) -> Negotiation:
     return Negotiation(profile, limits, outcomes)
 
 
-def _session(s: Exchange, version: int, profile: Profile, started: float) -> list[int] | None:
+def _session(s: Exchange, version: int, profile: Profile, started: float, *,
+             scaled: bool) -> list[int] | None:
     """One session at `version`, checked; the versions the backend lists when it refuses it
     (None when it accepts it, adding its capabilities to `profile`, and its start, from
-    `started` to the answer of a first circuit, if none was measured yet)."""
+    `started` to the answer of a first circuit, if none was measured yet: that circuit has the
+    time the handshake took to scale its limit, when `scaled`)."""
     newer = [v for v in profile.capabilities if v > version]
     if version < DEVICES_SINCE and any(v >= DEVICES_SINCE for v in newer):
         devices = profile.capabilities[max(newer)].get("devices") or ["CPU"]
@@ -111,6 +113,8 @@ def _session(s: Exchange, version: int, profile: Profile, started: float) -> lis
     profile.capabilities[version] = capabilities
     if profile.start_seconds is None:
         profile.start_seconds = time.monotonic() - started
+        if scaled:
+            s.limits = Limits.after_start(profile.start_seconds)
         s.state({"circuit": BELL, "nshots": 10, "seed": 1})
         profile.start_seconds = time.monotonic() - started
     later = [f for f in s.features if FEATURE_VERSIONS.get(f, 0) > version]

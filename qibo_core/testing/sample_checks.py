@@ -52,8 +52,8 @@ def _samples(s: Exchange) -> None:
                           f"{bits.tolist()}, not [0, 1, 0] (qubit 1, then 0, then 2)")
 
 
-@kit_check("4.1", "samples come in the order the shots were drawn, not grouped by outcome",
-           since=2, features=SAMPLES)
+@kit_check("4.1", "samples come in the order the shots were drawn, not grouped by outcome "
+           "[statistical]", since=2, features=SAMPLES)
 def _shot_order(s: Exchange) -> None:
     """Independent fair bits change from one row to the next with probability 1/2, each pair
     independently: the number of changes is binomial(nshots - 1, 1/2)."""
