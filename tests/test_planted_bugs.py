@@ -1,6 +1,7 @@
 """Each class of bug a backend can have in versions 2 and 3, planted one at a time in the
 reference (tests/backends/planted.py): the check written for it fails, naming the rule, with
-the exchange that shows it; the same check passes on the backend without the bug."""
+the exchange that shows it. Without a bug every check passes (the NumPy backend's own tests run
+the whole kit on it)."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ def found() -> Negotiation:
 
 @pytest.fixture(scope="module")
 def caught(found: Negotiation) -> dict[tuple[str, str], list[Outcome]]:
-    """The outcomes of each case of CAUGHT, and of its check without a bug (bug "none")."""
-    cases = {(bug, check) for bug, check, _ in CAUGHT} | {("none", c) for _, c, _ in CAUGHT}
+    """The outcomes of each case of CAUGHT."""
+    cases = {(bug, check) for bug, check, _ in CAUGHT}
     with ThreadPoolExecutor(WORKERS) as pool:
         running = {case: pool.submit(run_checks, planted(case[0]), found, [case[1]])
                    for case in sorted(cases)}
@@ -101,7 +102,6 @@ def test_the_check_catches_the_planted_bug(
     assert says in failed.message, failed.message
     assert failed.message.startswith("§"), failed.message  # the section whose rule it broke
     assert any(line.startswith("< ") for line in failed.exchange)  # the exchange shows it
-    assert all(o.passed for o in caught["none", check]), caught["none", check]
 
 
 @pytest.mark.parametrize(("bug", "session", "says"), NEGOTIATION)
