@@ -57,7 +57,9 @@ def check(executable: list[str], *, timeout: float | None = None,
     report.outcomes += [o for o in found.outcomes if _chosen(o.name, only) or not o.passed]
     report.start_seconds, report.reply_limit = found.profile.start_seconds, found.limits.reply
     report.outcomes += run_checks(executable, found, only, tally)
-    if not any(o.status is Status.NOT_RUN for o in report.outcomes):
+    stopped = found.hung or not found.profile.known or any(
+        o.status is Status.NOT_RUN for o in report.outcomes)
+    if not stopped:
         with tempfile.TemporaryDirectory(prefix="qibo-core-check-") as folder:
             _agreement(executable, report, os.path.join(folder, "trace"), found, tally, only)
     report.statistical_tests, report.false_failure = tally.count, tally.false_failure
