@@ -85,11 +85,19 @@ def _main(argv: list[str] | None) -> int:
 
     check = commands.add_parser(
         "check", help="the conformance kit: test any backend executable",
-        description="Drive a backend through the protocol (handshake, every method, error "
-                    "cases, shutdown) and check every gate it advertises, random circuits and "
-                    "sampling against the NumPy backend. Exit code 1 if anything fails.")
+        description="Drive a backend through the protocol (a session at every version, every "
+                    "method and feature it offers, error cases, shutdown) and check every gate "
+                    "it advertises, random circuits and sampling against the reference "
+                    "simulator. Each check names the section of docs/protocol.md it tests. "
+                    "Exit code 1 if anything fails.")
     check.add_argument("executable", nargs="+", metavar="BACKEND",
                        help="a backend name (numpy), or a program and its arguments")
+    check.add_argument("--timeout", type=float, metavar="S",
+                       help="seconds the backend has to answer each request (default: 10 plus "
+                            "4 times how long it took to start, as measured)")
+    check.add_argument("--only", action="append", default=[], metavar="TEXT",
+                       help="run only the checks whose names contain TEXT (case ignored; "
+                            "repeat for more), e.g. --only '4.11' or --only 'gate RX'")
     check.set_defaults(run=_check)
 
     trace = commands.add_parser(
@@ -239,7 +247,7 @@ def _check(args: argparse.Namespace) -> int:
     if len(command) == 1 and os.sep not in command[0] and not os.path.exists(command[0]):
         # "dense", or its program's name
         command = backend_command(command[0].removeprefix(EXECUTABLE_PREFIX))
-    report = check(command)
+    report = check(command, timeout=args.timeout, only=args.only)
     print(report.text())
     return 0 if report.passed else 1
 

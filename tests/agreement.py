@@ -1,7 +1,8 @@
 """The cross-backend checker: does a backend handle agree with the reference?
 
 Reusable for any handle (spawned or in process, ours or a third party's). The circuit builders
-and the sampling test live in qibo_core.testing.agreement, which `qibo-core check` runs too.
+and the sampling test live in qibo_core.testing (agreement.py, statistics.py), which
+`qibo-core check` runs too.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from qibo_core import Circuit, Handle
-from qibo_core.testing.agreement import chi_square_passes, gate_variants, scrambled
+from qibo_core.testing.agreement import gate_variants, scrambled
+from qibo_core.testing.statistics import misfit
 
-__all__ = ["assert_same_probabilities", "assert_same_state", "chi_square_passes",
-           "gate_variants", "scrambled"]
+__all__ = ["assert_same_probabilities", "assert_same_state", "gate_variants", "misfit",
+           "scrambled"]
 
 ATOL = 1e-10
 

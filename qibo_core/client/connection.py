@@ -33,7 +33,8 @@ from .transport import Transport
 _tokens = itertools.count(1)
 
 HANDSHAKE_TIMEOUT = 10.0
-"""Seconds a spawned backend has to answer `initialize` (it only has to start up)."""
+"""Seconds a spawned backend has to answer `initialize` (it only has to start up), or the
+connection's `timeout` if longer."""
 
 
 class Connection:
@@ -57,7 +58,8 @@ class Connection:
         self.outbox = Outbox(transport)
         """Streamed gates and frees, sent before any other message."""
         try:
-            self.info: InitializeResult = _initialize(transport, precision, threads, device)
+            self.info: InitializeResult = _initialize(transport, precision, threads, device,
+                                                      max(HANDSHAKE_TIMEOUT, timeout or 0))
         except BaseException:
             transport.close()
             raise
@@ -149,7 +151,8 @@ class Connection:
 
 
 def _initialize(transport: Transport, precision: str, threads: int | None,
-                device: str | None = None) -> InitializeResult:
+                device: str | None = None,
+                timeout: float = HANDSHAKE_TIMEOUT) -> InitializeResult:
     """The handshake, in the newest version both ends speak: a backend of an older version
     refuses ours and says which it speaks (the protocol leaves it uninitialized); an answer is
     checked against what was asked."""
@@ -158,7 +161,7 @@ def _initialize(transport: Transport, precision: str, threads: int | None,
     version = PROTOCOL_VERSION
     try:
         info = transport.request(Method.INITIALIZE, InitializeParams(version, client, options),
-                                 timeout=HANDSHAKE_TIMEOUT)
+                                 timeout=timeout)
     except UnsupportedProtocolVersion as exc:
         supported = exc.data.get("supported", []) if isinstance(exc.data, dict) else []
         common = sorted(set(supported) & set(SUPPORTED_VERSIONS))
@@ -166,5 +169,5 @@ def _initialize(transport: Transport, precision: str, threads: int | None,
             raise
         version = common[-1]
         info = transport.request(Method.INITIALIZE, InitializeParams(version, client, options),
-                                 timeout=HANDSHAKE_TIMEOUT)
+                                 timeout=timeout)
     return replies.checked_initialize(info, transport.name, version, precision)

@@ -53,6 +53,8 @@ def decode_array(data: ArrayData, dtype: str | None = None) -> np.ndarray:
         raise ValueError(f"dtype {data.dtype!r} where {dtype!r} was asked for")
     if data.data is None:
         raise ValueError("the array has no inline 'data'")
+    if data.segment is not None:
+        raise ValueError("the array has both 'data' and 'segment': an array is in one place")
     shape = checked_shape(data.shape)
     try:
         raw = base64.b64decode(data.data, validate=True)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..circuit import Channel, Gate, Operation
-from ..errors import CircuitError, InvalidParams
+from ..errors import InvalidParams
 from .backend import Backend, Checkpoint, DensityMatrices, Work
 from .operators import Matrix
 
@@ -171,14 +171,3 @@ class _Interleave(dict[int, list[int]]):
 
 
 _INTERLEAVE = _Interleave()
-
-
-class Unstreamable:
-    """The gate reader of a density matrix: gates are not streamed into one."""
-
-    def __init__(self, nqubits: int) -> None:
-        self.nqubits = nqubits
-
-    def read(self, data: object) -> Gate:
-        raise CircuitError("gates are not streamed into a density matrix: execute a circuit "
-                           "with density_matrix=True")

@@ -26,7 +26,7 @@ from ..protocol import (
 from . import density
 from .backend import Checkpoint, Counts, drawn_counts
 from .initial import initial_amplitudes
-from .known import Known
+from .known import Known, features_used
 from .memory import counts_bytes, reply_bytes, samples_bytes
 from .prepared import checked_sets, prepared_circuit
 from .registry import handles
@@ -45,6 +45,7 @@ def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
     if params.prepared is not None:
         if params.circuit is not None:
             raise InvalidParams("give 'circuit' or 'prepared', not both")
+        session.require([Feature.EXPECTATION], "execute with 'prepared'")
         ready = prepared_circuit(session, params.prepared)
         values = checked_sets(np.array([params.parameters or []]), ready, params.prepared)[0]
         known = Known(ready.circuit, ready=ready, values=values)
@@ -109,6 +110,13 @@ def _check_version(session: Session, params: ExecuteParams[Any, Any]) -> None:
 
 def _execute(session: Session, known: Known, params: ExecuteParams[Any, Any]) -> ExecuteResult:
     circuit = known.circuit
+    used = features_used(circuit)
+    used |= {Feature.INITIAL_STATE} if params.initial_state is not None else set()
+    used |= {Feature.SAMPLES} if params.samples else set()
+    session.require(used, "the execute")
+    if params.samples_segment is not None and not params.samples:
+        raise InvalidParams("samplesSegment without samples: true (it is where every shot "
+                            "asked for goes)")
     qubits = list(circuit.measured_qubits)
     session.check_shots(params.nshots, params.seed)
     if params.nshots and not qubits:
@@ -141,12 +149,11 @@ def _execute(session: Session, known: Known, params: ExecuteParams[Any, Any]) ->
 
 
 def start_state(session: Session, nqubits: int, initial: ArrayData | np.ndarray | None) -> Any:
-    """A new state: |0...0>, or the amplitudes given (checked)."""
+    """A new state: |0...0>, or the amplitudes given (checked; the caller made sure the session
+    offers initial states)."""
     backend = session.backend
     if initial is None:
         return backend.zero_state(nqubits)
-    if Feature.INITIAL_STATE not in backend.features:
-        raise InvalidParams(f"the {backend.name} backend takes no initial states")
     return backend.from_array(initial_amplitudes(initial, nqubits, session.segments,
                                                  backend.dtype))
 
@@ -180,8 +187,6 @@ def _execute_density(session: Session, known: Known, params: ExecuteParams[Any, 
     """A density-matrix circuit (density.py): channels act exactly, shots are sampled from the
     final matrix's diagonal."""
     backend, circuit = session.backend, known.circuit
-    if Feature.DENSITY_MATRIX not in backend.features:
-        raise InvalidParams(f"the {backend.name} backend holds no density matrices")
     n = circuit.nqubits
     densities = density.of(backend)
     session.check_fits(n, is_density=True, initial=params.initial_state is not None,

@@ -29,6 +29,8 @@ def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: 
             raise InvalidParams(f"an initial state is complex128 or complex64, not "
                                 f"{initial.dtype!r}")
         _check_shape(tuple(initial.shape), shapes, nqubits)
+        if initial.data is not None and initial.segment is not None:
+            raise InvalidParams("an initial state has 'data' or 'segment', not both")
         try:
             if initial.segment is None:
                 array = decode_array(initial)  # a read-only view of the message

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..circuit import Circuit
 from ..errors import CircuitError, InvalidParams, ParseError
-from ..protocol import CircuitData
+from ..protocol import CircuitData, Feature
 from .backend import Backend, Checkpoint
 
 KEPT = 64
@@ -97,6 +97,16 @@ def checked_circuit(circuit: Any) -> Circuit:
         return Circuit.from_data(circuit)
     except CircuitError as exc:
         raise InvalidParams(f"invalid circuit: {exc}") from None
+
+
+def features_used(circuit: Circuit) -> set[str]:
+    """The optional features a circuit needs (a session refuses those it does not offer)."""
+    used = {Feature.DENSITY_MATRIX} if circuit.density_matrix else set()
+    if circuit.has_channels:
+        used.add(Feature.CHANNELS)
+    if circuit.has_mid_circuit_measurements:
+        used.add(Feature.MID_CIRCUIT_MEASUREMENT)
+    return used
 
 
 def _decoded(raw: bytes) -> CircuitData:

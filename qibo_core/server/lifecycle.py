@@ -6,7 +6,6 @@ from __future__ import annotations
 from ..errors import InvalidParams, InvalidRequest, UnsupportedProtocolVersion
 from ..protocol import (
     DEVICES_SINCE,
-    FEATURE_VERSIONS,
     STATE_ENCODINGS,
     SUPPORTED_VERSIONS,
     AttachParams,
@@ -37,6 +36,9 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
     if options.threads is not None and options.threads < 1:
         raise InvalidParams(f"threads must be at least 1, got {options.threads}")
     devices = list(backend.devices)
+    if options.device is not None and params.protocol_version < DEVICES_SINCE:
+        raise InvalidParams(f"options.device is a field of protocol version {DEVICES_SINCE}; "
+                            f"a session of version {params.protocol_version} has no devices")
     if options.device is not None and options.device not in devices:
         raise InvalidParams(f"device {options.device!r} is not available here; this backend "
                             f"offers {devices}")
@@ -52,7 +54,7 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
             max_qubits=backend.max_qubits, precisions=list(backend.precisions),
             state_encodings=encodings, threads=backend.threads,
             max_message_bytes=session.max_message_bytes,
-            features=[f for f in backend.features if FEATURE_VERSIONS[f] <= version],
+            features=session.features,
             devices=devices if version >= DEVICES_SINCE else None))
 
 

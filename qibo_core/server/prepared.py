@@ -32,7 +32,7 @@ from ..protocol import (
 )
 from . import density
 from .backend import Backend, Checkpoint, Work, no_checkpoint
-from .known import checked_circuit
+from .known import checked_circuit, features_used
 from .memory import OBSERVABLE_COPIES, PREPARED_GATE_BYTES
 from .registry import handles
 from .session import Session
@@ -110,7 +110,13 @@ def checked_sets(sets: ArrayData | np.ndarray, ready: Prepared, circuit_id: int)
 
 
 def checked_observable(terms: list[TermData], nqubits: int) -> Observable:
-    """The observable a request carries, its terms and qubits checked."""
+    """The observable a request carries, its terms and qubits checked (factors apart by
+    spaces alone: other whitespace is no separator a backend in another language would
+    know)."""
+    for index, term in enumerate(terms):
+        if any(c.isspace() and c != " " for c in term.pauli):
+            raise InvalidParams(f"invalid observable: term {index} ({term.pauli!r}): factors "
+                                "are separated by spaces (U+0020) alone")
     try:
         observable = Observable.from_data(terms)
         observable.check(nqubits)
@@ -145,6 +151,7 @@ def prepare(session: Session, params: PrepareParams[Any]) -> CircuitRef:
         raise InvalidParams(f"{MAX_PREPARED} circuits are prepared already: free some "
                             "(circuit/free)")
     circuit = checked_circuit(params.circuit)
+    session.require(features_used(circuit), "circuit/prepare's circuit")
     session.check_fits(circuit.nqubits, is_density=circuit.density_matrix)
     ready = prepared(circuit, params.slots, params.parameters)
     session.budget.check(session.backend.working_bytes(Work.PREPARE, circuit.nqubits),

@@ -33,4 +33,8 @@ def handles(method: str, *, notification: bool = False) -> Callable[[F], F]:
 
 
 def method_not_found(method: str) -> MethodNotFound:
+    spec = METHODS.get(method)
+    if spec is not None and spec.since > 1:
+        return MethodNotFound(f"{method!r} is a method of protocol version {spec.since}, which "
+                              "this session does not speak")
     return MethodNotFound(f"unknown method {method!r}; methods: {', '.join(sorted(HANDLERS))}")

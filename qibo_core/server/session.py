@@ -9,7 +9,7 @@ execution.py, states.py, prepared.py) and register in registry.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from ..errors import (
     StateTooLarge,
     UnknownState,
 )
-from ..protocol import METHODS, PROTOCOL_VERSION, Method, shots_problem
+from ..protocol import FEATURE_VERSIONS, METHODS, PROTOCOL_VERSION, Method, shots_problem
 from . import density
 from .backend import Backend, Checkpoint, Work, no_checkpoint
 from .known import Known, KnownCircuits
@@ -39,7 +39,7 @@ class HeldState:
 
     native: Any
     nqubits: int
-    reader: GateReader | density.Unstreamable
+    reader: GateReader
     nbytes: int = 0
     """What the backend promised this state (it may not have touched it all yet)."""
     reserve: int = 0
@@ -74,9 +74,11 @@ class Session:
         self._request_bytes: dict[tuple[int, bool], int] = {}
         self.budget = Budget(backend.baseline_bytes)
 
-    @staticmethod
-    def serves(method: str) -> bool:
-        return method in HANDLERS
+    def serves(self, method: str) -> bool:
+        """Whether `method` is one of the protocol's that this session's version has (before
+        `initialize`, any of them: the request is then refused as premature)."""
+        return method in HANDLERS and (not self.initialized
+                                       or METHODS[method].since <= self.version)
 
     def call(self, method: str, params: Any) -> Any:
         """Run a request; BackendError subclasses carry what the caller must be told. An Array
@@ -130,8 +132,8 @@ class Session:
         state_id = self.next_id("state")
         nbytes = self.backend.state_bytes(2 * nqubits if is_density else nqubits)
         reserve = self.request_bytes(nqubits, is_density)
-        reader = density.Unstreamable(nqubits) if is_density else GateReader(nqubits)
-        self.states[state_id] = HeldState(native, nqubits, reader, nbytes, reserve, is_density)
+        self.states[state_id] = HeldState(native, nqubits, GateReader(nqubits), nbytes, reserve,
+                                          is_density)
         self.budget.hold(nbytes, reserve)
         return state_id
 
@@ -142,6 +144,14 @@ class Session:
         self.budget.release(held.nbytes, held.reserve)
         if reuse and not held.is_density:
             self.backend.free(held.native)
+
+    def apply(self, held: HeldState, gates: Sequence[Any]) -> None:
+        """Gates applied to a held state: U psi, or U rho U^dagger to a density matrix."""
+        if held.is_density:
+            held.native = density.of(self.backend).apply(held.native, gates, held.nqubits,
+                                                         self.checkpoint)
+        else:
+            held.native = self.backend.apply(held.native, gates, self.checkpoint)
 
     def amplitudes(self, state_id: int) -> np.ndarray:
         """A held state's amplitudes, or its density matrix (maybe the backend's memory)."""
@@ -155,6 +165,21 @@ class Session:
         return self.circuits.run(start, known, self.checkpoint)
 
     # ---- checks ------------------------------------------------------------------------
+
+    @property
+    def features(self) -> list[str]:
+        """The optional features this session offers: the backend's, of the version agreed."""
+        return [f for f in self.backend.features if FEATURE_VERSIONS[f] <= self.version]
+
+    def require(self, features: Iterable[str], what: str) -> None:
+        """InvalidParams unless this session offers every one of `features`: a request never
+        uses a feature its session did not list, be it of a later version (protocol.md 3.1)."""
+        for feature in sorted(set(features) - set(self.features)):
+            since = FEATURE_VERSIONS[feature]
+            why = (f"a feature of protocol version {since}, and this session speaks version "
+                   f"{self.version}" if since > self.version else
+                   f"which the {self.backend.name} backend does not offer")
+            raise InvalidParams(f"{what} uses {feature!r}, {why}")
 
     def check_fits(self, nqubits: int, *, is_density: bool = False, initial: bool = False,
                    extra: int = 0) -> None:

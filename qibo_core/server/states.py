@@ -22,6 +22,7 @@ from ..errors import (
 from ..protocol import (
     ApplyParams,
     ArrayData,
+    Feature,
     Method,
     NewStateParams,
     ProbabilitiesParams,
@@ -43,6 +44,8 @@ from .shots import frequencies
 
 @handles(Method.STATE_NEW)
 def new_state(session: Session, params: NewStateParams[Any]) -> StateRef:
+    if params.initial is not None:
+        session.require([Feature.INITIAL_STATE], "state/new with 'initial'")
     session.check_fits(params.nqubits, initial=params.initial is not None)
     native = start_state(session, params.nqubits, params.initial)
     return StateRef(session.hold(native, params.nqubits))
@@ -56,7 +59,7 @@ def apply(session: Session, params: ApplyParams[Any]) -> None:
     except InvalidGate as exc:
         raise InvalidParams(str(exc), {"index": exc.index}) from None
     try:
-        held.native = session.backend.apply(held.native, gates, session.checkpoint)
+        session.apply(held, gates)
     except RequestCancelled as exc:
         session.drop(params.state)
         raise RequestCancelled(f"{exc.message}; state {params.state} was part-way through its "
@@ -67,8 +70,8 @@ def apply(session: Session, params: ApplyParams[Any]) -> None:
 @handles(Method.STATE_APPLY, notification=True)
 def stream(session: Session, params: ApplyParams[Any]) -> None:
     """Streamed gates: the valid ones before the first invalid one are applied, in one call
-    (the backend fuses them); the invalid one is the state's failure, reported at the next
-    request naming it (protocol.md 4.3)."""
+    (the backend fuses them), as U rho U^dagger to a density matrix; the invalid one is the
+    state's failure, reported at the next request naming it (protocol.md 4.3)."""
     held = session.states.get(params.state)
     if held is None:
         return  # reported at the next request naming this id
@@ -79,7 +82,7 @@ def stream(session: Session, params: ApplyParams[Any]) -> None:
         valid = list(map(held.reader.read, params.gates))
     except CircuitError:
         valid = _until_invalid(held, params)
-    held.native = session.backend.apply(held.native, valid, session.checkpoint)
+    session.apply(held, valid)
     held.streamed += len(valid)
 
 

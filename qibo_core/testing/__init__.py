@@ -3,6 +3,6 @@ simulator that the kit and qibo-core's own tests check backends against."""
 
 from .conformance import check
 from .reference import ReferenceBackend
-from .report import Outcome, Report
+from .report import Outcome, Report, Status
 
-__all__ = ["Outcome", "ReferenceBackend", "Report", "check"]
+__all__ = ["Outcome", "ReferenceBackend", "Report", "Status", "check"]

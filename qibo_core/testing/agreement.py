@@ -17,8 +17,11 @@ from ..circuit import GATES, Circuit, Gate, gates
 from ..client import Handle
 from ..protocol import Feature
 from .report import CheckFailed
+from .statistics import Tally
 
 ATOL = 1e-10
+SHOTS = 20000
+"""Shots of each statistical agreement check."""
 
 
 def random_gate(name: str, qubits: Sequence[int], rng: np.random.Generator) -> Gate:
@@ -81,36 +84,21 @@ def random_circuit(nqubits: int, ngates: int, rng: np.random.Generator,
     return circuit
 
 
-def chi_square_passes(frequencies: dict[str, int], probabilities: np.ndarray,
-                      nshots: int) -> bool:
-    """Pearson's test at the 0.1% level: False means the counts do not fit the probabilities.
-
-    Outcomes expected fewer than 5 times are pooled, as the test requires; an outcome of
-    probability 0 that was seen fails outright.
-    """
-    width = int(math.log2(len(probabilities)))
-    observed = np.array([frequencies.get(format(k, f"0{width}b"), 0)
-                         for k in range(len(probabilities))], dtype=float)
-    if observed.sum() != nshots or observed[probabilities < 1e-12].any():
-        return False
-    expected = probabilities * nshots
-    large = expected >= 5
-    obs = np.append(observed[large], observed[~large].sum())
-    exp = np.append(expected[large], expected[~large].sum())
-    keep = exp > 0
-    statistic = float(((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum())
-    dof = max(int(keep.sum()) - 1, 1)
-    z = 3.09  # the 99.9% normal quantile; Wilson-Hilferty for the chi-square quantile
-    critical = dof * (1 - 2 / (9 * dof) + z * math.sqrt(2 / (9 * dof))) ** 3
-    return statistic <= critical
+Agree = Callable[[Handle, Handle], None]
+"""An agreement check: run on the backend's handle and the reference's."""
 
 
-def agreement_checks(handle: Handle,
-                      reference: Handle) -> Iterator[tuple[str, Callable[[], None]]]:
+def agreement_checks(gates_offered: Sequence[str], features: Sequence[str],
+                     tally: Tally | None = None) -> list[tuple[str, Agree]]:
+    """Each agreement check's name and what runs it, for a backend that offers these gates and
+    features; statistical tests are counted in `tally`."""
     rng = np.random.default_rng(2024)
-    advertised = [n for n in handle.info.capabilities.gates if n in GATES]
+    tally = tally or Tally()
+    advertised = [n for n in gates_offered if n in GATES]
+    uploads = Feature.INITIAL_STATE in features
+    checks: list[tuple[str, Agree]] = []
 
-    def same_state(circuit: Circuit) -> None:
+    def same_state(handle: Handle, reference: Handle, circuit: Circuit) -> None:
         actual = handle.execute(circuit).state()
         expected = reference.execute(circuit).state()
         error = _difference(actual, expected)
@@ -118,69 +106,81 @@ def agreement_checks(handle: Handle,
             raise CheckFailed(f"amplitudes differ by {error:.2e} from the reference's for "
                               f"{circuit.gates}")
 
-    uploads = Feature.INITIAL_STATE in handle.info.capabilities.features
     for name in advertised:
-        def check_gate(name: str = name) -> None:
+        def check_gate(handle: Handle, reference: Handle, name: str = name) -> None:
             for variant, gate in labelled_variants(name, 5, rng):
                 _same_gate(handle, reference, name, variant, gate, rng, uploads)
-        yield f"gate {name} (placements, dagger, controls) agrees with the reference", check_gate
+        checks.append((f"§7 gate {name} (placements, dagger, controls) agrees with the "
+                       "reference", check_gate))
 
-    def random_circuits() -> None:
+    def random_circuits(handle: Handle, reference: Handle) -> None:
         for nqubits in (1, 3, 6, 10):
-            same_state(random_circuit(nqubits, 25, rng, advertised))
+            same_state(handle, reference, random_circuit(nqubits, 25, rng, advertised))
 
-    def sampling() -> None:
+    def sampling(handle: Handle, reference: Handle) -> None:
         circuit = scrambled(4, rng)
         circuit.add(gates.M(2, 0, 3))
         exact = reference.execute(circuit).probabilities([2, 0, 3])
-        first = cast("dict[str, int]", handle.execute(circuit, nshots=20000, seed=11).frequencies())
-        if not chi_square_passes(first, exact, 20000):
-            raise CheckFailed(f"frequencies {dict(first)} do not fit the probabilities {exact}")
-        if handle.execute(circuit, nshots=20000, seed=11).frequencies() != first:
-            raise CheckFailed("the same seed gave different frequencies")
+        first = cast("dict[str, int]", handle.execute(circuit, nshots=SHOTS, seed=11)
+                     .frequencies())
+        problem = tally.misfit(first, exact, SHOTS)
+        if problem:
+            raise CheckFailed(f"§4.1: measuring qubits 2, 0, 3 of a generic state: {problem}")
+        if handle.execute(circuit, nshots=SHOTS, seed=11).frequencies() != first:
+            raise CheckFailed("§4.1: the same seed gave different frequencies")
 
-    yield "random circuits up to 10 qubits agree with the reference", random_circuits
-    yield "sampling fits the exact probabilities and repeats under a seed", sampling
-
-    features = handle.info.capabilities.features
+    checks.append(("§7 random circuits up to 10 qubits agree with the reference",
+                   random_circuits))
+    checks.append(("§4.1 sampling fits the exact probabilities and repeats under a seed "
+                   "[statistical]", sampling))
     if Feature.DENSITY_MATRIX in features and Feature.CHANNELS in features:
-        def noisy_density_matrix() -> None:
-            for name in [None, *advertised]:
-                circuit = scrambled_density(4, rng)
-                if name is not None:  # the gate's variants act on the mixed state
-                    circuit.add(gate for _, gate in labelled_variants(name, 4, rng))
-                actual = handle.execute(circuit).state()
-                expected = reference.execute(circuit).state()
-                error = _difference(actual, expected)
-                if error > ATOL:
-                    after = f" then {name} (placements, dagger, controls)" if name else ""
-                    raise CheckFailed(f"a noisy density matrix{after} differs by {error:.2e} "
-                                      f"from the reference's; circuit: {circuit.gates}")
-
-        def trajectories() -> None:
-            noisy = scrambled_density(4, rng)
-            exact = reference.execute(noisy).probabilities([3, 1, 0, 2])
-            circuit = Circuit(4)
-            circuit.add([*noisy.gates, gates.M(3, 1, 0, 2)])
-            counts = cast("dict[str, int]",
-                          handle.execute(circuit, nshots=20000, seed=3).frequencies())
-            if not chi_square_passes(counts, exact, 20000):
-                raise CheckFailed(f"with channels on a state vector, frequencies {counts} do not "
-                                  f"fit the density matrix's probabilities {exact}")
-
-        yield ("a noisy density matrix agrees with the reference, then under every gate",
-               noisy_density_matrix)
-        yield "channels on a state vector give the density matrix's statistics", trajectories
+        checks += _noisy(advertised, rng, tally)
     if Feature.MID_CIRCUIT_MEASUREMENT in features:
-        def collapse() -> None:
+        def collapse(handle: Handle, reference: Handle) -> None:
             circuit, exact = collapsing(reference)
             counts = cast("dict[str, int]",
-                          handle.execute(circuit, nshots=20000, seed=5).frequencies())
-            if not chi_square_passes(counts, exact, 20000):
-                raise CheckFailed(f"with a measurement that collapses midway, frequencies "
-                                  f"{counts} do not fit the probabilities {exact}")
+                          handle.execute(circuit, nshots=SHOTS, seed=5).frequencies())
+            problem = tally.misfit(counts, exact, SHOTS)
+            if problem:
+                raise CheckFailed(f"§2.3.1: with a measurement that collapses midway: {problem}")
 
-        yield "a measurement that collapses midway gives the right statistics", collapse
+        checks.append(("§2.3.1 a measurement that collapses midway gives the right statistics "
+                       "[statistical]", collapse))
+    return checks
+
+
+def _noisy(advertised: list[str], rng: np.random.Generator,
+           tally: Tally) -> list[tuple[str, Agree]]:
+    """The agreement checks of density matrices and channels."""
+    def noisy_density_matrix(handle: Handle, reference: Handle) -> None:
+        for name in [None, *advertised]:
+            circuit = scrambled_density(4, rng)
+            if name is not None:  # the gate's variants act on the mixed state
+                circuit.add(gate for _, gate in labelled_variants(name, 4, rng))
+            actual = handle.execute(circuit).state()
+            expected = reference.execute(circuit).state()
+            error = _difference(actual, expected)
+            if error > ATOL:
+                after = f" then {name} (placements, dagger, controls)" if name else ""
+                raise CheckFailed(f"§2.3.2: a noisy density matrix{after} differs by "
+                                  f"{error:.2e} from the reference's; circuit: {circuit.gates}")
+
+    def trajectories(handle: Handle, reference: Handle) -> None:
+        noisy = scrambled_density(4, rng)
+        exact = reference.execute(noisy).probabilities([3, 1, 0, 2])
+        circuit = Circuit(4)
+        circuit.add([*noisy.gates, gates.M(3, 1, 0, 2)])
+        counts = cast("dict[str, int]",
+                      handle.execute(circuit, nshots=SHOTS, seed=3).frequencies())
+        problem = tally.misfit(counts, exact, SHOTS)
+        if problem:
+            raise CheckFailed(f"§2.3.2: with channels on a state vector, the frequencies do "
+                              f"not fit the density matrix's probabilities: {problem}")
+
+    return [("§2.3.2 a noisy density matrix agrees with the reference, then under every gate",
+             noisy_density_matrix),
+            ("§2.3.2 channels on a state vector give the density matrix's statistics "
+             "[statistical]", trajectories)]
 
 
 def _same_gate(handle: Handle, reference: Handle, name: str, variant: str, gate: Gate,
