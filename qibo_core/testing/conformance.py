@@ -37,7 +37,8 @@ from .report import CheckFailed, Hung, Outcome, Report, Skipped, Status
 from .statistics import Tally
 
 CHECK_MODULES = ("base_checks", "contract_checks", "shm_checks", "initial_checks",
-                 "sample_checks", "midcircuit_checks", "density_checks", "expectation_checks")
+                 "sample_checks", "midcircuit_checks", "density_checks", "expectation_checks",
+                 "run_checks")
 """The modules whose checks a run makes, in order (each registers its own: checks.py)."""
 for _module in CHECK_MODULES:
     importlib.import_module(f".{_module}", __package__)

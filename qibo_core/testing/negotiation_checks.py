@@ -20,6 +20,7 @@ from ..protocol import (
     DEVICES_SINCE,
     FEATURE_VERSIONS,
     METHODS,
+    RUNS_SINCE,
     SUPPORTED_VERSIONS,
     ErrorCode,
     Feature,
@@ -43,6 +44,13 @@ FEATURE_REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"name": "KrausChannel", "qubits": [0], "kraus": [_IDENTITY]}]}}),
 }
 """A request that uses each feature that is not a method of its own (those are in METHODS)."""
+FIELD_REQUESTS: dict[str, tuple[int, str, dict[str, Any]]] = {
+    "read": (RUNS_SINCE, "execute", {"circuit": BELL, "read": True}),
+    "keep": (RUNS_SINCE, "execute", {"circuit": BELL, "keep": False}),
+    "prepared": (RUNS_SINCE, "execute", {"prepared": 1, "parameters": []}),
+}
+"""A request that uses each field of a later version (options.device apart), with that
+version."""
 UNTESTED_METHODS = (Method.INITIALIZE, Method.SHUTDOWN)
 """Methods whose bare call would end or repeat the handshake."""
 
@@ -122,6 +130,10 @@ def _session(s: Exchange, version: int, profile: Profile, started: float, *,
         raise CheckFailed(f"§3.1: a session of version {version} lists {later[0]!r}, a feature "
                           f"of version {FEATURE_VERSIONS[later[0]]}")
     _methods(s, version)
+    for name, (since, method, params) in FIELD_REQUESTS.items():
+        if since > version and any(v >= since for v in newer):
+            s.error(method, params, ErrorCode.INVALID_PARAMS, f"§3.1 {name!r} is a field of "
+                    f"version {since}: a session of version {version} refuses it")
     offered_later = {f for v in newer for f in profile.features(v)}
     for feature, (method, params) in FEATURE_REQUESTS.items():
         if FEATURE_VERSIONS[feature] > version and feature in offered_later:
