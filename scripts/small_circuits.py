@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import qulacs
+from call_breakdown import call_breakdown
 from circuits import qft
 from timing import Row, measure, measure_pair, row
 
@@ -156,10 +157,14 @@ def many_circuits(count: int, n: int, ngates: int, repeats: int) -> list[Row]:
         def loop(h: Handle = handle) -> list[Any]:
             return [h.execute(c, nshots=1000).frequencies() for c in circuits]
 
-        times, anchors = measure_pair(loop, anchor, repeats)
-        rows.append(row(TARGET, f"{count} different {n}q circuits of {ngates} gates, 1000 shots "
-                        "each, a loop of execute on one spawned qulacs handle", times,
-                        "Qulacs in its own process, the same loop", anchors))
+        def many(h: Handle = handle) -> list[Any]:
+            return [r.frequencies() for r in h.execute_many(circuits, nshots=1000)]
+
+        for what, run in (("a loop of execute", loop), ("one execute_many", many)):
+            times, anchors = measure_pair(run, anchor, repeats)
+            rows.append(row(TARGET, f"{count} different {n}q circuits of {ngates} gates, 1000 "
+                            f"shots each, {what} on one spawned qulacs handle", times,
+                            "Qulacs in its own process, the same loop", anchors))
     return rows
 
 
@@ -180,7 +185,7 @@ def qibo_vqe(n: int, repeats: int) -> list[Row]:
         circuit.add(qibo.gates.CZ(q, q + 1) for q in range(n - 1))
     nparams = len(circuit.get_parameters())
     numpy = construct_backend("numpy")
-    hamiltonian = hamiltonians.XXZ(n, dense=False, backend=numpy)
+    hamiltonian = hamiltonians.XXZ(n, backend=numpy)  # dense, as qibo makes it by default
 
     def evaluation(backend: Any) -> Callable[[], float]:
         def run() -> float:
@@ -204,6 +209,7 @@ def small_circuits(quick: bool, repeats: int) -> list[Row]:
     calls = repeats * (10 if quick else 100)
     for n in (6,) if quick else (6, 10):
         rows += per_call(n, calls, echo)
+    rows += call_breakdown(6, calls)
     rows += many_circuits(10 if quick else 100, 8, 50, repeats)
     for n in (6,) if quick else (6, 12):
         rows += qibo_vqe(n, calls)

@@ -23,6 +23,6 @@ def test_quick_benchmark_runs(tmp_path: Path) -> None:
                                            "4 numpy speed", "5 spawn", "6 scaling",
                                            "7 depth", "8 variational",
                                            "9 backends", "10 c client",
-                                           "11 small circuits"}
+                                           "11 small circuits", "12 benchmark suite"}
     assert all(r["min_ms"] <= r["median_ms"] <= r["max_ms"] for r in rows)
     assert "median ms" in run.stdout

@@ -330,7 +330,7 @@ def test_samples_are_answered_or_refused_in_words(confined: Confined) -> None:
     try:
         result = confined.handle.execute(four, nshots=3 * 10**7, seed=1, samples=True)
     except StateTooLarge as exc:
-        assert "shots of 4 bits (their frequencies and samples) needs" in str(exc), exc
+        assert "(frequencies, samples) of 30000000 shots of 4 bits needs" in str(exc), exc
         return
     samples = result.samples()
     assert isinstance(samples, np.ndarray) and samples.shape == (3 * 10**7, 4)

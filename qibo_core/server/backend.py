@@ -319,7 +319,7 @@ class Backend(ABC):
 
     def free(self, state: Any) -> None:  # noqa: B027 - optional: most states are garbage
         """A state the session holds no more: a backend may keep it to hand out again from
-        `zero_state`."""
+        `zero_state`, if its `to_array` copies (a reply may still hold the array it gave)."""
 
     def copy(self, state: Any) -> Any:
         """A state of its own with the same amplitudes (the shot engine's branches)."""

@@ -57,7 +57,7 @@ def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
     if params.read:
         result.amplitudes = session.amplitudes(result.state)  # type: ignore[assignment,arg-type]
     if not params.keep:
-        session.drop(result.state, reuse=not params.read)  # type: ignore[arg-type]
+        session.drop(result.state)  # type: ignore[arg-type]
         result.state = None
     return result
 
@@ -130,9 +130,7 @@ def _execute(session: Session, known: Known, params: ExecuteParams[Any, Any]) ->
         params.nshots, len(qubits), inline=params.samples_segment is None)
         if params.samples else 0) + (reply_bytes(session.backend.state_bytes(
             circuit.nqubits * (2 if circuit.density_matrix else 1))) if params.read else 0)
-    what = "their frequencies and samples" if params.samples else "their frequencies"
-    session.budget.check(replies, f"{params.nshots} shots of {len(qubits)} bits ({what})",
-                         circuit.nqubits)
+    session.budget.check(replies, lambda: _replies(params, len(qubits)), circuit.nqubits)
     if circuit.density_matrix:
         return _execute_density(session, known, params, replies)
     session.check_fits(circuit.nqubits, initial=params.initial_state is not None,
@@ -146,6 +144,11 @@ def _execute(session: Session, known: Known, params: ExecuteParams[Any, Any]) ->
         return ExecuteResult(state=state_id)
     counts = session.backend.sample(native, qubits, params.nshots, params.seed)
     return _sampled(session, state_id, counts, len(qubits), params)
+
+
+def _replies(params: ExecuteParams[Any, Any], width: int) -> str:
+    what = ["frequencies"] + ["samples"] * params.samples + ["final state"] * params.read
+    return f"the reply ({', '.join(what)}) of {params.nshots} shots of {width} bits"
 
 
 def start_state(session: Session, nqubits: int, initial: ArrayData | np.ndarray | None) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 
 from ..errors import StateTooLarge
@@ -32,6 +33,15 @@ measured: about 100 B)."""
 FREQUENCY_BYTES = 240
 """Memory per outcome of a reply's frequencies beyond its bits (twice: the text in the dict and
 in the reply): its counts, its dict entry, key and value, its JSON."""
+
+
+What = str | Callable[[], str]
+"""What a request holds or needs, in words for an error: or what makes them, called only when
+the error is raised (a request that fits formats nothing)."""
+
+
+def said(what: What) -> str:
+    return what if isinstance(what, str) else what()
 
 
 class Budget:
@@ -67,7 +77,7 @@ class Budget:
         self.promised = 0
         self._reserves.clear()
 
-    def check_hold(self, nbytes: int, reserve: int, what: str, nqubits: int) -> None:
+    def check_hold(self, nbytes: int, reserve: int, what: What, nqubits: int) -> None:
         """StateTooLarge unless `nbytes` more can be held with room for a request that needs
         `reserve` (or the reserve of anything held) beyond what is held: in the budget, and
         (when it is large) in the memory free now."""
@@ -76,7 +86,7 @@ class Budget:
             held = (f"; {format_bytes(self.promised)} is held already" if self.promised
                     else "")
             raise StateTooLarge(
-                f"{what} needs {format_bytes(nbytes)} held and {format_bytes(room)} while a "
+                f"{said(what)} needs {format_bytes(nbytes)} held and {format_bytes(room)} while a "
                 f"request works on it: {format_bytes(nbytes + room)} of the "
                 f"{format_bytes(self.limit)} this backend may use{held}",
                 {"nqubits": nqubits, "bytesNeeded": nbytes + room,
@@ -87,26 +97,26 @@ class Budget:
         """The bytes a request may take beyond what is held: in the budget, and free now."""
         return max(0, min(self.limit - self.promised, available_memory()))
 
-    def check(self, need: int, what: str, nqubits: int) -> None:
+    def check(self, need: int, what: What, nqubits: int) -> None:
         """StateTooLarge unless `need` more bytes fit for the length of a request."""
         if self.promised + need > self.limit:
             held = (f"; what is held takes {format_bytes(self.promised)}: free some"
                     if self.promised else "")
             raise StateTooLarge(
-                f"{what} needs {format_bytes(need)} of the {format_bytes(self.limit)} this "
+                f"{said(what)} needs {format_bytes(need)} of the {format_bytes(self.limit)} this "
                 f"backend may use{held}",
                 {"nqubits": nqubits, "bytesNeeded": need,
                  "bytesAvailable": max(0, self.limit - self.promised)})
         self._check_free(need, what, nqubits)
 
     @staticmethod
-    def _check_free(need: int, what: str, nqubits: int) -> None:
+    def _check_free(need: int, what: What, nqubits: int) -> None:
         if need < SMALL_STATE_BYTES:
             return  # reading /proc/meminfo would cost more than the state
         have = available_memory()
         if need > have:
-            raise StateTooLarge(f"{what} needs {format_bytes(need)}; only {format_bytes(have)} "
-                                "of memory is available",
+            raise StateTooLarge(f"{said(what)} needs {format_bytes(need)}; only "
+                                f"{format_bytes(have)} of memory is available",
                                 {"nqubits": nqubits, "bytesNeeded": need, "bytesAvailable": have})
 
 

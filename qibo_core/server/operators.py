@@ -27,6 +27,12 @@ class Matrix(Gate, public=False):
         return self._matrix
 
 
+def kraus_branch(kraus: np.ndarray, qubits: Sequence[int], probability: float) -> Matrix:
+    """K_i / sqrt(p_i): the state a trajectory continues with after Kraus operator K_i, taken
+    with probability p_i, renormalised."""
+    return Matrix(kraus / np.sqrt(probability), qubits)
+
+
 def projector(qubits: Sequence[int], outcome: int, probability: float) -> Matrix:
     """|outcome><outcome| / sqrt(probability): a measured state, renormalised."""
     diagonal = np.zeros(2 ** len(qubits), dtype=complex)

@@ -137,12 +137,10 @@ class Session:
         self.budget.hold(nbytes, reserve)
         return state_id
 
-    def drop(self, state_id: int, *, reuse: bool = True) -> None:
-        """Forget a held state; `reuse=False` while a reply still holds its amplitudes (the
-        backend must not hand its memory out again)."""
+    def drop(self, state_id: int) -> None:
         held = self.states.pop(state_id)
         self.budget.release(held.nbytes, held.reserve)
-        if reuse and not held.is_density:
+        if not held.is_density:
             self.backend.free(held.native)
 
     def apply(self, held: HeldState, gates: Sequence[Any]) -> None:
@@ -201,12 +199,10 @@ class Session:
             array = self.backend.dtype.itemsize << bits
             extra = max(extra, (2 if is_density else 1) * array
                         + self.backend.working_bytes(Work.LOAD, bits))
-        what = (f"a {nqubits}-qubit {self.backend.dtype.name} "
-                f"{'density matrix' if is_density else 'state'}")
         self.budget.check_hold(
-            self.backend.state_bytes(bits),
-            max(self.request_bytes(nqubits, is_density), extra), what,
-            nqubits)
+            self.backend.state_bytes(bits), max(self.request_bytes(nqubits, is_density), extra),
+            lambda: (f"a {nqubits}-qubit {self.backend.dtype.name} "
+                     f"{'density matrix' if is_density else 'state'}"), nqubits)
 
     def request_bytes(self, nqubits: int, is_density: bool = False) -> int:
         """memory.request_bytes, computed once a size: it depends only on the backend and the

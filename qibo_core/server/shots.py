@@ -23,7 +23,7 @@ from ..circuit import Channel, Circuit, Gate, M, Reset
 from ..circuit.gates import X
 from .backend import CHUNK_QUBITS, Backend, Checkpoint, Counts
 from .memory import Budget, branch_bytes
-from .operators import Matrix, projector
+from .operators import kraus_branch, projector
 
 
 class Branches:
@@ -156,9 +156,8 @@ def _split(backend: Backend, op: M | Reset | Channel, state: Any, run: _Run, pos
         probabilities = kraus_probabilities(backend, op, state)
         counts = rng.multinomial(run.count, probabilities / probabilities.sum())
         for choice in np.flatnonzero(counts):
-            kraus = op.kraus[choice] / np.sqrt(probabilities[choice])
-            split.choices.append(([Matrix(kraus, op.qubits)], int(counts[choice]),
-                                  run.registers))
+            branch = kraus_branch(op.kraus[choice], op.qubits, float(probabilities[choice]))
+            split.choices.append(([branch], int(counts[choice]), run.registers))
         return split
     probabilities = backend.probabilities(state, op.qubits)
     probabilities = probabilities / probabilities.sum()

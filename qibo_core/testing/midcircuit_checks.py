@@ -137,14 +137,14 @@ def _held_state(s: Exchange) -> None:
            since=2, features=(Feature.MID_CIRCUIT_MEASUREMENT, Feature.SAMPLES))
 def _sample_columns(s: Exchange) -> None:
     s.initialize()
-    gates = [x(0), x(3), m(2, register="a"), m(0, register="b")]
+    gates = [x(0), x(1), x(3), m(2, register="a"), m(0, register="b")]
     circuit = {"nqubits": 4, "gates": gates, "measurements": [{"qubits": [1, 3]}]}
     result = s.object("execute", {"circuit": circuit, "nshots": 10, "samples": True})
     bits = rows(result, 10, 4)
-    if not (bits == [0, 1, 0, 1]).all():
-        raise CheckFailed(f"§4.1: X(0), X(3), M(2) into a, M(0) into b, then measuring [1, 3] "
-                          f"gave rows {bits[0].tolist()}..., not [0, 1, 0, 1] (a, b, then "
-                          "qubits 1 and 3)")
+    if not (bits == [0, 1, 1, 1]).all():  # reversed, or closing bits first, reads otherwise
+        raise CheckFailed(f"§4.1: X(0), X(1), X(3), M(2) into a, M(0) into b, then measuring "
+                          f"[1, 3] gave rows {bits[0].tolist()}..., not [0, 1, 1, 1] (a, b, "
+                          "then qubits 1 and 3)")
 
 
 @kit_check("2.3.1", "conditions name an earlier M entry's register; streams carry no M, "

@@ -122,12 +122,7 @@ def not_renormalised() -> None:
 
 @plant
 def trajectory_not_renormalised() -> None:
-    def unscaled(matrix: np.ndarray, targets: Any, controls: Any = ()) -> Matrix:
-        scalar = matrix[0, 0]
-        if np.allclose(matrix, scalar * np.eye(len(matrix))):
-            matrix = np.eye(len(matrix))
-        return Matrix(matrix, targets, controls)
-    shots.Matrix = unscaled
+    shots.kraus_branch = lambda kraus, qubits, probability: Matrix(kraus, qubits)
 
 
 @plant
@@ -138,14 +133,22 @@ def transposed_density() -> None:
 
 @plant
 def grouped_samples() -> None:
-    execution.shot_bits = lambda counts, width, seed: shots.bits(
-        np.repeat(np.arange(len(counts)), counts), width)
+    execution.shot_bits = lambda counts, width, rng: np.repeat(
+        shots.outcome_bits(counts.outcomes, width), counts.counts, axis=0)
 
 
 @plant
 def closing_bits_first() -> None:
-    original = shots.outcomes
-    execution.outcomes = lambda *args: original(*args)[:, ::-1]
+    original = shots.run_shots
+
+    def closing_first(backend: Any, circuit: Any, *args: Any) -> Any:
+        state, counts = original(backend, circuit, *args)
+        closing = sum(len(m.qubits) for m in circuit.measurements if not m.collapse)
+        mid = len(circuit.measured_qubits) - closing
+        swapped = [(o & ((1 << closing) - 1)) << mid | o >> closing
+                   for o in counts.outcomes.tolist()]
+        return state, type(counts)(np.array(swapped, dtype=np.int64), counts.counts)
+    execution.run_shots = closing_first
 
 
 @plant
