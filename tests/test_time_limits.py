@@ -35,7 +35,12 @@ import json, sys
 for line in sys.stdin:
     request = json.loads(line)
     method = request.get("method")
-    if method == "initialize":
+    if method == "initialize" and request["params"]["protocolVersion"] != 3:
+        asked = request["params"]["protocolVersion"]
+        error = {"code": -32001, "message": f"protocol version {asked} is not supported",
+                 "data": {"supported": [3], "requested": asked}}
+        print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": error}), flush=True)
+    elif method == "initialize":
         result = {"protocolVersion": 3, "serverInfo": {"name": "silent", "version": "0"},
                   "capabilities": {"gates": ["RX"], "nativeGates": [], "maxQubits": 2,
                                    "precisions": ["complex128"], "stateEncodings": ["base64"],
@@ -49,7 +54,7 @@ for line in sys.stdin:
         result = {"state": 1} if method == "state/new" else {"circuit": 1}
         print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}), flush=True)
 """
-"""A backend that answers state/new and circuit/prepare at once, no other request ever, and
+"""A version 3 backend that answers state/new and circuit/prepare at once, no other request ever, and
 every cancellation with RequestCancelled: only a time limit ends a call to it."""
 
 

@@ -62,6 +62,7 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
 def shutdown(session: Session, params: None) -> None:
     session.states.clear()
     session.prepared.clear()
+    session.circuits.clear()
     session.budget.clear()
     session.segments.close()
 
