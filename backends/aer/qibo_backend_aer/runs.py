@@ -1,0 +1,209 @@
+"""Aer runs (AerSimulator.run) from a held state, for what an AerState cannot hold
+(mapped.py): state vectors in single precision or on a GPU, and density matrices, whose
+channels fuse only as superoperators, which runs take and an AerState does not. Noise on state
+vectors also runs here, as Aer's own trajectories.
+
+A run starts from the held array (set_statevector, set_density_matrix: Aer takes it in element
+by element, about 160 ns an entry) or from |0...0>, and saves the state at its end. Qiskit
+numbers qubits from the least significant bit; qubit q here is Qiskit's n-1-q, which makes Aer's
+index equal ours.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qibo_core.circuit import Channel, Circuit, Gate, Operation
+from qibo_core.protocol import InitializeOptions, Precision
+from qibo_core.server import Checkpoint, density
+
+from .mapped import Zero
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# Qiskit gates with qibo's matrix, sign and global phase, taking (qubits..., *params) in our
+# order (controls first, then targets: Qiskit's own order once each is mapped), among those Aer
+# runs without transpiling.
+_NATIVE: dict[str, str] = {
+    "H": "h", "X": "x", "Y": "y", "Z": "z", "S": "s", "SDG": "sdg", "T": "t", "TDG": "tdg",
+    "SX": "sx", "SXDG": "sxdg", "RX": "rx", "RY": "ry", "RZ": "rz", "U1": "p", "CNOT": "cx",
+    "CY": "cy", "CZ": "cz", "SWAP": "swap", "TOFFOLI": "ccx", "CRX": "crx",
+    "CRY": "cry", "CRZ": "crz", "CU1": "cp", "RXX": "rxx", "RYY": "ryy", "RZZ": "rzz",
+}
+RUN_WORK = 2**32
+"""Operations times entries per run (256 gates on a vector of 24 qubits or a density matrix
+of 12): a cancelled request stops after the run under way. Each run also takes the state in,
+the work of about 70 gates, hence 8 times an AerState's flush (mapped.CHUNK_WORK)."""
+MAX_RUN = 2000
+"""Operations per run at most."""
+SHOTS_PER_RUN = 10_000
+"""Shots per Aer run of a noisy circuit: cancellation is checked between runs."""
+STATEVECTOR, DENSITY_MATRIX = "statevector", "density_matrix"
+"""Aer's methods used here, which are also the names of the save instructions and results."""
+
+
+class Runs:
+    """AerSimulators of the session's precision, device and threads, one per method."""
+
+    def __init__(self, options: InitializeOptions) -> None:
+        self.options = options
+        self._simulators: dict[str, Any] = {}
+        self._natives: dict[str, frozenset[str]] = {}
+        """The gates of _NATIVE each method runs (density_matrix has fewer)."""
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.options.precision)
+
+    def simulator(self, method: str) -> Any:
+        """The AerSimulator of `method`."""
+        if method not in self._simulators:
+            from qiskit_aer import AerSimulator
+            single = self.options.precision == Precision.COMPLEX64
+            simulator = AerSimulator(method=method, precision="single" if single else "double",
+                                     device=self.options.device or "CPU",
+                                     max_parallel_threads=self.options.threads or 0)
+            # Aer also logs each failed run; a failure that stands is raised by result.data().
+            logging.getLogger("qiskit_aer.backends.aerbackend").setLevel(logging.ERROR)
+            basis = set(simulator.configuration().basis_gates)
+            self._simulators[method] = simulator
+            self._natives[method] = frozenset(ours for ours, theirs in _NATIVE.items()
+                                              if theirs in basis)
+        return self._simulators[method]
+
+    def run(self, method: str, state: np.ndarray | Zero, ops: Sequence[Operation], n: int,
+            checkpoint: Checkpoint) -> np.ndarray | Zero:
+        """`ops` applied to `state` (a vector, or a density matrix under DENSITY_MATRIX) by
+        Aer runs of `method`, each starting from the state the last one saved."""
+        self.simulator(method)  # imports qiskit_aer, which adds the set/save methods
+        from qiskit import QuantumCircuit
+
+        channels = any(isinstance(op, Channel) for op in ops)
+        entries = 2**n if method == STATEVECTOR else 4**n
+        size = max(1, min(MAX_RUN, RUN_WORK // entries))
+        for start in range(0, len(ops), size):
+            checkpoint(start, len(ops))
+            circuit = QuantumCircuit(n)
+            norm = 1.0
+            if isinstance(state, Zero):  # Aer starts from |0...0> by itself
+                pass
+            elif method == DENSITY_MATRIX:
+                circuit.append(_set_density_matrix(state, n), circuit.qubits)
+            else:
+                # Aer takes only unit vectors; the session also applies Kraus operators and
+                # projections: every operator is linear, so the norm is taken out here and put
+                # back after.
+                norm = float(np.linalg.norm(state))
+                if norm == 0:
+                    return state
+                circuit.set_statevector(state / norm)
+            for op in ops[start:start + size]:
+                self._add(circuit, op, n, method)
+            getattr(circuit, f"save_{method}")()
+            result = self._result(method, circuit, channels=channels, shots=1)
+            state = np.asarray(result.data()[method], dtype=self.dtype)
+            if norm != 1.0:
+                state *= norm
+        return state
+
+    def shots(self, circuit: Circuit, start: np.ndarray | Zero, nshots: int, seed: int | None,
+              checkpoint: Checkpoint) -> tuple[np.ndarray, np.ndarray] | None:
+        """Channels on a state vector as Aer's own trajectories: its Kraus instruction picks an
+        operator in each shot. Collapsing measurements, resets and conditioned gates are left
+        to the session's shot engine."""
+        if not all(isinstance(op, Channel) or (isinstance(op, Gate) and op.condition is None)
+                   for op in circuit.gates):
+            return None
+        self.simulator(STATEVECTOR)  # imports qiskit_aer, which adds the set/save methods
+        from qiskit import QuantumCircuit
+
+        n, measured = circuit.nqubits, circuit.measured_qubits
+        aer = QuantumCircuit(n, len(measured))
+        if not isinstance(start, Zero):
+            aer.set_statevector(start / np.linalg.norm(start))
+        for op in circuit.gates:
+            self._add(aer, op, n, STATEVECTOR)
+        aer.save_statevector()  # the state of one shot
+        for i, q in enumerate(measured):  # clbit 0 is the last character of a shot's string
+            aer.measure(n - 1 - q, len(measured) - 1 - i)
+        rng = np.random.default_rng(seed)
+        rows, total = [], max(nshots, 1)
+        for done in range(0, total, SHOTS_PER_RUN):
+            checkpoint(done, total)
+            count = min(SHOTS_PER_RUN, total - done)
+            # Shot branching: shots share the state until a Kraus operator sets them apart.
+            result = self._result(STATEVECTOR, aer, channels=True, shots=count,
+                                  memory=bool(nshots), seed_simulator=int(rng.integers(2**63)),
+                                  shot_branching_enable=True)
+            if nshots:
+                text = "".join(result.get_memory()).encode()
+                rows.append(np.frombuffer(text, np.uint8).reshape(count, len(measured)) - 48)
+        final = np.ascontiguousarray(result.data()["statevector"], dtype=self.dtype)
+        if not rows:
+            return final, np.zeros((0, len(measured)), np.uint8)
+        return final, rng.permutation(np.vstack(rows))  # branched shots come out grouped
+
+    def _result(self, method: str, circuit: Any, *, channels: bool, **options: Any) -> Any:
+        """The result of an Aer run of `circuit`. Aer 0.18.2 may fail to fuse channels
+        (qiskit-aer issue 2455: "heevx ... check that input matrix is really hermitian"), in
+        its first step: a run with channels that fails runs again without fusion."""
+        result = self.simulator(method).run(circuit, **options).result()
+        if channels and not result.success:
+            result = self.simulator(method).run(circuit, fusion_enable=False, **options).result()
+        return result
+
+    def _add(self, circuit: Any, op: Operation, n: int, method: str) -> None:
+        """`op` appended to `circuit` for a run of `method` (qubit q is Qiskit's n-1-q)."""
+        if isinstance(op, Channel):
+            # Aer's own instructions, the qubits reversed as for unitaries: a superoperator on
+            # a density matrix (Aer fused it where it failed to fuse the same Kraus
+            # operators), Kraus operators that each shot picks from on a vector. Built
+            # directly: qiskit's Kraus and SuperOp would check again what Channel checked,
+            # a quarter of a noisy 10-qubit density matrix's time.
+            from qiskit.circuit import Instruction
+            qubits = [n - 1 - q for q in reversed(op.qubits)]
+            if method == DENSITY_MATRIX:
+                d = len(op.kraus[0])  # qiskit's superoperator: sum conj(K) (x) K, ours swapped
+                ours = density.superoperator(op.kraus).reshape(d, d, d, d)
+                matrix = np.ascontiguousarray(ours.transpose(1, 0, 3, 2)).reshape(d * d, d * d)
+                circuit.append(Instruction("superop", len(qubits), 0, [matrix]), qubits)
+            else:
+                kraus = [np.array(k, order="C") for k in op.kraus]
+                circuit.append(Instruction("kraus", len(qubits), 0, kraus), qubits)
+            return
+        gate = op
+        assert isinstance(gate, Gate)
+        if gate.name == "I" and not gate.controls:
+            return
+        if gate.name in self._natives[method] and not gate.extra_controls and not gate.is_dagger:
+            getattr(circuit, _NATIVE[gate.name])(*gate.params.values(),
+                                                 *(n - 1 - q for q in gate.qubits))
+            return
+        from qiskit.circuit.library import UnitaryGate
+
+        # The matrix on controls and targets (the controls most significant, the identity
+        # unless all are 1: Aer runs no controlled unitary), and UnitaryGate takes its first
+        # qubit as the least significant: the qubits go reversed.
+        matrix = gate.matrix()
+        qubits = [*gate.controls, *gate.targets]
+        if gate.controls:
+            full = np.eye(2 ** len(qubits), dtype=complex)
+            full[-len(matrix):, -len(matrix):] = matrix
+            matrix = full
+        # An array of its own: given a C-ordered view of a transposed array (as Unitary's matrix
+        # may be), Aer read the memory under it and applied the transpose.
+        own = np.array(matrix, dtype=complex, order="C", copy=True)
+        circuit.append(UnitaryGate(own, check_input=False),
+                       [n - 1 - q for q in reversed(qubits)])
+
+
+def _set_density_matrix(rho: np.ndarray, n: int) -> Any:
+    """Aer's set_density_matrix instruction without qiskit's validation of rho, an
+    eigendecomposition (seconds at 12 qubits) of a matrix the session has checked or Aer made."""
+    from qiskit.circuit import Instruction
+
+    return Instruction("set_density_matrix", n, 0, [rho])
