@@ -49,6 +49,11 @@ _U.update({"C" + name: _U[name] for name in ("H", "SX", "RX", "RY", "U2", "U3")}
 _DIAGONAL = frozenset({"Z", "S", "SDG", "T", "TDG", "RZ", "U1", "CZ", "CCZ", "CRZ", "CU1", "RZZ"})
 """Gates with a diagonal matrix: Aer's diagonal operation, which Aer fuses into diagonals (as it
 does qiskit's p, cp, rz and rzz)."""
+_MULTI_CONTROLLED = {"X": "mcx", "CNOT": "mcx", "TOFFOLI": "mcx", "Y": "mcy", "CY": "mcy",
+                     "SWAP": "mcswap"}
+"""Gates that are Aer's multi-controlled X, Y or SWAP, with any controls."""
+NATIVE = _DIAGONAL | frozenset(_MULTI_CONTROLLED) | frozenset(_U) | {"I"}
+"""The gates that go as Aer's own operations rather than as unitary matrices."""
 
 
 class Zero:
@@ -152,12 +157,8 @@ def _buffer(aer: Any, gate: Gate, n: int) -> None:
         diagonal = np.ones(2 ** len(reversed_qubits), dtype=complex)
         diagonal[-2 ** len(targets):] = np.diagonal(gate.matrix())
         aer.apply_diagonal(reversed_qubits, diagonal)
-    elif gate.name in ("X", "CNOT", "TOFFOLI"):
-        aer.apply_mcx(controls, targets[0])
-    elif gate.name in ("Y", "CY"):
-        aer.apply_mcy(controls, targets[0])
-    elif gate.name == "SWAP":
-        aer.apply_mcswap(controls, *targets)
+    elif gate.name in _MULTI_CONTROLLED:
+        getattr(aer, f"apply_{_MULTI_CONTROLLED[gate.name]}")(controls, *targets)
     elif gate.name in _U:
         theta, phi, lam, gamma = _U[gate.name](gate.params)
         if gate.is_dagger:  # (exp(i gamma) U(theta, phi, lambda))^dagger

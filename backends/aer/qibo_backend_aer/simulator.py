@@ -22,7 +22,7 @@ from qibo_core.server.backend import marginal
 
 from . import __version__, mapped
 from .mapped import Zero
-from .runs import _NATIVE, DENSITY_MATRIX, STATEVECTOR, Runs
+from .runs import DENSITY_MATRIX, STATEVECTOR, Runs
 
 AER_PROBABILITY_QUBITS = 16
 """Probabilities of at most this many qubits are summed by Aer (it answers a list of 2**k
@@ -38,7 +38,8 @@ class AerBackend(Backend):
     name = "aer"
     version = __version__
     precisions = (Precision.COMPLEX128, Precision.COMPLEX64)
-    native_gates = frozenset(_NATIVE) | {"I"}
+    native_gates = mapped.NATIVE
+    """Those of the default precision, complex128 (runs.py has its own)."""
 
     def __init__(self) -> None:
         super().__init__()
