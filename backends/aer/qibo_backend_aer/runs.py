@@ -34,12 +34,10 @@ _NATIVE: dict[str, str] = {
     "CY": "cy", "CZ": "cz", "SWAP": "swap", "TOFFOLI": "ccx", "CRX": "crx",
     "CRY": "cry", "CRZ": "crz", "CU1": "cp", "RXX": "rxx", "RYY": "ryy", "RZZ": "rzz",
 }
-RUN_WORK = 2**32
-"""Operations times entries per run (256 gates on a vector of 24 qubits or a density matrix
-of 12): a cancelled request stops after the run under way. Each run also takes the state in,
-the work of about 70 gates, hence 8 times an AerState's flush (mapped.CHUNK_WORK)."""
-MAX_RUN = 2000
-"""Operations per run at most."""
+CHUNK = 2000
+"""Operations per run: a cancelled request stops after the run under way. Shorter runs would
+stop sooner, but each takes the state in again: 24-qubit layered circuits in complex64, in runs
+of 256 gates, took 1.20x the CPU time and 2.1 GiB at peak, against 0.48 GiB in one run."""
 SHOTS_PER_RUN = 10_000
 """Shots per Aer run of a noisy circuit: cancellation is checked between runs."""
 STATEVECTOR, DENSITY_MATRIX = "statevector", "density_matrix"
@@ -83,9 +81,7 @@ class Runs:
         from qiskit import QuantumCircuit
 
         channels = any(isinstance(op, Channel) for op in ops)
-        entries = 2**n if method == STATEVECTOR else 4**n
-        size = max(1, min(MAX_RUN, RUN_WORK // entries))
-        for start in range(0, len(ops), size):
+        for start in range(0, len(ops), CHUNK):
             checkpoint(start, len(ops))
             circuit = QuantumCircuit(n)
             norm = 1.0
@@ -101,7 +97,7 @@ class Runs:
                 if norm == 0:
                     return state
                 circuit.set_statevector(state / norm)
-            for op in ops[start:start + size]:
+            for op in ops[start:start + CHUNK]:
                 self._add(circuit, op, n, method)
             getattr(circuit, f"save_{method}")()
             result = self._result(method, circuit, channels=channels, shots=1)

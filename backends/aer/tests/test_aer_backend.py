@@ -142,7 +142,8 @@ def test_a_cancelled_run_stops_at_the_next_flush_and_lets_the_array_go() -> None
 
 def test_a_long_spawned_run_cancelled_stops_within_a_few_flushes() -> None:
     """22 qubits, 60 flushes of 128 gates: cancelled at its first progress report, the run
-    reports no progress past a few flushes, and the same handle answers the next request."""
+    reports no progress past a few flushes more (the bound leaves room for a slow client), and
+    the same handle answers the next request."""
     n, flushes = 22, 60
     size = mapped.chunk(n)
     circuit = Circuit(n)
@@ -155,7 +156,7 @@ def test_a_long_spawned_run_cancelled_stops_within_a_few_flushes() -> None:
                 handle.cancel()  # from the thread that reads the replies: at once
         with pytest.raises(RequestCancelled):
             handle.execute(circuit, progress=progress)
-        assert reports and max(reports) <= 4 * size
+        assert reports and max(reports) - reports[0] <= 10 * size  # of 60 flushes
         bell = Circuit(2)
         bell.add([gates.H(0), gates.CNOT(0, 1), gates.M(0, 1)])
         frequencies = handle.execute(bell, nshots=10).frequencies()
