@@ -66,12 +66,11 @@ def test_aer_works_on_the_held_array_in_place() -> None:
 
 def test_flushes_of_a_few_gates_fuse_and_end_in_diagonals_safely(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """16 qubits (Aer fuses above 14) in flushes of 16 gates, many ending in diagonal gates
-    (RZ, CZ, CU1), where Aer 0.18.2's diagonal fusion reads past the end of a flush: these
-    circuits crashed the process (one time in four or five) before every flush ended in an
-    identity."""
-    monkeypatch.setattr(mapped, "CHUNK_WORK", 16 * 2**16)
-    assert mapped.chunk(16) == 16
+    """16 qubits (Aer fuses above 14) in flushes of two groups of gates, many ending in
+    diagonal gates (RZ, CZ, CU1), where Aer 0.18.2's diagonal fusion reads past the end of a
+    flush: these circuits crashed the process (one time in four or five) before every flush
+    ended in an identity."""
+    monkeypatch.setattr(mapped, "GROUP_WORK", 2 * 2**16)
     rng = np.random.default_rng(0)
     layered = Circuit(16)
     for _ in range(10):
@@ -84,6 +83,7 @@ def test_flushes_of_a_few_gates_fuse_and_end_in_diagonals_safely(
         qft.add(gates.H(i))
         qft.add(gates.CU1(j, i, np.pi / 2 ** (j - i)) for j in range(i + 1, 16))
     for circuit in (layered, qft) * 4:  # what lies past the end differs from run to run
+        assert len(mapped.flushes(circuit.gates, 16)) > 10
         state = AerBackend().apply(AerBackend().zero_state(16), circuit.gates)
         np.testing.assert_allclose(state, final_state(circuit), atol=1e-12)
 
@@ -119,13 +119,14 @@ def test_probabilities_and_samples_come_from_aer_in_qibos_qubit_order() -> None:
 
 
 def test_a_cancelled_run_stops_at_the_next_flush_and_lets_the_array_go() -> None:
-    """24 qubits: a flush of 32 gates (mapped.chunk) between checkpoints. The run stops at the
-    checkpoint that raises, and Aer hands the array back (AerState keeps none)."""
+    """24 qubits: four groups of gates on five qubits a flush (mapped.flushes: 20 rotations),
+    a checkpoint between flushes. The run stops at the checkpoint that raises, and Aer hands
+    the array back (AerState keeps none)."""
     from qiskit_aer.quantum_info.states.aer_state import AerState
 
-    assert mapped.chunk(24) == 32
     backend = AerBackend()
     long = [gates.RX(q % 24, 0.1 * q) for q in range(3000)]
+    assert mapped.flushes(long, 24)[:4] == [0, 20, 40, 60]
     seen: list[int] = []
 
     def checkpoint(done: int = 0, total: int = 0) -> None:
@@ -134,20 +135,20 @@ def test_a_cancelled_run_stops_at_the_next_flush_and_lets_the_array_go() -> None
             raise RequestCancelled("cancelled")
     with pytest.raises(RequestCancelled):
         backend.apply(backend.zero_state(24), long, checkpoint)
-    assert seen == [0, 32, 64]
+    assert seen == [0, 20, 40]
     assert not AerState._data_in_use
     small = backend.apply(backend.zero_state(2), [gates.H(0), gates.CNOT(0, 1)])
     np.testing.assert_allclose(small, [2**-0.5, 0, 0, 2**-0.5], atol=1e-12)
 
 
 def test_a_long_spawned_run_cancelled_stops_within_a_few_flushes() -> None:
-    """22 qubits, 60 flushes of 128 gates: cancelled at its first progress report, the run
-    reports no progress past a few flushes more (the bound leaves room for a slow client), and
-    the same handle answers the next request."""
-    n, flushes = 22, 60
-    size = mapped.chunk(n)
+    """22 qubits, 60 flushes of 80 rotations (16 groups of 5): cancelled at its first progress
+    report, the run reports no progress past a few flushes more (the bound leaves room for a
+    slow client), and the same handle answers the next request."""
+    n, size = 22, 80
     circuit = Circuit(n)
-    circuit.add(gates.RY(k % n, 0.01 * k) for k in range(flushes * size))
+    circuit.add(gates.RY(k % n, 0.01 * k) for k in range(60 * size))
+    assert mapped.flushes(circuit.gates, n)[:3] == [0, size, 2 * size]
     reports: list[int] = []
     with connect("aer") as handle:
         def progress(done: int, total: int) -> None:
