@@ -1,7 +1,8 @@
 """State vectors that Aer works on in place: complex128 NumPy arrays on the CPU, handed to an
 AerState without a copy (`initialize(array, copy=False)`). The AerState buffers gates and
 applies them at `flush`, fused as an AerSimulator run fuses them; `move_to_ndarray` hands the
-array back. Gates go a chunk at a time, with the request's checkpoint in between.
+array back. Gates go in flushes cut between the groups Aer fuses, with the request's checkpoint
+in between.
 
 Aer does this for double precision on the CPU only: `initialize` refuses other precisions and
 devices, and a single-precision AerState hands back an empty array (qiskit-aer 0.18.2); those
@@ -27,14 +28,15 @@ GROUP_WORK = 2**26
 FUSED_QUBITS qubits, which Aer can fuse into one pass over the state: 4 groups at 24 qubits
 (about 35 gates of the layered circuit, 16 of the QFT; 0.5-1 s on this machine's two cores).
 A cancelled request stops after the flush under way."""
-MAX_CHUNK = 4096
+MAX_FLUSH = 4096
 """Gates per flush at most: Aer fuses 10,000 operations or more on several threads."""
 FUSION_THRESHOLD = 14
 """Aer fuses gates on states of more qubits than this (its default). An AerState compares it
 with the qubits a flush's gates reach, not the state's: it is applied per state here."""
 _END = np.eye(2, dtype=complex)
 """What ends every flush: Aer 0.18.2's diagonal fusion reads past the end of a flush whose
-last gates are diagonal (a crash, now and then). An identity matrix costs Aer nothing."""
+last gates are diagonal (a crash or std::bad_alloc, now and then). An identity matrix costs Aer
+nothing."""
 
 HALF_PI = math.pi / 2
 _U: dict[str, Callable[[dict[str, float]], tuple[float, float, float, float]]] = {
@@ -69,16 +71,16 @@ class Zero:
 
 def flushes(gates: Sequence[Gate], n: int) -> list[int]:
     """Where each flush starts, then the end: GROUP_WORK / 2**n groups a flush, cut between
-    groups (a group split across two flushes costs Aer a pass more), MAX_CHUNK gates at most."""
+    groups (a group split across two flushes costs Aer a pass more), MAX_FLUSH gates at most."""
     per_flush = max(1, GROUP_WORK >> n)
     starts = [0]
     groups, support = 0, frozenset[int]()  # groups begun in this flush; the last one's qubits
     for i, gate in enumerate(gates):
         joined = support.union(gate.all_qubits)
-        if groups and len(joined) <= FUSED_QUBITS and i - starts[-1] < MAX_CHUNK:
+        if groups and len(joined) <= FUSED_QUBITS and i - starts[-1] < MAX_FLUSH:
             support = joined
             continue
-        if groups == per_flush or i - starts[-1] >= MAX_CHUNK:
+        if groups == per_flush or i - starts[-1] >= MAX_FLUSH:
             starts.append(i)
             groups = 0
         groups, support = groups + 1, frozenset(gate.all_qubits)
@@ -153,8 +155,9 @@ def _open(state: np.ndarray | Zero, n: int, threads: int | None) -> Any:
 
 
 def _release(aer: Any) -> None:
-    """Hand the array back to NumPy after a failure (Aer first applies what it still buffers).
-    An AerState that fails again is kept for ever: collected, it would free NumPy's memory."""
+    """Hand the array back to NumPy, also after a failure (Aer first applies what it still
+    buffers). An AerState that cannot is kept for ever: collected, it would free NumPy's
+    memory."""
     try:
         aer.move_to_ndarray()
     except Exception:

@@ -1,9 +1,9 @@
 """AerBackend: Qiskit Aer's statevector and density_matrix methods behind the Backend interface.
 
 A state is a NumPy array in this process (or |0...0> not made yet). In double precision on the
-CPU, Aer applies gates to a state vector in place, without a copy (mapped.py: AerState), a
-chunk at a time with the request's checkpoint in between. Otherwise, and for density matrices,
-gates go by Aer runs from the array (runs.py), several for a long circuit. Noise on vectors runs
+CPU, Aer applies gates to a state vector in place, without a copy (mapped.py: AerState), in
+flushes with the request's checkpoint in between. Otherwise, and for density matrices, gates go
+by Aer runs from the array (runs.py), several for a long circuit. Noise on vectors runs
 as Aer's own trajectories, every shot in Aer runs (AerBackend.shots).
 """
 
