@@ -6,15 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qibo_backend_aer import AerBackend
-from qibo_backend_aer.simulator import _NATIVE, AerDensityMatrices
+from qibo_backend_aer import AerBackend, mapped
+from qibo_backend_aer.simulator import AerDensityMatrices
 from qibo_core import Circuit, RequestCancelled, connect, gates
-from qibo_core.circuit import GATES
+from qibo_core.circuit import GATES, Gate
 from qibo_core.client.discovery import find_backend
+from qibo_core.protocol import InitializeOptions
 from qibo_core.server import density, no_checkpoint
 from qibo_core.testing import Report
-from qibo_core.testing.agreement import labelled_variants, scrambled_density
-from qibo_core.testing.reference import final_state
+from qibo_core.testing.agreement import labelled_variants, scrambled, scrambled_density
+from qibo_core.testing.reference import ReferenceBackend, final_state
+
+
+def evolved(psi: np.ndarray, gates: list[Gate]) -> np.ndarray:
+    """The reference simulator's `gates` applied to `psi`."""
+    reference = ReferenceBackend()
+    return reference.to_array(reference.apply(reference.from_array(psi.copy()), gates))
 
 
 def test_qubit_0_is_the_most_significant_bit() -> None:
@@ -24,19 +31,138 @@ def test_qubit_0_is_the_most_significant_bit() -> None:
     assert np.argmax(np.abs(state)) == 0b100
 
 
-def test_every_native_gate_keeps_qibos_matrix_and_qubit_order() -> None:
-    """Each gate Aer runs natively, on qubits in an order that tells them apart."""
+@pytest.mark.parametrize("precision", ["complex128", "complex64"])
+def test_every_gate_keeps_qibos_matrix_phase_and_qubit_order(precision: str) -> None:
+    """Every gate, daggered and with extra controls, on qubits in an order that tells them
+    apart: in place in double precision (mapped.py), by Aer runs in single (runs.py)."""
+    backend = AerBackend()
+    backend.configure(InitializeOptions(precision=precision))
     rng = np.random.default_rng(3)
-    for name in _NATIVE:
-        cls = GATES[name]
-        size = cls.ncontrols + cls.ntargets
-        qubits = [3, 0, 2][:size]
-        gate = cls(*qubits, *rng.uniform(-3, 3, len(cls.param_names)))
-        circuit = Circuit(4)
-        circuit.add([gates.U3(q, *rng.uniform(-3, 3, 3)) for q in range(4)])
-        circuit.add(gate)
-        np.testing.assert_allclose(circuit.execute(backend=AerBackend()).state(),
-                                   final_state(circuit), atol=1e-12, err_msg=name)
+    for name in GATES:
+        for label, gate in labelled_variants(name, 5, rng):
+            circuit = scrambled(5, rng)
+            circuit.add(gate)
+            state = backend.apply(backend.zero_state(5), circuit.gates)
+            np.testing.assert_allclose(state, final_state(circuit),
+                                       atol=1e-12 if precision == "complex128" else 2e-6,
+                                       err_msg=f"{name}, {label}")
+
+
+def test_aer_works_on_the_held_array_in_place() -> None:
+    """No copy in or out: the array held is the one Aer updated, and Aer keeps no hold on it
+    after the request."""
+    from qiskit_aer.quantum_info.states.aer_state import AerState
+
+    backend = AerBackend()
+    psi = final_state(scrambled(16, np.random.default_rng(1)))
+    held = backend.from_array(psi.copy())
+    after = backend.apply(held, [gates.H(3), gates.CNOT(3, 9), gates.RZ(15, 0.3)])
+    assert after is held
+    expected = Circuit(16)
+    expected.add([gates.H(3), gates.CNOT(3, 9), gates.RZ(15, 0.3)])
+    np.testing.assert_allclose(after, evolved(psi, expected.gates), atol=1e-12)
+    assert not AerState._data_in_use
+
+
+def test_flushes_of_a_few_gates_fuse_and_end_in_diagonals_safely(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 qubits (Aer fuses above 14) in flushes of two groups of gates, many ending in
+    diagonal gates (RZ, CZ, CU1), where Aer 0.18.2's diagonal fusion reads past the end of a
+    flush: these circuits crashed the process (one time in four or five) before every flush
+    ended in an identity."""
+    monkeypatch.setattr(mapped, "GROUP_WORK", 2 * 2**16)
+    rng = np.random.default_rng(0)
+    layered = Circuit(16)
+    for _ in range(10):
+        for q in range(16):
+            layered.add([gates.RX(q, rng.uniform(0, 6)), gates.RY(q, rng.uniform(0, 6)),
+                         gates.RZ(q, rng.uniform(0, 6))])
+        layered.add(gates.CZ(q, q + 1) for q in range(15))
+    qft = Circuit(16)
+    for i in range(16):
+        qft.add(gates.H(i))
+        qft.add(gates.CU1(j, i, np.pi / 2 ** (j - i)) for j in range(i + 1, 16))
+    for circuit in (layered, qft) * 4:  # what lies past the end differs from run to run
+        assert len(mapped.flushes(circuit.gates, 16)) > 10
+        state = AerBackend().apply(AerBackend().zero_state(16), circuit.gates)
+        np.testing.assert_allclose(state, final_state(circuit), atol=1e-12)
+
+
+def test_probabilities_and_samples_come_from_aer_in_qibos_qubit_order() -> None:
+    """Aer sums the probabilities of up to 16 qubits, and draws few shots of more qubits
+    (mapped.py): outcomes in the order asked, the first qubit most significant."""
+    from qibo_backend_aer.simulator import AER_PROBABILITY_QUBITS, AER_SAMPLER_SHOTS
+
+    backend = AerBackend()
+    rng = np.random.default_rng(4)
+    psi = final_state(scrambled(18, rng))
+    state = backend.from_array(psi.copy())
+    reference = ReferenceBackend()
+    for qubits in ([5], [17, 0, 9], list(rng.permutation(18)[:AER_PROBABILITY_QUBITS])):
+        np.testing.assert_allclose(backend.probabilities(state, qubits),
+                                   reference.probabilities(psi, qubits), atol=1e-12)
+
+    basis = np.zeros(2**18, dtype=complex)  # |x>: every shot reads x
+    x = int(rng.integers(2**18))
+    basis[x] = 1
+    qubits = [int(q) for q in rng.permutation(18)[:17]]
+    expected = int("".join(str((x >> (17 - q)) & 1) for q in qubits), 2)
+    drawn = backend.sample(backend.from_array(basis), qubits, AER_SAMPLER_SHOTS, seed=2)
+    assert drawn.outcomes.tolist() == [expected] and drawn.counts.tolist() == [AER_SAMPLER_SHOTS]
+
+    half = AerBackend().apply(backend.zero_state(18), [gates.H(0), *(gates.CNOT(0, q)
+                                                                     for q in range(1, 18))])
+    drawn = backend.sample(half, list(range(18)), 1000, seed=7)
+    assert drawn.outcomes.tolist() == [0, 2**18 - 1] and drawn.counts.sum() == 1000
+    assert 350 < drawn.counts[0] < 650
+    assert (backend.sample(half, list(range(18)), 1000, seed=7).counts == drawn.counts).all()
+    assert (backend.sample(half, list(range(18)), 1000, seed=8).counts != drawn.counts).any()
+
+
+def test_a_cancelled_run_stops_at_the_next_flush_and_lets_the_array_go() -> None:
+    """24 qubits: four groups of gates on five qubits a flush (mapped.flushes: 20 rotations),
+    a checkpoint between flushes. The run stops at the checkpoint that raises, and Aer hands
+    the array back (AerState keeps none)."""
+    from qiskit_aer.quantum_info.states.aer_state import AerState
+
+    backend = AerBackend()
+    long = [gates.RX(q % 24, 0.1 * q) for q in range(3000)]
+    assert mapped.flushes(long, 24)[:4] == [0, 20, 40, 60]
+    seen: list[int] = []
+
+    def checkpoint(done: int = 0, total: int = 0) -> None:
+        seen.append(done)
+        if len(seen) == 3:
+            raise RequestCancelled("cancelled")
+    with pytest.raises(RequestCancelled):
+        backend.apply(backend.zero_state(24), long, checkpoint)
+    assert seen == [0, 20, 40]
+    assert not AerState._data_in_use
+    small = backend.apply(backend.zero_state(2), [gates.H(0), gates.CNOT(0, 1)])
+    np.testing.assert_allclose(small, [2**-0.5, 0, 0, 2**-0.5], atol=1e-12)
+
+
+def test_a_long_spawned_run_cancelled_stops_within_a_few_flushes() -> None:
+    """22 qubits, 60 flushes of 80 rotations (16 groups of 5): cancelled at its first progress
+    report, the run reports no progress past a few flushes more (the bound leaves room for a
+    slow client), and the same handle answers the next request."""
+    n, size = 22, 80
+    circuit = Circuit(n)
+    circuit.add(gates.RY(k % n, 0.01 * k) for k in range(60 * size))
+    assert mapped.flushes(circuit.gates, n)[:3] == [0, size, 2 * size]
+    reports: list[int] = []
+    with connect("aer") as handle:
+        def progress(done: int, total: int) -> None:
+            reports.append(done)
+            if len(reports) == 1:
+                handle.cancel()  # from the thread that reads the replies: at once
+        with pytest.raises(RequestCancelled):
+            handle.execute(circuit, progress=progress)
+        assert reports and max(reports) - reports[0] <= 10 * size  # of 60 flushes
+        bell = Circuit(2)
+        bell.add([gates.H(0), gates.CNOT(0, 1), gates.M(0, 1)])
+        frequencies = handle.execute(bell, nshots=10).frequencies()
+        assert sum(frequencies.values()) == 10 and set(frequencies) <= {"00", "11"}
 
 
 def test_density_matrices_are_aers_own_with_every_gate_and_channel() -> None:
@@ -116,7 +242,7 @@ def test_noise_on_state_vectors_runs_as_aers_own_trajectories() -> None:
 
 
 def test_trajectories_can_be_cancelled_between_runs() -> None:
-    from qibo_backend_aer.simulator import SHOTS_PER_RUN
+    from qibo_backend_aer.runs import SHOTS_PER_RUN
 
     backend = AerBackend()
     circuit = noisy(2, density_matrix=False, p=0.1)
