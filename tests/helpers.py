@@ -12,6 +12,7 @@ from pathlib import Path
 from qibo_backend_numpy import NumpyBackend
 from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Circuit, Handle, connect, gates
+from qibo_core.client.discovery import find_backend
 from qibo_core.client.spawned import ProcessTransport
 
 HANDSHAKE = """
@@ -36,6 +37,15 @@ def make_handle(kind: str) -> Handle:
         return connect(kind.split("-")[0])
     return connect({"numpy-local": NumpyBackend, "qulacs-local": QulacsBackend,
                     "numpy-unfused-local": lambda: NumpyBackend(fusion=False)}[kind]())
+
+
+def spawned(name: str, *, binary_frames: bool = True, descriptors: bool = True,
+            argv: list[str] | None = None) -> Handle:
+    """A spawned backend whose client asks for only some of protocol version 4's ways of
+    moving arrays (without both: segments and base64, as in version 3)."""
+    transport = ProcessTransport(argv or [find_backend(name)], name=name,
+                                 binary_frames=binary_frames, descriptors=descriptors)
+    return Handle(transport)
 
 
 def bell() -> Circuit:

@@ -16,6 +16,8 @@ class LocalTransport:
     """The in-process sibling of ProcessTransport."""
 
     shares_memory = False  # arrays are handed over directly
+    frames = False
+    descriptor_offer = None
     max_request_bytes: int | None = None  # nothing is encoded
 
     def __init__(self, backend: Backend) -> None:
@@ -38,6 +40,9 @@ class LocalTransport:
     def notify(self, method: str, params: Any) -> None:
         with self._lock:
             self._session.notify(method, params)
+
+    def agree(self, binary: bool, descriptors: bool) -> None:
+        """Nothing to do: arrays are handed over as they are."""
 
     def cancel(self) -> None:
         """Nothing to do: a call in this process runs on the caller's own thread."""

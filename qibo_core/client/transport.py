@@ -7,6 +7,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+from ..protocol import DescriptorOffer
+
 
 class Call:
     """One call of an async caller, running on a worker thread: the transport says here how to
@@ -39,8 +41,15 @@ class Transport(Protocol):
     name: str
     shares_memory: bool
     """True when the backend runs on this host, so shared-memory segments can reach it."""
+    frames: bool
+    """True when messages cross a byte stream, so binary frames can be asked for."""
+    descriptor_offer: DescriptorOffer | None
+    """Where the backend finds a descriptor socket of ours, if it has one (version 4)."""
     max_request_bytes: int | None
     """The longest message the backend reads (from `initialize`): longer ones are refused."""
+
+    def agree(self, binary: bool, descriptors: bool) -> None:
+        """Move arrays from now on as `initialize` agreed (binary frames, sealed memfds)."""
 
     def request(self, method: str, params: Any, timeout: float | None = None) -> Any: ...
     def notify(self, method: str, params: Any) -> None: ...

@@ -3,9 +3,9 @@
 docs/protocol.md is the contract in prose; this package is the same contract in code.
 """
 
-from .arrays import decode_array, encode_array, encoder
+from .arrays import WireEncoder, bind, decode_array, encode_array, encoder
 from .codes import ErrorCode
-from .framing import TIMEOUT, LineReader, Oversized, TimedOut
+from .framing import TIMEOUT, Frame, LineReader, Oversized, TimedOut
 from .messages import (
     DEVICES_SINCE,
     FEATURE_VERSIONS,
@@ -16,6 +16,7 @@ from .messages import (
     SHM_DIR,
     SHM_PREFIX,
     STATE_ENCODINGS,
+    TRANSFER_SINCE,
     ApplyParams,
     ArrayData,
     AttachParams,
@@ -24,6 +25,7 @@ from .messages import (
     CircuitData,
     CircuitRef,
     ClientInfo,
+    DescriptorOffer,
     ErrorObject,
     ExecuteParams,
     ExecuteResult,
@@ -59,14 +61,15 @@ from .methods import METHODS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method, Meth
 
 __all__ = [
     "ApplyParams", "ArrayData", "AttachParams", "CancelParams", "Capabilities", "CircuitData",
-    "CircuitRef", "ClientInfo", "DEVICES_SINCE", "ErrorCode", "ErrorObject", "ExecuteParams",
-    "ExecuteResult", "ExpectationParams", "FEATURE_VERSIONS", "Feature", "GateData",
+    "CircuitRef", "ClientInfo", "DEVICES_SINCE", "DescriptorOffer", "ErrorCode", "ErrorObject",
+    "ExecuteParams", "ExecuteResult", "ExpectationParams", "FEATURE_VERSIONS", "Feature", "Frame",
+    "GateData",
     "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
     "InitializeResult", "JSONRPC", "LineReader", "MAX_SETS", "MAX_SHOTS", "METHODS",
     "MeasurementData", "Method", "MethodSpec", "NewStateParams", "Oversized", "PROTOCOL_VERSION",
     "Precision", "PrepareParams", "ProbabilitiesParams", "ProgressParams", "ProgressValue",
     "ReadParams", "Request", "Response", "SEED_LIMIT", "SHM_DIR", "SHM_PREFIX", "STATE_ENCODINGS",
     "SUPPORTED_VERSIONS", "SampleParams", "SampleResult", "SegmentRef", "ServerInfo", "SlotData",
-    "StateExpectationParams", "StateRef", "TIMEOUT", "TermData", "TimedOut", "decode_array",
-    "encode_array", "encoder", "shots_problem",
+    "StateExpectationParams", "StateRef", "TIMEOUT", "TRANSFER_SINCE", "TermData", "TimedOut",
+    "WireEncoder", "bind", "decode_array", "encode_array", "encoder", "shots_problem",
 ]

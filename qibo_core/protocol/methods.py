@@ -39,9 +39,9 @@ from .messages import (
     StateRef,
 )
 
-PROTOCOL_VERSION: Final = 3
+PROTOCOL_VERSION: Final = 4
 """The version this package speaks by default: the newest."""
-SUPPORTED_VERSIONS: Final = (1, 2, 3)
+SUPPORTED_VERSIONS: Final = (1, 2, 3, 4)
 
 
 class Method:
@@ -91,7 +91,7 @@ METHODS: Final[dict[str, MethodSpec]] = {spec.name: spec for spec in (
     MethodSpec(Method.INITIALIZE, InitializeParams, InitializeResult),
     MethodSpec(Method.SHUTDOWN, None, None),
     MethodSpec(Method.EXIT, None, None, session=False),
-    MethodSpec(Method.EXECUTE, ExecuteParams[CircuitData, ArrayData], ExecuteResult),
+    MethodSpec(Method.EXECUTE, ExecuteParams[CircuitData, ArrayData], ExecuteResult[ArrayData]),
     MethodSpec(Method.STATE_NEW, NewStateParams[ArrayData], StateRef),
     MethodSpec(Method.STATE_APPLY, ApplyParams[GateData], None),
     MethodSpec(Method.STATE_READ, ReadParams, ArrayData, array=True),

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..circuit import GATES, Circuit, Gate, Operation
 from ..protocol import Feature, InitializeOptions, Precision
+from . import sharable
 
 
 def marginal(probabilities: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
@@ -89,6 +90,9 @@ class Backend(ABC):
 
     def __init__(self) -> None:
         self.options = InitializeOptions()
+        self.sharable = False
+        """Set by the session once its client takes arrays as sealed memory (protocol version
+        4): `new_amplitudes` then gives memory whose pages a read can hand over."""
 
     def configure(self, options: InitializeOptions) -> None:
         """Take the options of `initialize`; already checked against `precisions` and
@@ -111,6 +115,13 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release what the backend holds beyond its states (threads, pools). Safe twice."""
+
+    def new_amplitudes(self, count: int, dtype: np.dtype | None = None) -> np.ndarray:
+        """`count` zeros of `dtype` (default: the backend's) for a state: allocate states with
+        this rather than np.zeros, and a client that reads them gets these pages themselves,
+        not a copy (server/sharable.py)."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        return sharable.zeros(count, dtype) if self.sharable else np.zeros(count, dtype=dtype)
 
     def state_bytes(self, nqubits: int) -> int:
         """The memory a state of `nqubits` takes: checked before one is allocated."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..circuit import Circuit
 from ..errors import CircuitError, InvalidParams
-from ..protocol import ArrayData, ExecuteParams, ExecuteResult, Feature, Method, encode_array
+from ..protocol import ArrayData, ExecuteParams, ExecuteResult, Feature, Method
 from . import density
 from .backend import drawn_counts
 from .initial import initial_amplitudes
@@ -23,7 +23,7 @@ MAX_SAMPLES = 10**8
 
 
 @handles(Method.EXECUTE)
-def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
+def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     circuit = checked_circuit(params.circuit)
     qubits = list(circuit.measured_qubits)
     session.check_shots(params.nshots, params.seed)
@@ -72,7 +72,7 @@ def start_state(session: Session, nqubits: int, initial: ArrayData | np.ndarray 
 
 
 def _execute_shots(session: Session, circuit: Circuit, start: Any,
-                   params: ExecuteParams[Any, Any]) -> ExecuteResult:
+                   params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     """A circuit whose shots differ before the end, run the backend's own way (Backend.shots)
     or by the session's shot engine (shots.py); the state held is one shot's final state (the
     engine's: the last branch walked)."""
@@ -104,7 +104,7 @@ def _engine_shots(session: Session, circuit: Circuit, start: Any, nshots: int,
 
 
 def _execute_density(session: Session, circuit: Circuit,
-                     params: ExecuteParams[Any, Any]) -> ExecuteResult:
+                     params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     """A density-matrix circuit (density.py): channels act exactly, shots are sampled from the
     final matrix's diagonal."""
     backend = session.backend
@@ -128,7 +128,7 @@ def _execute_density(session: Session, circuit: Circuit,
 
 
 def _sampled(session: Session, state_id: int, counts: np.ndarray, width: int,
-             params: ExecuteParams[Any, Any]) -> ExecuteResult:
+             params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     """The reply to an execute whose shots were all drawn from one final state: the counts as
     frequencies, and every shot when asked for."""
     result = ExecuteResult(state=state_id, frequencies=frequencies(counts, width))
@@ -138,9 +138,11 @@ def _sampled(session: Session, state_id: int, counts: np.ndarray, width: int,
     return result
 
 
-def reply_array(session: Session, array: np.ndarray, segment: int | None) -> ArrayData:
-    """`array` as a reply carries it: in the client's segment if it named one, else inline."""
+def reply_array(session: Session, array: np.ndarray,
+                segment: int | None) -> ArrayData | np.ndarray:
+    """`array` as a reply carries it: in the client's segment if it named one, else the array
+    itself, which the server encodes as the session agreed (base64, attachment, sealed memfd)."""
     if segment is None:
-        return encode_array(array)
+        return array
     session.segments.write(segment, array)
     return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=segment)

@@ -19,7 +19,7 @@ NORM_TOLERANCE = 1e-6
 def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: Segments,
                        dtype: np.dtype, *, density: bool = False) -> np.ndarray:
     """The amplitudes of an initial state, in `dtype`, once they are checked: inline (base64),
-    in a segment the client wrote, or an array (in process). With `density`, a density matrix
+    attached, in a sealed memfd or a segment the client wrote, or an array (in process). With `density`, a density matrix
     (2^n x 2^n, Hermitian, positive semidefinite, of trace 1) is taken too."""
     dim = 2**nqubits
     shapes: list[tuple[int, ...]] = [(dim,), (dim, dim)] if density else [(dim,)]
@@ -31,7 +31,10 @@ def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: 
         _check_shape(tuple(initial.shape), shapes, nqubits)
         try:
             if initial.segment is None:
-                array = decode_array(initial)  # a read-only view of the message
+                # inline: a read-only view of the message; an attachment, or a sealed memfd
+                # mapped copy-on-write (or copied): memory of our own
+                array = decode_array(initial)
+                owned = array.flags.writeable
             else:
                 count = math.prod(checked_shape(initial.shape))
                 array = segments.read(initial.segment, np.dtype(initial.dtype), count)

@@ -9,6 +9,7 @@ from ..protocol import (
     FEATURE_VERSIONS,
     STATE_ENCODINGS,
     SUPPORTED_VERSIONS,
+    TRANSFER_SINCE,
     AttachParams,
     Capabilities,
     InitializeParams,
@@ -44,6 +45,10 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
     session.initialized = True
     session.version = version = params.protocol_version
     encodings = [e for e in STATE_ENCODINGS if e != "shm" or session.segments.enabled]
+    transfer = session.transfer
+    if version >= TRANSFER_SINCE:
+        transfer.agree(options)
+        backend.sharable = transfer.socket is not None
     return InitializeResult(
         protocol_version=version,
         server_info=ServerInfo(name=backend.name, version=backend.version),
@@ -53,7 +58,8 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
             state_encodings=encodings, threads=backend.threads,
             max_message_bytes=session.max_message_bytes,
             features=[f for f in backend.features if FEATURE_VERSIONS[f] <= version],
-            devices=devices if version >= DEVICES_SINCE else None))
+            devices=devices if version >= DEVICES_SINCE else None,
+            binary_frames=transfer.binary, descriptors=transfer.socket is not None))
 
 
 @handles(Method.SHUTDOWN)

@@ -36,11 +36,15 @@ PARALLEL_MIN_AMPLITUDES = 2**16
 
 
 class NumpyState:
-    """The amplitudes, and a scratch array of the same size for out-of-place matmuls."""
+    """The amplitudes, and a scratch array of the same size for out-of-place matmuls, made by
+    `allocate` (the backend's new_amplitudes: memory a read may hand over, whichever of the two
+    holds the amplitudes then)."""
 
-    def __init__(self, data: np.ndarray) -> None:
+    def __init__(self, data: np.ndarray,
+                 allocate: Callable[[int, np.dtype], np.ndarray] | None = None) -> None:
         self.nqubits = data.size.bit_length() - 1
         self.data = data
+        self._allocate = allocate
         self._scratch: np.ndarray | None = None
 
     @property
@@ -50,7 +54,10 @@ class NumpyState:
 
     def swap_scratch(self) -> np.ndarray:
         """The scratch array, which becomes the amplitudes once the caller has filled it."""
-        scratch = self._scratch if self._scratch is not None else np.empty_like(self.data)
+        scratch = self._scratch
+        if scratch is None:
+            scratch = (np.empty_like(self.data) if self._allocate is None
+                       else self._allocate(self.data.size, self.data.dtype))
         self._scratch, self.data = self.data, scratch
         return scratch
 
@@ -90,12 +97,12 @@ class NumpyBackend(Backend):
         return 2 * super().state_bytes(nqubits)  # the amplitudes and the scratch array
 
     def zero_state(self, nqubits: int) -> NumpyState:
-        data = np.zeros(2**nqubits, dtype=self.dtype)
+        data = self.new_amplitudes(2**nqubits)
         data[0] = 1
-        return NumpyState(data)
+        return NumpyState(data, self.new_amplitudes)
 
     def from_array(self, amplitudes: np.ndarray) -> NumpyState:
-        return NumpyState(amplitudes)
+        return NumpyState(amplitudes, self.new_amplitudes)
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> NumpyState:

@@ -1,0 +1,222 @@
+"""Sealed memory (protocol version 4): an array in a memfd that nobody can change any more,
+passed between client and backend as a file descriptor over a Unix socket (SCM_RIGHTS).
+
+The sender fills a memfd, drops every writable mapping of it and seals it (F_SEAL_WRITE,
+F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL); the kernel refuses F_SEAL_WRITE while a writable
+shared mapping is left. The receiver checks the seals before it maps the file copy-on-write: its
+array is the sender's pages, copied by no one and changed by no one (its own writes go to pages of
+its own). A file without the seals is copied out with pread instead, so a sender that does not
+seal, or says it did, can neither change nor truncate what the receiver holds.
+
+Linux only: elsewhere (or under a sandbox that refuses memfd_create) `available()` is False and
+arrays take the other paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import mmap
+import os
+import socket
+import stat
+from functools import cache
+
+import numpy as np
+
+logger = logging.getLogger("qibo_core.sealed")
+
+try:
+    from fcntl import F_ADD_SEALS, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, fcntl
+    from fcntl import F_SEAL_WRITE as _F_SEAL_WRITE
+except ImportError:  # not Linux: no seals, and `available()` says so
+    F_ADD_SEALS = F_GET_SEALS = F_SEAL_GROW = F_SEAL_SEAL = F_SEAL_SHRINK = _F_SEAL_WRITE = 0
+    fcntl = None  # type: ignore[assignment]
+
+F_SEAL_WRITE = _F_SEAL_WRITE
+SEALS = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL
+"""What a sender sets."""
+REQUIRED = F_SEAL_WRITE | F_SEAL_SHRINK
+"""What a receiver needs before it maps: nobody writes (no write, no writable shared mapping
+left or new), nobody truncates (no SIGBUS)."""
+NAME = "qibo-core-array"
+"""The memfd's name (shown in /proc/<pid>/fd)."""
+_CHUNK = 2**30
+"""Bytes per pread or pwrite: Linux moves at most about 2 GiB in one call."""
+MAX_DESCRIPTORS = 16
+"""The most descriptors one message may carry."""
+MIN_BYTES = 2**16
+"""Smaller arrays travel in their message: making, passing and mapping a memfd costs more than
+copying their bytes."""
+
+
+@cache
+def available() -> bool:
+    """Whether this process can make a sealed memfd (Linux, and no sandbox refusing it)."""
+    try:
+        fd = new_memfd(1)
+    except OSError as exc:
+        logger.info("sealed memory is not available here: %s", exc)
+        return False
+    try:
+        seal(fd)
+        return True
+    except OSError as exc:
+        logger.info("sealed memory is not available here: %s", exc)
+        return False
+    finally:
+        os.close(fd)
+
+
+def new_memfd(nbytes: int) -> int:
+    """A memfd of `nbytes` zero bytes that can be sealed (OSError where it cannot be made)."""
+    create = getattr(os, "memfd_create", None)
+    if create is None or fcntl is None:
+        raise OSError("memfd_create is not available on this platform")
+    fd: int = create(NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, nbytes)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def seal(fd: int) -> None:
+    """Seal a memfd for good; OSError (EBUSY) while a writable shared mapping of it is left."""
+    assert fcntl is not None
+    fcntl(fd, F_ADD_SEALS, SEALS)
+
+
+def sealed_copy(array: np.ndarray) -> int:
+    """A new sealed memfd holding `array`'s bytes (little-endian, C order), written with
+    pwrite: fresh pages are filled without a fault each."""
+    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    view = data.reshape(-1).data.cast("B")
+    fd = new_memfd(len(view))
+    try:
+        done = 0
+        while done < len(view):
+            done += os.pwrite(fd, view[done:done + _CHUNK], done)
+        seal(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+class Descriptor:
+    """A file descriptor received with a message: closed when dropped unless taken."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def take(self) -> int:
+        """The descriptor, now the caller's to close; ValueError if it was taken already."""
+        if self._fd is None:
+            raise ValueError("the descriptor was used already")
+        fd, self._fd = self._fd, None
+        return fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self.take())
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def array_from(descriptor: Descriptor, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """The array of `dtype` and `shape` at the start of a received memfd, and whether it was
+    sealed: then mapped copy-on-write (no copy; writable, and the writes stay ours); else
+    copied out with pread. ValueError if the file cannot hold it."""
+    fd = descriptor.take()
+    try:
+        info = os.fstat(fd)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("the descriptor is not a regular file")
+        if info.st_size < nbytes:
+            raise ValueError(f"the file holds {info.st_size} bytes, fewer than the {nbytes} "
+                             "of the array")
+        if nbytes == 0:
+            return np.empty(shape, dtype=dtype)
+        if is_sealed(fd):
+            memory = mmap.mmap(fd, nbytes, flags=mmap.MAP_PRIVATE,
+                               prot=mmap.PROT_READ | mmap.PROT_WRITE)
+            return np.frombuffer(memory, dtype=dtype, count=math.prod(shape)).reshape(shape)
+        logger.warning("a peer sent an array in memory it did not seal: copied, not mapped")
+        array = np.empty(shape, dtype=dtype)
+        read_into(fd, array.reshape(-1).data.cast("B"))
+        return array
+    finally:
+        os.close(fd)
+
+
+def is_sealed(fd: int) -> bool:
+    """Whether nobody can write to the file or truncate it any more (False for a file that
+    cannot carry seals at all)."""
+    assert fcntl is not None
+    try:
+        seals: int = fcntl(fd, F_GET_SEALS)
+    except OSError:
+        return False  # EINVAL: not a memfd
+    return seals & REQUIRED == REQUIRED
+
+
+def read_into(fd: int, buffer: memoryview) -> None:
+    """The first len(buffer) bytes of `fd` into `buffer`; ValueError if the file is shorter
+    (truncated under us)."""
+    done = 0
+    while done < len(buffer):
+        count = os.preadv(fd, [buffer[done:done + _CHUNK]], done)
+        if count == 0:
+            raise ValueError(f"the file ends after {done} of {len(buffer)} bytes (truncated?)")
+        done += count
+
+
+# ---- the descriptor socket ------------------------------------------------------------------
+
+def socket_pair() -> tuple[socket.socket, socket.socket]:
+    """Both ends of a descriptor socket: message boundaries kept (SOCK_SEQPACKET), so each
+    message's descriptors arrive as one."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(sock: socket.socket, fds: list[int]) -> bool:
+    """Pass `fds` as one message without waiting; False if the socket would block or is gone
+    (the caller sends the arrays another way)."""
+    try:
+        return socket.send_fds(sock, [b"d"], fds, socket.MSG_DONTWAIT) == 1
+    except OSError:
+        return False
+
+
+def receive(sock: socket.socket, count: int) -> list[Descriptor]:
+    """The `count` descriptors of the next message, which must be there already (the sender
+    passes them before it writes the message that says so); ValueError if they are not."""
+    try:
+        _, fds, flags, _ = socket.recv_fds(sock, 16, MAX_DESCRIPTORS,
+                                           socket.MSG_DONTWAIT | _CLOEXEC)
+    except BlockingIOError:
+        raise ValueError(f"the message says {count} descriptors were passed, and none "
+                         "were") from None
+    received = [Descriptor(fd) for fd in fds]
+    if flags & socket.MSG_CTRUNC or len(received) != count:
+        for descriptor in received:
+            descriptor.close()
+        more = " (and more, cut off)" if flags & socket.MSG_CTRUNC else ""
+        raise ValueError(f"the message says {count} descriptors were passed; {len(fds)} "
+                         f"came{more}")
+    return received
+
+
+def close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass  # closed already
+
+
+_CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+"""Received descriptors are not inherited by processes this one starts."""

@@ -1,0 +1,121 @@
+"""Memory for a backend's states that can be handed to the client without a copy (protocol
+version 4, sealed arrays; Backend.new_amplitudes allocates here once a client takes them).
+
+Such a state lives in a memfd mapped shared. To hand it over, that mapping is replaced, at the
+same address (MAP_FIXED), by a private copy-on-write mapping of the same file: the backend's
+arrays see the same bytes and keep working, its later writes go to pages of its own, and since
+no writable shared mapping is left the file can be sealed and passed on. The client's array is
+then these very pages, which nobody can change. The file is handed over once; a state read again
+after that is copied into a new sealed memfd.
+
+Memory that cannot be had this way (small, not Linux, no memfd, no descriptors left) is NumPy's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..protocol import sealed
+
+MIN_BYTES = 2**20
+"""Smaller states are NumPy memory: each shared one holds a descriptor."""
+MAX_LIVE = 512
+"""Shared memory held at once, at most (a descriptor each, of the 1024 a process usually may
+open); more states are NumPy memory."""
+_MAP_FIXED = 0x10
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None  # no C library to map with: memory stays NumPy's
+    return libc
+
+
+_LIBC = _libc() if sys.platform == "linux" else None
+
+
+class _Shared:
+    """A memfd mapped at `address`, owned by the arrays over it (NumPy's `base`): the mapping
+    and the descriptor go with the last of them."""
+
+    live = 0
+
+    def __init__(self, count: int, dtype: np.dtype) -> None:
+        self.nbytes = count * dtype.itemsize
+        self.fd: int | None = sealed.new_memfd(self.nbytes)
+        try:
+            self.address = _map(self.nbytes, mmap.MAP_SHARED, self.fd)
+        except OSError:
+            os.close(self.fd)
+            raise
+        _Shared.live += 1
+        self.__array_interface__ = {"shape": (count,), "typestr": dtype.str,
+                                    "data": (self.address, False), "version": 3}
+
+    def hand_over(self) -> int | None:
+        """The memfd, sealed, for the client; the backend's mapping is private from now on.
+        None if the kernel refuses (the mapping is then unchanged or private: still good)."""
+        fd = self.fd
+        if fd is None:
+            return None
+        try:
+            _map(self.nbytes, mmap.MAP_PRIVATE | _MAP_FIXED, fd, self.address)
+            sealed.seal(fd)
+        except OSError:
+            return None
+        self.fd = None
+        return fd
+
+    def __del__(self) -> None:
+        if not hasattr(self, "address"):
+            return  # __init__ failed: nothing to release
+        _Shared.live -= 1
+        _LIBC.munmap(self.address, self.nbytes)
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def _map(nbytes: int, flags: int, fd: int, address: int | None = None) -> int:
+    result = _LIBC.mmap(address, nbytes, mmap.PROT_READ | mmap.PROT_WRITE, flags, fd, 0)
+    if result in (None, _MAP_FAILED) or (address is not None and result != address):
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mmap: {os.strerror(errno)}")
+    return int(result)
+
+
+def zeros(count: int, dtype: np.dtype) -> np.ndarray:
+    """`count` zeros of `dtype`: in a memfd when large enough and possible, else NumPy's.
+    Either way no page is touched until written (a new memfd reads as zeros)."""
+    if (count * dtype.itemsize < MIN_BYTES or _Shared.live >= MAX_LIVE or _LIBC is None
+            or not sealed.available()):
+        return np.zeros(count, dtype=dtype)
+    try:
+        return np.asarray(_Shared(count, dtype))
+    except OSError:  # no descriptors or memory left for one more: NumPy's memory will do
+        return np.zeros(count, dtype=dtype)
+
+
+def hand_over(array: np.ndarray) -> int | None:
+    """A sealed memfd that holds `array`, made of its own pages when it is the whole of memory
+    from `zeros` not handed over yet, in little-endian order; else None (the caller copies)."""
+    owner: Any = array.base
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    if (not isinstance(owner, _Shared) or not array.flags.c_contiguous
+            or array.ctypes.data != owner.address or array.nbytes != owner.nbytes
+            or array.dtype.byteorder == ">" or sys.byteorder != "little"):
+        return None
+    return owner.hand_over()
