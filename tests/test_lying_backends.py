@@ -14,6 +14,7 @@ import pytest
 
 from qibo_core import Circuit, Handle, ProtocolError, gates
 from qibo_core.client.spawned import ProcessTransport
+from qibo_core.protocol import PROTOCOL_VERSION
 
 LIAR = """
 import json, sys
@@ -141,8 +142,9 @@ def test_expectation_values_for_other_sets() -> None:
 
 
 @pytest.mark.parametrize("initialize, message", [
-    ({"protocolVersion": 1}, "protocol version 1 when version 3 was asked for"),
-    ({"protocolVersion": 4}, "protocol version 4 when version 3 was asked for"),
+    ({"protocolVersion": 1}, f"protocol version 1 when version {PROTOCOL_VERSION} was asked for"),
+    ({"protocolVersion": PROTOCOL_VERSION + 1},
+     f"protocol version {PROTOCOL_VERSION + 1} when version {PROTOCOL_VERSION} was asked for"),
 ])
 def test_an_answer_to_another_version(initialize: dict[str, Any], message: str) -> None:
     with pytest.raises(ProtocolError, match=message):

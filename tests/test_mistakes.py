@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import bell
+from helpers import bell, spawned
 from rawpipe import Pipe
 
 from qibo_backend_numpy import NumpyBackend
@@ -32,7 +32,7 @@ from qibo_core import (
 )
 from qibo_core.circuit.channels import ThermalRelaxationChannel
 from qibo_core.client.discovery import configured_backends, find_backend
-from qibo_core.protocol import ErrorCode, NewStateParams
+from qibo_core.protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS, ErrorCode, NewStateParams
 
 
 @pytest.fixture(scope="module")
@@ -241,8 +241,9 @@ def test_a_backend_on_a_terminal_greets_and_ends_quietly_on_ctrl_c() -> None:
     try:
         assert process.stderr is not None
         greeting = process.stderr.readline() + process.stderr.readline()
-        assert "a JSON-RPC 2.0 server (protocol versions 1, 2, 3)" in greeting
-        assert '"method": "initialize", "params": {"protocolVersion": 3}' in greeting
+        versions = ", ".join(map(str, SUPPORTED_VERSIONS))
+        assert f"a JSON-RPC 2.0 server (protocol versions {versions})" in greeting
+        assert f'"initialize", "params": {{"protocolVersion": {PROTOCOL_VERSION}}}' in greeting
         assert "Ctrl-D ends it" in process.stderr.readline()
         process.send_signal(signal.SIGINT)  # what Ctrl-C on a terminal sends
         out, err = process.communicate(timeout=20)
@@ -317,7 +318,7 @@ def test_a_client_that_truncates_its_upload_does_not_kill_the_backend() -> None:
     reads, it answers InvalidParams (a mapping would have died of SIGBUS)."""
     n = 23
     amplitudes = np.full(2**n, 2 ** (-n / 2), dtype=complex)
-    with connect("numpy") as handle:
+    with spawned("numpy", descriptors=False) as handle:  # a client that uploads by segment
         pool = handle.arrays.segments
         assert pool is not None
         for delay in np.linspace(0, 0.04, 9):

@@ -37,7 +37,8 @@ for line in sys.stdin:
     request = json.loads(line)
     method = request.get("method")
     if method == "initialize":
-        result = {"protocolVersion": 3, "serverInfo": {"name": "silent", "version": "0"},
+        result = {"protocolVersion": request["params"]["protocolVersion"],
+                  "serverInfo": {"name": "silent", "version": "0"},
                   "capabilities": {"gates": ["RX"], "nativeGates": [], "maxQubits": 2,
                                    "precisions": ["complex128"], "stateEncodings": ["base64"],
                                    "threads": 1, "features": ["expectation"]}}

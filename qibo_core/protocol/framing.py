@@ -177,16 +177,18 @@ class LineReader:
             return Frame(line, problem=f"the message's envelope is malformed: {exc}")
         except msgspec.DecodeError:
             return line  # not JSON: the decoder above says so
-        if not envelope.attachments and not envelope.descriptors:
+        # Fields of a kind the session did not agree on are unknown fields: ignored.
+        sizes = envelope.attachments if self.attachments else []
+        count = envelope.descriptors if self.descriptors is not None else 0
+        if not sizes and not count:
             return line
         frame = Frame(line)
-        frame.problem = self._take_descriptors(frame, envelope.descriptors)
-        sizes = envelope.attachments
+        frame.problem = self._take_descriptors(frame, count)
         if sizes:
             problem = self._attachments_problem(sizes)
             if problem and not frame.problem:
                 frame.problem = problem
-            if not self.attachments or any(n < 0 for n in sizes):
+            if any(n < 0 for n in sizes):
                 return frame  # nothing can be skipped reliably: what follows reads as lines
             if problem:
                 self._skipping = sum(sizes)
@@ -198,8 +200,6 @@ class LineReader:
         return frame
 
     def _attachments_problem(self, sizes: list[int]) -> str:
-        if not self.attachments:
-            return "the message has attachments, but binary frames were not agreed"
         if any(n < 0 for n in sizes):
             return f"attachment sizes must be non-negative, got {sizes[:8]}"
         if len(sizes) > MAX_ATTACHMENTS:
@@ -212,8 +212,7 @@ class LineReader:
     def _take_descriptors(self, frame: Frame, count: int) -> str:
         if not count:
             return ""
-        if self.descriptors is None:
-            return "the message says descriptors were passed, but none were agreed"
+        assert self.descriptors is not None
         if not 0 < count <= sealed.MAX_DESCRIPTORS:
             return f"a message carries 1 to {sealed.MAX_DESCRIPTORS} descriptors, not {count}"
         try:

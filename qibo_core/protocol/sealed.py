@@ -14,13 +14,16 @@ arrays take the other paths.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import mmap
 import os
 import socket
 import stat
+import sys
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +56,8 @@ copying their bytes."""
 @cache
 def available() -> bool:
     """Whether this process can make a sealed memfd (Linux, and no sandbox refusing it)."""
+    if _LIBC is None:
+        return False
     try:
         fd = new_memfd(1)
     except OSError as exc:
@@ -142,15 +147,58 @@ def array_from(descriptor: Descriptor, dtype: np.dtype, shape: tuple[int, ...]) 
         if nbytes == 0:
             return np.empty(shape, dtype=dtype)
         if is_sealed(fd):
-            memory = mmap.mmap(fd, nbytes, flags=mmap.MAP_PRIVATE,
-                               prot=mmap.PROT_READ | mmap.PROT_WRITE)
-            return np.frombuffer(memory, dtype=dtype, count=math.prod(shape)).reshape(shape)
+            mapping = Mapping(fd, nbytes, mmap.MAP_PRIVATE, dtype)
+            return np.asarray(mapping).reshape(shape)
         logger.warning("a peer sent an array in memory it did not seal: copied, not mapped")
         array = np.empty(shape, dtype=dtype)
         read_into(fd, array.reshape(-1).data.cast("B"))
         return array
     finally:
         os.close(fd)
+
+
+class Mapping:
+    """A file mapped at `address`, owned by the NumPy arrays over it (their `base`): unmapped
+    with the last of them. Unlike Python's mmap it keeps no descriptor of the file, so that
+    arrays held by the thousand do not exhaust the process's descriptors."""
+
+    def __init__(self, fd: int, nbytes: int, flags: int, dtype: np.dtype) -> None:
+        self.nbytes = nbytes
+        self.address = map_file(nbytes, flags, fd)
+        self.__array_interface__ = {"shape": (nbytes // dtype.itemsize,), "typestr": dtype.str,
+                                    "data": (self.address, False), "version": 3}
+
+    def __del__(self) -> None:
+        if hasattr(self, "address"):
+            _LIBC.munmap(self.address, self.nbytes)
+
+
+def map_file(nbytes: int, flags: int, fd: int, address: int | None = None) -> int:
+    """mmap(2), readable and writable: where it mapped `fd` (at `address` with MAP_FIXED)."""
+    if _LIBC is None:
+        raise OSError("no C library to map files with")
+    result = _LIBC.mmap(address, nbytes, mmap.PROT_READ | mmap.PROT_WRITE, flags, fd, 0)
+    if result in (None, _MAP_FAILED) or (address is not None and result != address):
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mmap: {os.strerror(errno)}")
+    return int(result)
+
+
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc() if sys.platform == "linux" else None
+_MAP_FAILED = ctypes.c_void_p(-1).value
+MAP_FIXED = 0x10
 
 
 def is_sealed(fd: int) -> bool:
@@ -195,12 +243,16 @@ def send(sock: socket.socket, fds: list[int]) -> bool:
 def receive(sock: socket.socket, count: int) -> list[Descriptor]:
     """The `count` descriptors of the next message, which must be there already (the sender
     passes them before it writes the message that says so); ValueError if they are not."""
-    try:
-        _, fds, flags, _ = socket.recv_fds(sock, 16, MAX_DESCRIPTORS,
-                                           socket.MSG_DONTWAIT | _CLOEXEC)
+    space = socket.CMSG_SPACE(MAX_DESCRIPTORS * _INT.itemsize)
+    try:  # recvmsg itself: socket.recv_fds drops its flags (Python 3.11), and would wait
+        _, ancillary, flags, _ = sock.recvmsg(16, space, socket.MSG_DONTWAIT | _CLOEXEC)
     except BlockingIOError:
         raise ValueError(f"the message says {count} descriptors were passed, and none "
                          "were") from None
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += np.frombuffer(data[:len(data) - len(data) % _INT.itemsize], _INT).tolist()
     received = [Descriptor(fd) for fd in fds]
     if flags & socket.MSG_CTRUNC or len(received) != count:
         for descriptor in received:
@@ -220,3 +272,4 @@ def close_quietly(fd: int) -> None:
 
 _CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
 """Received descriptors are not inherited by processes this one starts."""
+_INT = np.dtype(np.intc)

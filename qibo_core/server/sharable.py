@@ -13,7 +13,6 @@ Memory that cannot be had this way (small, not Linux, no memfd, no descriptors l
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 import sys
@@ -28,42 +27,22 @@ MIN_BYTES = 2**20
 MAX_LIVE = 512
 """Shared memory held at once, at most (a descriptor each, of the 1024 a process usually may
 open); more states are NumPy memory."""
-_MAP_FIXED = 0x10
-_MAP_FAILED = ctypes.c_void_p(-1).value
 
 
-def _libc() -> Any:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    except (OSError, AttributeError):
-        return None  # no C library to map with: memory stays NumPy's
-    return libc
-
-
-_LIBC = _libc() if sys.platform == "linux" else None
-
-
-class _Shared:
-    """A memfd mapped at `address`, owned by the arrays over it (NumPy's `base`): the mapping
-    and the descriptor go with the last of them."""
+class _Shared(sealed.Mapping):
+    """A memfd mapped shared, owned by the arrays over it (NumPy's `base`): the mapping and the
+    descriptor go with the last of them."""
 
     live = 0
 
     def __init__(self, count: int, dtype: np.dtype) -> None:
-        self.nbytes = count * dtype.itemsize
-        self.fd: int | None = sealed.new_memfd(self.nbytes)
+        self.fd: int | None = sealed.new_memfd(count * dtype.itemsize)
         try:
-            self.address = _map(self.nbytes, mmap.MAP_SHARED, self.fd)
+            super().__init__(self.fd, count * dtype.itemsize, mmap.MAP_SHARED, dtype)
         except OSError:
             os.close(self.fd)
             raise
         _Shared.live += 1
-        self.__array_interface__ = {"shape": (count,), "typestr": dtype.str,
-                                    "data": (self.address, False), "version": 3}
 
     def hand_over(self) -> int | None:
         """The memfd, sealed, for the client; the backend's mapping is private from now on.
@@ -72,7 +51,7 @@ class _Shared:
         if fd is None:
             return None
         try:
-            _map(self.nbytes, mmap.MAP_PRIVATE | _MAP_FIXED, fd, self.address)
+            sealed.map_file(self.nbytes, mmap.MAP_PRIVATE | sealed.MAP_FIXED, fd, self.address)
             sealed.seal(fd)
         except OSError:
             return None
@@ -83,23 +62,15 @@ class _Shared:
         if not hasattr(self, "address"):
             return  # __init__ failed: nothing to release
         _Shared.live -= 1
-        _LIBC.munmap(self.address, self.nbytes)
+        super().__del__()
         if self.fd is not None:
             os.close(self.fd)
-
-
-def _map(nbytes: int, flags: int, fd: int, address: int | None = None) -> int:
-    result = _LIBC.mmap(address, nbytes, mmap.PROT_READ | mmap.PROT_WRITE, flags, fd, 0)
-    if result in (None, _MAP_FAILED) or (address is not None and result != address):
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"mmap: {os.strerror(errno)}")
-    return int(result)
 
 
 def zeros(count: int, dtype: np.dtype) -> np.ndarray:
     """`count` zeros of `dtype`: in a memfd when large enough and possible, else NumPy's.
     Either way no page is touched until written (a new memfd reads as zeros)."""
-    if (count * dtype.itemsize < MIN_BYTES or _Shared.live >= MAX_LIVE or _LIBC is None
+    if (count * dtype.itemsize < MIN_BYTES or _Shared.live >= MAX_LIVE
             or not sealed.available()):
         return np.zeros(count, dtype=dtype)
     try:
