@@ -14,7 +14,7 @@ import pytest
 from helpers import spawned
 from rawpipe import Pipe
 
-from qibo_core import Circuit, InvalidParams, connect, gates
+from qibo_core import Circuit, InvalidParams, gates
 from qibo_core.client.discovery import find_backend
 from qibo_core.client.segments import MIN_BYTES, SegmentPool
 from qibo_core.protocol import SHM_DIR, SHM_PREFIX, ErrorCode

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers import alive, spawned
-from seccomp import SUPPORTED as SECCOMP, without_memfd
+from seccomp import SUPPORTED as SECCOMP
+from seccomp import without_memfd
 
 from qibo_core import Circuit, Handle, Parameter, ProtocolError, connect, gates
 from qibo_core.client.discovery import find_backend

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..protocol import DescriptorOffer
 from ..server import Backend, Session
 
 
@@ -17,7 +18,7 @@ class LocalTransport:
 
     shares_memory = False  # arrays are handed over directly
     frames = False
-    descriptor_offer = None
+    descriptor_offer: DescriptorOffer | None = None
     max_request_bytes: int | None = None  # nothing is encoded
 
     def __init__(self, backend: Backend) -> None:

@@ -126,9 +126,10 @@ class ProcessTransport:
         self._writer = WireEncoder()
         """Encodes requests as `initialize` agreed (base64 until then)."""
         self._socket, theirs = _descriptor_sockets() if descriptors else (None, None)
-        passed = () if theirs is None else (theirs.fileno(),)
+        their_fd = None if theirs is None else theirs.fileno()
         try:
-            self.process = BackendProcess(argv, name=name, env=env, pass_fds=passed)
+            self.process = BackendProcess(argv, name=name, env=env, pass_fds=tuple(
+                [] if their_fd is None else [their_fd]))
         except BaseException:
             self._close_socket()
             raise
@@ -137,10 +138,10 @@ class ProcessTransport:
                 theirs.close()  # the backend holds its own end now
         self.descriptor_offer: DescriptorOffer | None = None
         """Where the backend finds the descriptor socket, for `initialize` to offer."""
-        if self._socket is not None:
+        if self._socket is not None and their_fd is not None:
             token = secrets.token_hex(16)
             self._socket.send(token.encode())
-            self.descriptor_offer = DescriptorOffer(passed[0], token)
+            self.descriptor_offer = DescriptorOffer(their_fd, token)
         self._stdin = self.process.stdin
         self._stdout = LineReader(self.process.stdout_fd, max_reply_bytes)
 

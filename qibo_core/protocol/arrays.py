@@ -118,9 +118,9 @@ def bind(value: Any, frame: Frame) -> None:
             raise ValueError("an array is in more than one place (data, segment, attachment, "
                              "descriptor)")
         if data.attachment is not None:
-            data.payload = _item(frame.attachments, data.attachment, "attachment")
+            vars(data)["payload"] = _item(frame.attachments, data.attachment, "attachment")
         elif data.descriptor is not None:
-            data.payload = _item(frame.descriptors, data.descriptor, "descriptor")
+            vars(data)["payload"] = _item(frame.descriptors, data.descriptor, "descriptor")
     for descriptor in frame.descriptors:
         if not any(getattr(d, "payload", None) is descriptor for d in _arrays(value)):
             descriptor.close()

@@ -29,14 +29,17 @@ import numpy as np
 
 logger = logging.getLogger("qibo_core.sealed")
 
+_fcntl: Any
 try:
-    from fcntl import F_ADD_SEALS, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, fcntl
-    from fcntl import F_SEAL_WRITE as _F_SEAL_WRITE
-except ImportError:  # not Linux: no seals, and `available()` says so
-    F_ADD_SEALS = F_GET_SEALS = F_SEAL_GROW = F_SEAL_SEAL = F_SEAL_SHRINK = _F_SEAL_WRITE = 0
-    fcntl = None  # type: ignore[assignment]
-
-F_SEAL_WRITE = _F_SEAL_WRITE
+    import fcntl as _fcntl
+except ImportError:  # not POSIX: no seals, and `available()` says so
+    _fcntl = None
+F_ADD_SEALS: int = getattr(_fcntl, "F_ADD_SEALS", 0)
+F_GET_SEALS: int = getattr(_fcntl, "F_GET_SEALS", 0)
+F_SEAL_WRITE: int = getattr(_fcntl, "F_SEAL_WRITE", 0)
+F_SEAL_SHRINK: int = getattr(_fcntl, "F_SEAL_SHRINK", 0)
+F_SEAL_GROW: int = getattr(_fcntl, "F_SEAL_GROW", 0)
+F_SEAL_SEAL: int = getattr(_fcntl, "F_SEAL_SEAL", 0)
 SEALS = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL
 """What a sender sets."""
 REQUIRED = F_SEAL_WRITE | F_SEAL_SHRINK
@@ -76,7 +79,7 @@ def available() -> bool:
 def new_memfd(nbytes: int) -> int:
     """A memfd of `nbytes` zero bytes that can be sealed (OSError where it cannot be made)."""
     create = getattr(os, "memfd_create", None)
-    if create is None or fcntl is None:
+    if create is None or not F_ADD_SEALS:
         raise OSError("memfd_create is not available on this platform")
     fd: int = create(NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
@@ -89,8 +92,7 @@ def new_memfd(nbytes: int) -> int:
 
 def seal(fd: int) -> None:
     """Seal a memfd for good; OSError (EBUSY) while a writable shared mapping of it is left."""
-    assert fcntl is not None
-    fcntl(fd, F_ADD_SEALS, SEALS)
+    _fcntl.fcntl(fd, F_ADD_SEALS, SEALS)
 
 
 def sealed_copy(array: np.ndarray) -> int:
@@ -196,7 +198,7 @@ def _libc() -> Any:
     return libc
 
 
-_LIBC = _libc() if sys.platform == "linux" else None
+_LIBC: Any = _libc() if sys.platform == "linux" else None
 _MAP_FAILED = ctypes.c_void_p(-1).value
 MAP_FIXED = 0x10
 
@@ -204,9 +206,8 @@ MAP_FIXED = 0x10
 def is_sealed(fd: int) -> bool:
     """Whether nobody can write to the file or truncate it any more (False for a file that
     cannot carry seals at all)."""
-    assert fcntl is not None
     try:
-        seals: int = fcntl(fd, F_GET_SEALS)
+        seals: int = _fcntl.fcntl(fd, F_GET_SEALS)
     except OSError:
         return False  # EINVAL: not a memfd
     return seals & REQUIRED == REQUIRED

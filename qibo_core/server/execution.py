@@ -86,7 +86,8 @@ def _execute_shots(session: Session, circuit: Circuit, start: Any,
     if not params.nshots:
         return ExecuteResult(state=state_id)
     counts = np.bincount(as_integers(shots), minlength=2 ** shots.shape[1])
-    result = ExecuteResult(state=state_id, frequencies=frequencies(counts, shots.shape[1]))
+    result: ExecuteResult[Any] = ExecuteResult(state=state_id,
+                                               frequencies=frequencies(counts, shots.shape[1]))
     if params.samples:
         result.samples = reply_array(session, shots, params.samples_segment)
     return result
@@ -131,7 +132,8 @@ def _sampled(session: Session, state_id: int, counts: np.ndarray, width: int,
              params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     """The reply to an execute whose shots were all drawn from one final state: the counts as
     frequencies, and every shot when asked for."""
-    result = ExecuteResult(state=state_id, frequencies=frequencies(counts, width))
+    result: ExecuteResult[Any] = ExecuteResult(state=state_id,
+                                               frequencies=frequencies(counts, width))
     if params.samples:
         result.samples = reply_array(session, shot_bits(counts, width, params.seed),
                                      params.samples_segment)

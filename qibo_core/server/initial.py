@@ -19,8 +19,9 @@ NORM_TOLERANCE = 1e-6
 def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: Segments,
                        dtype: np.dtype, *, density: bool = False) -> np.ndarray:
     """The amplitudes of an initial state, in `dtype`, once they are checked: inline (base64),
-    attached, in a sealed memfd or a segment the client wrote, or an array (in process). With `density`, a density matrix
-    (2^n x 2^n, Hermitian, positive semidefinite, of trace 1) is taken too."""
+    attached, in a sealed memfd or a segment the client wrote, or an array (in process). With
+    `density`, a density matrix (2^n x 2^n, Hermitian, positive semidefinite, of trace 1) is
+    taken too."""
     dim = 2**nqubits
     shapes: list[tuple[int, ...]] = [(dim,), (dim, dim)] if density else [(dim,)]
     owned = False  # whether `array` is ours to hand to the backend without a copy

@@ -275,7 +275,7 @@ class Server:
         try:
             message = _request_decoder.decode(line)
             if frame is not None:
-                message.frame = frame
+                vars(message)["frame"] = frame
             return message
         except msgspec.ValidationError as exc:
             return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
