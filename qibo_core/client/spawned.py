@@ -140,8 +140,11 @@ class ProcessTransport:
         """Where the backend finds the descriptor socket, for `initialize` to offer."""
         if self._socket is not None and their_fd is not None:
             token = secrets.token_hex(16)
-            self._socket.send(token.encode())
-            self.descriptor_offer = DescriptorOffer(their_fd, token)
+            try:
+                self._socket.send(token.encode(), socket.MSG_DONTWAIT)
+                self.descriptor_offer = DescriptorOffer(their_fd, token)
+            except OSError:  # the command closed it at start (ssh does): nothing to offer
+                self._close_socket()
         self._stdin = self.process.stdin
         self._stdout = LineReader(self.process.stdout_fd, max_reply_bytes)
 
