@@ -28,6 +28,7 @@ from qibo_core import Circuit, Handle, Parameter, ProtocolError, connect, gates
 from qibo_core.client.discovery import find_backend
 from qibo_core.client.spawned import ProcessTransport
 from qibo_core.protocol import PROTOCOL_VERSION, SHM_DIR, ErrorCode, sealed
+from qibo_core.server import sharable
 
 ROOT = os.geteuid() == 0
 READ_TIMEOUT = 20.0
@@ -64,7 +65,15 @@ def maps_inode(pid: int, inode: int) -> bool:
 
 # ---- the reference client and backend -------------------------------------------------------
 
-def test_a_version_4_session_agrees_on_both_and_a_large_read_is_the_backends_pages() -> None:
+@pytest.fixture
+def states_in_memfds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backends started from here keep their states in memfds, as where shared memory has huge
+    pages (this machine's has not: there they would run slower, see sharable.worthwhile)."""
+    monkeypatch.setenv(sharable.VARIABLE, "1")
+
+
+def test_a_version_4_session_agrees_on_both_and_a_large_read_is_the_backends_pages(
+        states_in_memfds: None) -> None:
     """The client's array is a copy-on-write mapping of the very memfd the backend's state
     lives in: zero copy. The backend then writes into that state (gates of every kernel kind)
     and the array handed out stays as it was."""
@@ -90,7 +99,38 @@ def test_a_version_4_session_agrees_on_both_and_a_large_read_is_the_backends_pag
         np.testing.assert_array_equal(state.read(), second)
 
 
-def test_arrays_outlive_their_state_and_their_backend_and_hold_no_descriptor() -> None:
+def test_where_states_stay_in_numpy_memory_reads_are_sealed_copies(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared memory with small pages (QIBO_CORE_STATES_IN_MEMFDS=0, as here by default): the
+    backend simulates on NumPy's memory, seals a copy for each read, and copies sealed uploads
+    in rather than simulating on their pages."""
+    monkeypatch.setenv(sharable.VARIABLE, "0")
+    initial = random_state(N)
+    with connect("numpy") as handle:
+        assert handle.info.capabilities.descriptors
+        state = handle.new_state(N, initial=initial)
+        array = state.read()
+        pid = handle.transport.pid  # type: ignore[attr-defined]
+        name, inode = mapping_of(array)  # type: ignore[misc]
+        assert name.startswith(f"/memfd:{sealed.NAME}") and not maps_inode(pid, inode)
+        np.testing.assert_allclose(array, initial, atol=1e-12)
+        with open(f"/proc/{pid}/maps") as f:
+            assert "memfd:" not in f.read()  # the upload was copied, nothing stays mapped
+
+
+def test_the_kernel_says_whether_shared_memory_gets_huge_pages(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(sharable.VARIABLE, raising=False)
+    sharable.worthwhile.cache_clear()
+    try:
+        policy = sharable._shmem_policy()
+        assert sharable.worthwhile() is (policy in ("always", "within_size", "advise", "force"))
+    finally:
+        sharable.worthwhile.cache_clear()
+
+
+def test_arrays_outlive_their_state_and_their_backend_and_hold_no_descriptor(
+        states_in_memfds: None) -> None:
     circuit = Circuit(N)
     circuit.add(gates.H(q) for q in range(N))
     before = len(os.listdir("/proc/self/fd"))
@@ -387,7 +427,16 @@ def sealed_memfd(values: np.ndarray, seals: int = sealed.SEALS) -> int:
     return fd
 
 
-def test_a_sealed_upload_is_mapped_not_copied_and_an_unsealed_one_is_copied(wire: Wire) -> None:
+def test_a_sealed_upload_is_mapped_not_copied_and_an_unsealed_one_is_copied(
+        states_in_memfds: None) -> None:
+    wire = Wire([find_backend("numpy")])
+    try:
+        uploads(wire)
+    finally:
+        assert wire.close() == 0
+
+
+def uploads(wire: Wire) -> None:
     assert wire.initialize(descriptors=wire.offer())["descriptors"] is True
     pid = wire.process.pid
     initial = random_state(N)

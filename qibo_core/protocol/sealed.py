@@ -175,6 +175,14 @@ class Mapping:
             _LIBC.munmap(self.address, self.nbytes)
 
 
+def mapped(array: np.ndarray) -> bool:
+    """Whether `array` lies in a file mapped by a Mapping (a sealed array received)."""
+    owner: Any = array.base
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    return isinstance(owner, Mapping)
+
+
 def map_file(nbytes: int, flags: int, fd: int, address: int | None = None) -> int:
     """mmap(2), readable and writable: where it mapped `fd` (at `address` with MAP_FIXED)."""
     if _LIBC is None:
@@ -184,6 +192,12 @@ def map_file(nbytes: int, flags: int, fd: int, address: int | None = None) -> in
         errno = ctypes.get_errno()
         raise OSError(errno, f"mmap: {os.strerror(errno)}")
     return int(result)
+
+
+def advise(address: int, nbytes: int, advice: int) -> None:
+    """madvise(2), for what it is worth: a kernel that ignores the advice changes nothing."""
+    if _LIBC is not None:
+        _LIBC.madvise(ctypes.c_void_p(address), ctypes.c_size_t(nbytes), advice)
 
 
 def _libc() -> Any:

@@ -123,6 +123,13 @@ class Backend(ABC):
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         return sharable.zeros(count, dtype) if self.sharable else np.zeros(count, dtype=dtype)
 
+    @staticmethod
+    def handed_over(array: np.ndarray) -> bool:
+        """Whether a read handed `array`'s pages (from new_amplitudes) to the client: a buffer
+        the backend would write all over is better taken anew then (the next read of it is
+        then zero-copy again, where writing here would copy page by page)."""
+        return sharable.handed_over(array)
+
     def state_bytes(self, nqubits: int) -> int:
         """The memory a state of `nqubits` takes: checked before one is allocated."""
         return int(2**nqubits * self.dtype.itemsize)

@@ -68,7 +68,7 @@ def start_state(session: Session, nqubits: int, initial: ArrayData | np.ndarray 
     if Feature.INITIAL_STATE not in backend.features:
         raise InvalidParams(f"the {backend.name} backend takes no initial states")
     return backend.from_array(initial_amplitudes(initial, nqubits, session.segments,
-                                                 backend.dtype))
+                                                 backend.dtype, keep_mapping=backend.sharable))
 
 
 def _execute_shots(session: Session, circuit: Circuit, start: Any,

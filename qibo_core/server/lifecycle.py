@@ -18,6 +18,7 @@ from ..protocol import (
     SegmentRef,
     ServerInfo,
 )
+from . import sharable
 from .registry import handles
 from .session import Session
 
@@ -48,7 +49,7 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
     transfer = session.transfer
     if version >= TRANSFER_SINCE:
         transfer.agree(options)
-        backend.sharable = transfer.socket is not None
+        backend.sharable = transfer.socket is not None and sharable.worthwhile()
     return InitializeResult(
         protocol_version=version,
         server_info=ServerInfo(name=backend.name, version=backend.version),

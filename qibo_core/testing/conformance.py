@@ -28,6 +28,7 @@ from .contract_checks import CONTRACT_CHECKS
 from .protocol_checks import PROTOCOL_CHECKS, REPLY_TIMEOUT, Exchange
 from .reference import ReferenceBackend
 from .report import CheckFailed, Hung, Outcome, Report
+from .transfer_checks import TRANSFER_CHECKS
 
 
 def check(executable: list[str]) -> Report:
@@ -37,7 +38,7 @@ def check(executable: list[str]) -> Report:
     and the checks after it are reported as not run."""
     report = Report(executable)
     hung = ""
-    for name, run in [*PROTOCOL_CHECKS, *CONTRACT_CHECKS]:
+    for name, run in [*PROTOCOL_CHECKS, *TRANSFER_CHECKS, *CONTRACT_CHECKS]:
         if hung:
             report.outcomes.append(Outcome(name, False, f"not run: {hung}"))
             continue

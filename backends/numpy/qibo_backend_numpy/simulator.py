@@ -37,14 +37,13 @@ PARALLEL_MIN_AMPLITUDES = 2**16
 
 class NumpyState:
     """The amplitudes, and a scratch array of the same size for out-of-place matmuls, made by
-    `allocate` (the backend's new_amplitudes: memory a read may hand over, whichever of the two
-    holds the amplitudes then)."""
+    the backend's new_amplitudes (memory a read may hand over, whichever of the two holds the
+    amplitudes then)."""
 
-    def __init__(self, data: np.ndarray,
-                 allocate: Callable[[int, np.dtype], np.ndarray] | None = None) -> None:
+    def __init__(self, data: np.ndarray, backend: Backend | None = None) -> None:
         self.nqubits = data.size.bit_length() - 1
         self.data = data
-        self._allocate = allocate
+        self._backend = backend
         self._scratch: np.ndarray | None = None
 
     @property
@@ -54,10 +53,11 @@ class NumpyState:
 
     def swap_scratch(self) -> np.ndarray:
         """The scratch array, which becomes the amplitudes once the caller has filled it."""
-        scratch = self._scratch
-        if scratch is None:
-            scratch = (np.empty_like(self.data) if self._allocate is None
-                       else self._allocate(self.data.size, self.data.dtype))
+        scratch, backend = self._scratch, self._backend
+        if backend is None:
+            scratch = np.empty_like(self.data) if scratch is None else scratch
+        elif scratch is None or backend.handed_over(scratch):
+            scratch = backend.new_amplitudes(self.data.size, self.data.dtype)
         self._scratch, self.data = self.data, scratch
         return scratch
 
@@ -99,10 +99,10 @@ class NumpyBackend(Backend):
     def zero_state(self, nqubits: int) -> NumpyState:
         data = self.new_amplitudes(2**nqubits)
         data[0] = 1
-        return NumpyState(data, self.new_amplitudes)
+        return NumpyState(data, self)
 
     def from_array(self, amplitudes: np.ndarray) -> NumpyState:
-        return NumpyState(amplitudes, self.new_amplitudes)
+        return NumpyState(amplitudes, self)
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
