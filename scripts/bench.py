@@ -36,7 +36,7 @@ from qibo_core import Circuit, Observable, Parameter, connect, gates
 from qibo_core.client import Handle
 from qibo_core.client.state import State
 from qibo_core.protocol import ApplyParams, Method, ReadParams
-from qibo_core.server import Backend, no_checkpoint
+from qibo_core.server import Backend, no_checkpoint, sharable
 
 
 @dataclass
@@ -133,8 +133,7 @@ def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | No
                    ) -> list[Row]:
     """Reading and uploading a state with real amplitudes (no zero pages) by every path, each
     against a memcpy of the same bytes in the same run; the NumPy backend's states in memfds
-    (version 4) against NumPy memory (version 3's path); a state through an ssh tunnel against
-    `ssh cat` of as many bytes."""
+    against NumPy memory; a state through an ssh tunnel against `ssh cat` of as many bytes."""
     source = np.full(2**n, 2**-n / 2, dtype=np.complex128)
     target = np.ones_like(source)
 
@@ -142,7 +141,10 @@ def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | No
         np.copyto(target, source)
 
     rows = []
-    paths = [("a sealed memfd, the backend's pages (version 4)", {}),
+    memfd_states = {sharable.VARIABLE: "1"}
+    paths = [("a sealed memfd, the backend's own pages (its states in memfds)",
+              {"env": memfd_states}),
+             ("a sealed memfd, a copy (states in NumPy memory, as here by default)", {}),
              ("shared-memory segments, copied (version 3's path)",
               {"binary_frames": False, "descriptors": False}),
              ("binary frames, shared memory off (--no-shm)", {"shm": False}),
@@ -154,18 +156,20 @@ def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | No
             runs = max(1, repeats // 3) if "base64" in how else repeats
             times, anchor = measure_pair(fresh_read(state), memcpy, runs)
             rows.append(transfer_row(f"read {n}q via {how}", times, anchor))
-            if "sealed" in how:
+            if "own pages" in how:
                 times, anchor = measure_pair(fresh_read(state, checked=False), memcpy, repeats)
-                rows.append(transfer_row(f"read {n}q via a sealed memfd: the transfer alone, "
-                                         "without the client's check of the norm", times,
-                                         anchor))
+                rows.append(transfer_row(f"read {n}q via a sealed memfd of its own pages: the "
+                                         "transfer alone, without the client's check of the "
+                                         "norm", times, anchor))
                 rows.append(first_pass(state, repeats))
     initial = np.full(2**n, 2 ** (-n / 2), dtype=complex)
-    for how, options in paths[:3]:
+    for how, options in paths[:4]:
         with transport_handle("numpy", **options) as handle:
             times, anchor = measure_pair(
                 lambda h=handle: h.new_state(n, initial=initial), memcpy, repeats)
-            rows.append(transfer_row(f"upload {n}q via {how}", times, anchor))
+            rows.append(transfer_row(f"upload {n}q via {how.split(' (')[0]}"
+                                     f"{' (mapped as the state)' if 'own' in how else ''}",
+                                     times, anchor))
     rows += allocation(20, repeats)
     rows += tunnel_read(tunnel_qubits, repeats, ssh)
     return rows
@@ -178,14 +182,15 @@ def transfer_row(case: str, times: list[float], anchor: list[float]) -> Row:
 
 
 def transport_handle(name: str, *, shm: bool = True, binary_frames: bool = True,
-                     descriptors: bool = True, argv: list[str] | None = None) -> Handle:
+                     descriptors: bool = True, argv: list[str] | None = None,
+                     env: dict[str, str] | None = None) -> Handle:
     """A spawned backend whose client asks only for some of version 4's ways (both off: the
-    paths of version 3)."""
+    paths of version 3); `env` adds to the backend's environment."""
     from qibo_core.client.discovery import find_backend
     from qibo_core.client.spawned import ProcessTransport
     argv = argv or [find_backend(name), *([] if shm else ["--no-shm"])]
     return Handle(ProcessTransport(argv, name=name, binary_frames=binary_frames,
-                                   descriptors=descriptors))
+                                   descriptors=descriptors, env={**os.environ, **(env or {})}))
 
 
 def fresh_read(state: State, *, checked: bool = True) -> Callable[[], Seconds]:
@@ -227,15 +232,23 @@ def first_pass(state: State, repeats: int) -> Row:
 
 
 def allocation(n: int, repeats: int) -> list[Row]:
-    """QFT on spawned NumPy and the state read back: states in memfds and read as sealed memfds
-    (version 4), against NumPy memory read through segments (version 3's path)."""
+    """QFT on spawned NumPy and the state read back (sealed): its states in memfds (read as its
+    own pages; 4 KiB pages here) against NumPy memory (read as a sealed copy), and the same
+    simulation alone in this process."""
     circuit = qft(n)
-    with transport_handle("numpy") as sealed, \
-            transport_handle("numpy", binary_frames=False, descriptors=False) as copied:
-        times, anchor = measure_pair(lambda: sealed.execute(circuit).state(),
-                                     lambda: copied.execute(circuit).state(), repeats)
-    return [row("3 state transfer", f"QFT {n}q on spawned numpy + read, states in memfds "
-                "read sealed", times, "NumPy memory read through segments", anchor)]
+    with transport_handle("numpy", env={sharable.VARIABLE: "1"}) as memfds, \
+            transport_handle("numpy", env={sharable.VARIABLE: "0"}) as numpy:
+        times, anchor = measure_pair(lambda: memfds.execute(circuit).state(),
+                                     lambda: numpy.execute(circuit).state(), repeats)
+    rows = [row("3 state transfer", f"QFT {n}q on spawned numpy + read, states in memfds",
+                times, "states in NumPy memory", anchor)]
+    in_memfds, in_numpy = NumpyBackend(), NumpyBackend()
+    in_memfds.sharable = True  # what the session sets where it is worthwhile
+    times, anchor = measure_pair(lambda: in_process(in_memfds, circuit),
+                                 lambda: in_process(in_numpy, circuit), repeats)
+    rows.append(row("3 state transfer", f"QFT {n}q, numpy in process, states in memfds",
+                    times, "states in NumPy memory", anchor))
+    return rows
 
 
 def tunnel_read(n: int, repeats: int, ssh: list[str] | None) -> list[Row]:
@@ -256,8 +269,9 @@ def tunnel_read(n: int, repeats: int, ssh: list[str] | None) -> list[Row]:
                 state = handle.new_state(n).apply(*[gates.H(q) for q in range(n)])
                 times, anchor = measure_pair(state.read, lambda: ssh_cat(ssh, nbytes),
                                              repeats)
-            rows.append(row("3 state transfer", f"read {n}q ({nbytes >> 20} MiB) through ssh to "
-                            f"127.0.0.1, {how}", times, f"ssh cat of {nbytes >> 20} MiB", anchor))
+            size = f"{nbytes >> 20} MiB" if nbytes >= 2**20 else f"{nbytes >> 10} KiB"
+            rows.append(row("3 state transfer", f"read {n}q ({size}) through ssh to 127.0.0.1, "
+                            f"{how}", times, f"ssh cat of {size}", anchor))
         return rows
 
 
@@ -290,16 +304,16 @@ def local_sshd() -> Iterator[list[str] | None]:
             "KbdInteractiveAuthentication no", "UsePAM no", "LogLevel ERROR", ""]))
         os.makedirs("/run/sshd", exist_ok=True)
         server = subprocess.Popen([sshd, "-D", "-e", "-f", f"{folder}/sshd_config"])
+        ssh = ["ssh", "-i", f"{folder}/user", "-p", str(port), "-o", "BatchMode=yes",
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "LogLevel=ERROR", "root@127.0.0.1"]
         try:
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                with socket.socket() as s:
-                    if s.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.05)
-            yield ["ssh", "-i", f"{folder}/user", "-p", str(port), "-o", "BatchMode=yes",
-                   "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                   "-o", "LogLevel=ERROR", "root@127.0.0.1"]
+            while subprocess.run([*ssh, "true"], capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the sshd of the benchmark did not answer within 10 s")
+                time.sleep(0.1)
+            yield ssh
         finally:
             server.terminate()
             server.wait(10)
