@@ -35,8 +35,8 @@ from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Circuit, Observable, Parameter, connect, gates
 from qibo_core.client import Handle
 from qibo_core.client.state import State
-from qibo_core.protocol import ApplyParams, Method, ReadParams
-from qibo_core.server import Backend, no_checkpoint, sharable
+from qibo_core.protocol import ApplyParams, Method, ReadParams, sealed
+from qibo_core.server import Backend, no_checkpoint
 
 
 @dataclass
@@ -141,10 +141,9 @@ def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | No
         np.copyto(target, source)
 
     rows = []
-    memfd_states = {sharable.VARIABLE: "1"}
-    paths = [("a sealed memfd, the backend's own pages (its states in memfds)",
-              {"env": memfd_states}),
-             ("a sealed memfd, a copy (states in NumPy memory, as here by default)", {}),
+    paths = [("sealed memfds (QIBO_CORE_SEALED_MEMORY=1: states in memfds)",
+              {"sealed_memory": "1"}),
+             ("this machine's default (4 KiB shared pages: binary frames)", {}),
              ("shared-memory segments, copied (version 3's path)",
               {"binary_frames": False, "descriptors": False}),
              ("binary frames, shared memory off (--no-shm)", {"shm": False}),
@@ -156,20 +155,18 @@ def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | No
             runs = max(1, repeats // 3) if "base64" in how else repeats
             times, anchor = measure_pair(fresh_read(state), memcpy, runs)
             rows.append(transfer_row(f"read {n}q via {how}", times, anchor))
-            if "own pages" in how:
+            if "sealed" in how:
                 times, anchor = measure_pair(fresh_read(state, checked=False), memcpy, repeats)
-                rows.append(transfer_row(f"read {n}q via a sealed memfd of its own pages: the "
-                                         "transfer alone, without the client's check of the "
-                                         "norm", times, anchor))
+                rows.append(transfer_row(f"read {n}q via a sealed memfd of the state's own "
+                                         "pages: the transfer alone, without the client's "
+                                         "check of the norm", times, anchor))
                 rows.append(first_pass(state, repeats))
     initial = np.full(2**n, 2 ** (-n / 2), dtype=complex)
     for how, options in paths[:4]:
         with transport_handle("numpy", **options) as handle:
             times, anchor = measure_pair(
                 lambda h=handle: h.new_state(n, initial=initial), memcpy, repeats)
-            rows.append(transfer_row(f"upload {n}q via {how.split(' (')[0]}"
-                                     f"{' (mapped as the state)' if 'own' in how else ''}",
-                                     times, anchor))
+            rows.append(transfer_row(f"upload {n}q via {how}", times, anchor))
     rows += allocation(20, repeats)
     rows += tunnel_read(tunnel_qubits, repeats, ssh)
     return rows
@@ -183,14 +180,24 @@ def transfer_row(case: str, times: list[float], anchor: list[float]) -> Row:
 
 def transport_handle(name: str, *, shm: bool = True, binary_frames: bool = True,
                      descriptors: bool = True, argv: list[str] | None = None,
-                     env: dict[str, str] | None = None) -> Handle:
+                     sealed_memory: str | None = None) -> Handle:
     """A spawned backend whose client asks only for some of version 4's ways (both off: the
-    paths of version 3); `env` adds to the backend's environment."""
+    paths of version 3); `sealed_memory` "1" or "0" decides, for both ends, whether sealed
+    memory is worthwhile (by default the kernel's huge pages for shared memory decide)."""
     from qibo_core.client.discovery import find_backend
     from qibo_core.client.spawned import ProcessTransport
     argv = argv or [find_backend(name), *([] if shm else ["--no-shm"])]
-    return Handle(ProcessTransport(argv, name=name, binary_frames=binary_frames,
-                                   descriptors=descriptors, env={**os.environ, **(env or {})}))
+    saved = dict(os.environ)
+    if sealed_memory is not None:
+        os.environ[sealed.VARIABLE] = sealed_memory
+    sealed.worthwhile.cache_clear()  # the client decides once, in the handshake
+    try:
+        return Handle(ProcessTransport(argv, name=name, binary_frames=binary_frames,
+                                       descriptors=descriptors))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sealed.worthwhile.cache_clear()
 
 
 def fresh_read(state: State, *, checked: bool = True) -> Callable[[], Seconds]:
@@ -232,12 +239,12 @@ def first_pass(state: State, repeats: int) -> Row:
 
 
 def allocation(n: int, repeats: int) -> list[Row]:
-    """QFT on spawned NumPy and the state read back (sealed): its states in memfds (read as its
-    own pages; 4 KiB pages here) against NumPy memory (read as a sealed copy), and the same
+    """QFT on spawned NumPy and the state read back: its states in memfds (read as their own
+    pages; 4 KiB pages here) against NumPy memory (read through the pipe), and the same
     simulation alone in this process."""
     circuit = qft(n)
-    with transport_handle("numpy", env={sharable.VARIABLE: "1"}) as memfds, \
-            transport_handle("numpy", env={sharable.VARIABLE: "0"}) as numpy:
+    with transport_handle("numpy", sealed_memory="1") as memfds, \
+            transport_handle("numpy", sealed_memory="0") as numpy:
         times, anchor = measure_pair(lambda: memfds.execute(circuit).state(),
                                      lambda: numpy.execute(circuit).state(), repeats)
     rows = [row("3 state transfer", f"QFT {n}q on spawned numpy + read, states in memfds",
@@ -263,22 +270,45 @@ def tunnel_read(n: int, repeats: int, ssh: list[str] | None) -> list[Row]:
                         "openssh-server, or pass --ssh)", [0.0])]
         nbytes = 2**n * 16
         rows = []
+        stream = stack.enter_context(SshStream(ssh))
         for how, binary in (("binary frames", True), ("base64", False)):
             argv = [*ssh, find_backend("numpy"), "--no-shm"]
             with transport_handle("numpy", argv=argv, binary_frames=binary) as handle:
                 state = handle.new_state(n).apply(*[gates.H(q) for q in range(n)])
-                times, anchor = measure_pair(state.read, lambda: ssh_cat(ssh, nbytes),
-                                             repeats)
+                times, anchor = measure_pair(state.read, lambda: stream.fetch(nbytes), repeats)
             size = f"{nbytes >> 20} MiB" if nbytes >= 2**20 else f"{nbytes >> 10} KiB"
             rows.append(row("3 state transfer", f"read {n}q ({size}) through ssh to 127.0.0.1, "
-                            f"{how}", times, f"ssh cat of {size}", anchor))
+                            f"{how}", times, f"ssh cat of {size} (one connection)", anchor))
         return rows
 
 
-def ssh_cat(ssh: list[str], nbytes: int) -> None:
-    """`nbytes` from /dev/zero through the tunnel into this process."""
-    run = subprocess.run([*ssh, f"head -c {nbytes} /dev/zero"], capture_output=True, check=True)
-    assert len(run.stdout) == nbytes
+class SshStream:
+    """`ssh 127.0.0.1 cat` of n bytes, on one connection opened once (as the backend's is): the
+    tunnel's own speed, without setting up a connection each time."""
+
+    def __init__(self, ssh: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [*ssh, 'while read n; do head -c "$n" /dev/zero; done'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def fetch(self, nbytes: int) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(b"%d\n" % nbytes)
+        self.process.stdin.flush()
+        got = 0
+        while got < nbytes:
+            chunk = self.process.stdout.read1(nbytes - got)
+            assert chunk, "the ssh stream ended"
+            got += len(chunk)
+
+    def __enter__(self) -> SshStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+        self.process.stdout.close()
 
 
 @contextlib.contextmanager

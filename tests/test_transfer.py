@@ -5,6 +5,7 @@ never seals, one that lies about the seals, one that passes nothing or the wrong
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -28,7 +29,6 @@ from qibo_core import Circuit, Handle, Parameter, ProtocolError, connect, gates
 from qibo_core.client.discovery import find_backend
 from qibo_core.client.spawned import ProcessTransport
 from qibo_core.protocol import PROTOCOL_VERSION, SHM_DIR, ErrorCode, sealed
-from qibo_core.server import sharable
 
 ROOT = os.geteuid() == 0
 READ_TIMEOUT = 20.0
@@ -66,10 +66,23 @@ def maps_inode(pid: int, inode: int) -> bool:
 # ---- the reference client and backend -------------------------------------------------------
 
 @pytest.fixture
-def states_in_memfds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backends started from here keep their states in memfds, as where shared memory has huge
-    pages (this machine's has not: there they would run slower, see sharable.worthwhile)."""
-    monkeypatch.setenv(sharable.VARIABLE, "1")
+def states_in_memfds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Sealed memory everywhere it can go, as where shared memory has huge pages (this
+    machine's has not: see sealed.worthwhile): backends started from here keep their states in
+    memfds and seal their copies, this client seals its uploads."""
+    with sealed_memory(monkeypatch, "1"):
+        yield
+
+
+@contextlib.contextmanager
+def sealed_memory(monkeypatch: pytest.MonkeyPatch, value: str) -> Iterator[None]:
+    monkeypatch.setenv(sealed.VARIABLE, value)
+    sealed.worthwhile.cache_clear()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        sealed.worthwhile.cache_clear()
 
 
 def test_a_version_4_session_agrees_on_both_and_a_large_read_is_the_backends_pages(
@@ -99,34 +112,36 @@ def test_a_version_4_session_agrees_on_both_and_a_large_read_is_the_backends_pag
         np.testing.assert_array_equal(state.read(), second)
 
 
-def test_where_states_stay_in_numpy_memory_reads_are_sealed_copies(
+def test_where_fresh_shared_memory_is_dear_copies_cross_the_pipe(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shared memory with small pages (QIBO_CORE_STATES_IN_MEMFDS=0, as here by default): the
-    backend simulates on NumPy's memory, seals a copy for each read, and copies sealed uploads
-    in rather than simulating on their pages."""
-    monkeypatch.setenv(sharable.VARIABLE, "0")
+    """Shared memory with small pages (QIBO_CORE_SEALED_MEMORY=0, as here by default): states
+    stay in NumPy's memory, copies cross as attachments both ways, and nothing is mapped; a
+    client that takes no binary frames gets sealed copies rather than base64."""
     initial = random_state(N)
-    with connect("numpy") as handle:
-        assert handle.info.capabilities.descriptors
-        state = handle.new_state(N, initial=initial)
-        array = state.read()
-        pid = handle.transport.pid  # type: ignore[attr-defined]
-        name, inode = mapping_of(array)  # type: ignore[misc]
-        assert name.startswith(f"/memfd:{sealed.NAME}") and not maps_inode(pid, inode)
-        np.testing.assert_allclose(array, initial, atol=1e-12)
-        with open(f"/proc/{pid}/maps") as f:
-            assert "memfd:" not in f.read()  # the upload was copied, nothing stays mapped
+    with sealed_memory(monkeypatch, "0"):
+        with connect("numpy") as handle:
+            assert handle.info.capabilities.descriptors
+            array = handle.new_state(N, initial=initial).read()
+            assert mapping_of(array) is None and array.flags.writeable
+            np.testing.assert_allclose(array, initial, atol=1e-12)
+            with open(f"/proc/{handle.transport.pid}/maps") as f:  # type: ignore[attr-defined]
+                assert "memfd:" not in f.read()
+        with spawned("numpy", binary_frames=False) as handle:
+            array = handle.new_state(N, initial=initial).read()
+            name, _ = mapping_of(array)  # type: ignore[misc]
+            assert name.startswith(f"/memfd:{sealed.NAME}")
+            np.testing.assert_allclose(array, initial, atol=1e-12)
 
 
 def test_the_kernel_says_whether_shared_memory_gets_huge_pages(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(sharable.VARIABLE, raising=False)
-    sharable.worthwhile.cache_clear()
+    monkeypatch.delenv(sealed.VARIABLE, raising=False)
+    sealed.worthwhile.cache_clear()
     try:
-        policy = sharable._shmem_policy()
-        assert sharable.worthwhile() is (policy in ("always", "within_size", "advise", "force"))
+        policy = sealed.shmem_policy()
+        assert sealed.worthwhile() is (policy in ("always", "within_size", "advise", "force"))
     finally:
-        sharable.worthwhile.cache_clear()
+        sealed.worthwhile.cache_clear()
 
 
 def test_arrays_outlive_their_state_and_their_backend_and_hold_no_descriptor(
@@ -145,7 +160,7 @@ def test_arrays_outlive_their_state_and_their_backend_and_hold_no_descriptor(
         np.testing.assert_allclose(array, uniform(N), atol=1e-12)
 
 
-def test_uploads_go_sealed_and_small_arrays_go_attached() -> None:
+def test_uploads_go_sealed_and_small_arrays_go_attached(states_in_memfds: None) -> None:
     initial = random_state(N)
     with connect("numpy") as handle:
         big = handle.new_state(N, initial=initial)
@@ -163,7 +178,8 @@ def test_uploads_go_sealed_and_small_arrays_go_attached() -> None:
                                    atol=1e-10)
 
 
-def test_every_backend_reads_sealed_through_a_copy_when_its_memory_is_its_own() -> None:
+def test_every_backend_reads_sealed_through_a_copy_when_its_memory_is_its_own(
+        states_in_memfds: None) -> None:
     """Qulacs keeps states in its own memory: the session seals a copy of them."""
     circuit = Circuit(N)
     circuit.add(gates.H(q) for q in range(N))
@@ -649,7 +665,8 @@ PRIVATE = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
     (f"mount -t tmpfs -o size=1m,ro tmpfs {SHM_DIR}", N),
     ("mount -t tmpfs tmpfs /proc", N),  # no /proc: descriptors never need it
 ], ids=["64 MiB /dev/shm", "read-only /dev/shm", "no /proc"])
-def test_sealed_reads_need_neither_dev_shm_nor_proc(mounts: str, n: int) -> None:
+def test_sealed_reads_need_neither_dev_shm_nor_proc(mounts: str, n: int,
+                                                  states_in_memfds: None) -> None:
     script = f"{mounts} && exec \"$@\""
     check = READS.replace('open("/proc/self/maps")', 'open(MAPS)')
     run = subprocess.run([*PRIVATE, script, "sh", sys.executable, "-c",

@@ -174,7 +174,9 @@ class ProcessTransport:
         as sealed memfds on the descriptor socket (`descriptors`; the socket is closed if not)."""
         self._writer.binary = self._stdout.attachments = binary
         if descriptors and self._socket is not None:
-            self._writer.seal = _sealed_copy
+            # A copy into a fresh memfd is worth it where shared memory has huge pages, or
+            # where the message could only carry base64; else the pipe carries it faster.
+            self._writer.seal = _sealed_copy if sealed.worthwhile() or not binary else None
             self._stdout.descriptors = self._socket
         else:
             self._close_socket()

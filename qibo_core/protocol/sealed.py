@@ -76,6 +76,50 @@ def available() -> bool:
         os.close(fd)
 
 
+VARIABLE = "QIBO_CORE_SEALED_MEMORY"
+"""Set to 1 or 0, it decides instead of the kernel whether sealed memory is worthwhile."""
+SHMEM_HUGE = ("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/shmem_enabled",
+              "/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+"""Where Linux says whether shared memory gets 2 MiB pages (the first for that size, or
+"inherit" from the second)."""
+_MADV_HUGEPAGE = 14
+
+
+@cache
+def worthwhile() -> bool:
+    """Whether filling fresh sealed memory costs about what filling NumPy's does: where shared
+    memory gets huge pages, as NumPy's memory does. With the 4 KiB pages shared memory has by
+    default, each page costs a fault (2 us a page measured here, in a VM): a copy then crosses a
+    pipe faster than through a new memfd, and a simulation runs slower on memfd pages (TLB
+    misses). Sealed memory is then kept for pages that exist already. The environment's
+    QIBO_CORE_SEALED_MEMORY=1 or 0 decides instead."""
+    forced = os.environ.get(VARIABLE)
+    if forced in ("0", "1"):
+        return forced == "1"
+    return shmem_policy() in ("always", "within_size", "advise", "force")
+
+
+@cache
+def shmem_policy() -> str:
+    """The kernel's choice of 2 MiB pages for shared memory ("always", "advise"...), or ""."""
+    for path in SHMEM_HUGE:
+        try:
+            with open(path) as f:
+                words = f.read().split()
+        except OSError:
+            continue
+        chosen = next((w[1:-1] for w in words if w.startswith("[")), "")
+        if chosen != "inherit":
+            return chosen
+    return ""
+
+
+def advise_huge_pages(address: int, nbytes: int) -> None:
+    """Ask for huge pages where the kernel gives them to shared memory only when asked."""
+    if shmem_policy() == "advise" and _LIBC is not None:
+        _LIBC.madvise(ctypes.c_void_p(address), ctypes.c_size_t(nbytes), _MADV_HUGEPAGE)
+
+
 def new_memfd(nbytes: int) -> int:
     """A memfd of `nbytes` zero bytes that can be sealed (OSError where it cannot be made)."""
     create = getattr(os, "memfd_create", None)
@@ -96,15 +140,22 @@ def seal(fd: int) -> None:
 
 
 def sealed_copy(array: np.ndarray) -> int:
-    """A new sealed memfd holding `array`'s bytes (little-endian, C order), written with
-    pwrite: fresh pages are filled without a fault each."""
-    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    view = data.reshape(-1).data.cast("B")
+    """A new sealed memfd holding `array`'s bytes (little-endian, C order): written with
+    pwrite, which fills fresh pages without a fault each; through a mapping advised to take huge
+    pages where only that gets them."""
+    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).reshape(-1)
+    view = data.data.cast("B")
     fd = new_memfd(len(view))
     try:
-        done = 0
-        while done < len(view):
-            done += os.pwrite(fd, view[done:done + _CHUNK], done)
+        if shmem_policy() == "advise" and len(view):
+            mapping = Mapping(fd, len(view), mmap.MAP_SHARED, np.dtype(np.uint8))
+            advise_huge_pages(mapping.address, len(view))
+            np.asarray(mapping)[:] = np.frombuffer(view, np.uint8)
+            del mapping  # no writable mapping may be left when sealing
+        else:
+            done = 0
+            while done < len(view):
+                done += os.pwrite(fd, view[done:done + _CHUNK], done)
         seal(fd)
     except OSError:
         os.close(fd)
@@ -192,12 +243,6 @@ def map_file(nbytes: int, flags: int, fd: int, address: int | None = None) -> in
         errno = ctypes.get_errno()
         raise OSError(errno, f"mmap: {os.strerror(errno)}")
     return int(result)
-
-
-def advise(address: int, nbytes: int, advice: int) -> None:
-    """madvise(2), for what it is worth: a kernel that ignores the advice changes nothing."""
-    if _LIBC is not None:
-        _LIBC.madvise(ctypes.c_void_p(address), ctypes.c_size_t(nbytes), advice)
 
 
 def _libc() -> Any:

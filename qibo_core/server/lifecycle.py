@@ -17,8 +17,8 @@ from ..protocol import (
     Method,
     SegmentRef,
     ServerInfo,
+    sealed,
 )
-from . import sharable
 from .registry import handles
 from .session import Session
 
@@ -49,7 +49,7 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
     transfer = session.transfer
     if version >= TRANSFER_SINCE:
         transfer.agree(options)
-        backend.sharable = transfer.socket is not None and sharable.worthwhile()
+        backend.sharable = transfer.socket is not None and sealed.worthwhile()
     return InitializeResult(
         protocol_version=version,
         server_info=ServerInfo(name=backend.name, version=backend.version),

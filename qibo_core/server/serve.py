@@ -46,8 +46,8 @@ from ..protocol import (
     Response,
     WireEncoder,
     bind,
+    sealed,
 )
-from ..protocol import sealed as sealed_memory
 from ..protocol.misspellings import misspelled_fields
 from .backend import Backend
 from .registry import method_not_found
@@ -367,7 +367,7 @@ class Server:
         line, attachments, fds = self._writer.encode(response)
         if fds:
             socket = self.session.transfer.socket
-            passed = socket is not None and sealed_memory.send(socket, fds)
+            passed = socket is not None and sealed.send(socket, fds)
             for fd in fds:
                 os.close(fd)
             if not passed:  # the client stopped taking descriptors: the pipe it is

@@ -1,6 +1,6 @@
 """Memory for a backend's states that can be handed to the client without a copy (protocol
 version 4, sealed arrays; Backend.new_amplitudes allocates here once a client takes them, where
-that is worthwhile: `worthwhile()`).
+that is worthwhile: sealed.worthwhile()).
 
 Such a state lives in a memfd mapped shared. To hand it over, that mapping is replaced, at the
 same address (MAP_FIXED), by a private copy-on-write mapping of the same file: the backend's
@@ -17,7 +17,6 @@ from __future__ import annotations
 import mmap
 import os
 import sys
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -26,13 +25,7 @@ from ..protocol import sealed
 
 MIN_BYTES = 2**20
 """Smaller states are NumPy memory: each shared one holds a descriptor."""
-VARIABLE = "QIBO_CORE_STATES_IN_MEMFDS"
-"""Set to 1 or 0, it decides instead of `worthwhile()` (for measuring both)."""
-SHMEM_HUGE = ("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/shmem_enabled",
-              "/sys/kernel/mm/transparent_hugepage/shmem_enabled")
-"""Where Linux says whether shared memory gets 2 MiB pages (the first names the size, or
-"inherit"s the second)."""
-_MADV_HUGEPAGE = 14
+
 MAX_LIVE = 512
 """Shared memory held at once, at most (a descriptor each, of the 1024 a process usually may
 open); more states are NumPy memory."""
@@ -52,8 +45,7 @@ class _Shared(sealed.Mapping):
             os.close(self.fd)
             raise
         _Shared.live += 1
-        if _shmem_policy() == "advise":
-            sealed.advise(self.address, self.nbytes, _MADV_HUGEPAGE)
+        sealed.advise_huge_pages(self.address, self.nbytes)
 
     def hand_over(self) -> int | None:
         """The memfd, sealed, for the client; the backend's mapping is private from now on.
@@ -76,33 +68,6 @@ class _Shared(sealed.Mapping):
         super().__del__()
         if self.fd is not None:
             os.close(self.fd)
-
-
-@cache
-def worthwhile() -> bool:
-    """Whether states should live in memfds here: where shared memory gets huge pages, a
-    simulation runs on them as fast as on NumPy's memory (also huge), and a read hands its pages
-    over. With the 4 KiB pages shared memory has by default it ran 8% slower (QFT of 20 qubits,
-    medians, buffers already touched: TLB misses), more than a read saves: NumPy memory then,
-    read as a sealed copy. The environment's QIBO_CORE_STATES_IN_MEMFDS=1 or 0 decides instead."""
-    forced = os.environ.get(VARIABLE)
-    if forced in ("0", "1"):
-        return forced == "1"
-    return _shmem_policy() in ("always", "within_size", "advise", "force")
-
-
-def _shmem_policy() -> str:
-    """The kernel's choice for shared memory's 2 MiB pages, or "" where it says none."""
-    for path in SHMEM_HUGE:
-        try:
-            with open(path) as f:
-                words = f.read().split()
-        except OSError:
-            continue
-        chosen = next((w[1:-1] for w in words if w.startswith("[")), "")
-        if chosen != "inherit":
-            return chosen
-    return ""
 
 
 def zeros(count: int, dtype: np.dtype) -> np.ndarray:

@@ -40,9 +40,10 @@ class Transfer:
 
     def seal(self, array: np.ndarray) -> int | None:
         """A sealed memfd holding `array`: its own pages when they can be handed over (memory
-        from Backend.new_amplitudes), else a copy; None if no memfd can be made now."""
+        from Backend.new_amplitudes), else a copy where that is worthwhile or the message could
+        only carry base64; None for the message to carry it (or if no memfd can be made)."""
         fd = sharable.hand_over(array)
-        if fd is not None:
+        if fd is not None or (self.binary and not sealed.worthwhile()):
             return fd
         try:
             return sealed.sealed_copy(array)
