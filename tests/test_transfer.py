@@ -66,7 +66,7 @@ def maps_inode(pid: int, inode: int) -> bool:
 # ---- the reference client and backend -------------------------------------------------------
 
 @pytest.fixture
-def states_in_memfds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def sealed_memory_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Sealed memory everywhere it can go, as where shared memory has huge pages (this
     machine's has not: see sealed.worthwhile): backends started from here keep their states in
     memfds and seal their copies, this client seals its uploads."""
@@ -86,7 +86,7 @@ def sealed_memory(monkeypatch: pytest.MonkeyPatch, value: str) -> Iterator[None]
 
 
 def test_a_version_4_session_agrees_on_both_and_a_large_read_is_the_backends_pages(
-        states_in_memfds: None) -> None:
+        sealed_memory_on: None) -> None:
     """The client's array is a copy-on-write mapping of the very memfd the backend's state
     lives in: zero copy. The backend then writes into that state (gates of every kernel kind)
     and the array handed out stays as it was."""
@@ -112,25 +112,21 @@ def test_a_version_4_session_agrees_on_both_and_a_large_read_is_the_backends_pag
         np.testing.assert_array_equal(state.read(), second)
 
 
-def test_where_fresh_shared_memory_is_dear_copies_cross_the_pipe(
+def test_where_sealed_memory_does_not_pay_the_client_offers_no_socket(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shared memory with small pages (QIBO_CORE_SEALED_MEMORY=0, as here by default): states
-    stay in NumPy's memory, copies cross as attachments both ways, and nothing is mapped; a
-    client that takes no binary frames gets sealed copies rather than base64."""
+    """Shared memory with small pages (QIBO_CORE_SEALED_MEMORY=0, as here by default): no
+    descriptor socket is offered; large arrays cross through segments, whose pages are reused,
+    and binary frames carry the rest; states stay in NumPy's memory."""
     initial = random_state(N)
-    with sealed_memory(monkeypatch, "0"):
-        with connect("numpy") as handle:
-            assert handle.info.capabilities.descriptors
-            array = handle.new_state(N, initial=initial).read()
-            assert mapping_of(array) is None and array.flags.writeable
-            np.testing.assert_allclose(array, initial, atol=1e-12)
-            with open(f"/proc/{handle.transport.pid}/maps") as f:  # type: ignore[attr-defined]
-                assert "memfd:" not in f.read()
-        with spawned("numpy", binary_frames=False) as handle:
-            array = handle.new_state(N, initial=initial).read()
-            name, _ = mapping_of(array)  # type: ignore[misc]
-            assert name.startswith(f"/memfd:{sealed.NAME}")
-            np.testing.assert_allclose(array, initial, atol=1e-12)
+    with sealed_memory(monkeypatch, "0"), connect("numpy") as handle:
+        capabilities = handle.info.capabilities
+        assert capabilities.binary_frames and not capabilities.descriptors
+        assert handle.arrays.segments is not None
+        array = handle.new_state(N, initial=initial).read()
+        assert mapping_of(array) is None and array.flags.owndata
+        np.testing.assert_allclose(array, initial, atol=1e-12)
+        with open(f"/proc/{handle.transport.pid}/maps") as f:  # type: ignore[attr-defined]
+            assert "memfd:" not in f.read()
 
 
 def test_the_kernel_says_whether_shared_memory_gets_huge_pages(
@@ -145,7 +141,7 @@ def test_the_kernel_says_whether_shared_memory_gets_huge_pages(
 
 
 def test_arrays_outlive_their_state_and_their_backend_and_hold_no_descriptor(
-        states_in_memfds: None) -> None:
+        sealed_memory_on: None) -> None:
     circuit = Circuit(N)
     circuit.add(gates.H(q) for q in range(N))
     before = len(os.listdir("/proc/self/fd"))
@@ -160,7 +156,7 @@ def test_arrays_outlive_their_state_and_their_backend_and_hold_no_descriptor(
         np.testing.assert_allclose(array, uniform(N), atol=1e-12)
 
 
-def test_uploads_go_sealed_and_small_arrays_go_attached(states_in_memfds: None) -> None:
+def test_uploads_go_sealed_and_small_arrays_go_attached(sealed_memory_on: None) -> None:
     initial = random_state(N)
     with connect("numpy") as handle:
         big = handle.new_state(N, initial=initial)
@@ -179,7 +175,7 @@ def test_uploads_go_sealed_and_small_arrays_go_attached(states_in_memfds: None) 
 
 
 def test_every_backend_reads_sealed_through_a_copy_when_its_memory_is_its_own(
-        states_in_memfds: None) -> None:
+        sealed_memory_on: None) -> None:
     """Qulacs keeps states in its own memory: the session seals a copy of them."""
     circuit = Circuit(N)
     circuit.add(gates.H(q) for q in range(N))
@@ -444,7 +440,7 @@ def sealed_memfd(values: np.ndarray, seals: int = sealed.SEALS) -> int:
 
 
 def test_a_sealed_upload_is_mapped_not_copied_and_an_unsealed_one_is_copied(
-        states_in_memfds: None) -> None:
+        sealed_memory_on: None) -> None:
     wire = Wire([find_backend("numpy")])
     try:
         uploads(wire)
@@ -582,9 +578,14 @@ def fake(mode: str, *, descriptors: bool = True) -> Handle:
     return Handle(ProcessTransport(argv, name="fake", descriptors=descriptors))
 
 
+@pytest.fixture
+def offering(sealed_memory_on: None) -> None:
+    """The client offers its descriptor socket (here only where told that sealed memory pays)."""
+
+
 @pytest.mark.parametrize("mode", ["sealed", "unsealed", "lying", "file"])
 def test_what_a_backend_writes_after_replying_never_reaches_the_array(
-        mode: str, caplog: pytest.LogCaptureFixture) -> None:
+        mode: str, caplog: pytest.LogCaptureFixture, offering: None) -> None:
     """Sealed, the array is the backend's pages, which it cannot write any more; unsealed,
     sealed but writable (a lie), or a plain file, the array is copied out: the backend's later
     writes change nothing either way."""
@@ -605,7 +606,8 @@ def test_what_a_backend_writes_after_replying_never_reaches_the_array(
     ("pipe", "not a regular file"),
     ("missing", "says 1 descriptors were passed, and none were"),
 ])
-def test_a_backend_that_passes_the_wrong_thing_or_nothing(mode: str, message: str) -> None:
+def test_a_backend_that_passes_the_wrong_thing_or_nothing(mode: str, message: str,
+                                                         offering: None) -> None:
     with fake(mode) as handle:
         with pytest.raises(ProtocolError, match=message):
             handle.new_state(14).read()
@@ -643,14 +645,16 @@ def run_reads(n: int, *, prefix: list[str] = (), backend: list[str] = ()  # type
 
 
 @pytest.mark.skipif(not SECCOMP, reason="the seccomp filter is written for x86-64 Linux")
-def test_no_memfd_in_the_backend_falls_back_to_segments() -> None:
+def test_no_memfd_in_the_backend_falls_back_to_segments(sealed_memory_on: None) -> None:
+    """The client offers its socket; the backend cannot seal memory and leaves it."""
     run = run_reads(N, backend=without_memfd([find_backend("numpy")]))
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["descriptors", "False", "segments", "True", "mapped", "False"]
 
 
 @pytest.mark.skipif(not SECCOMP, reason="the seccomp filter is written for x86-64 Linux")
-def test_no_memfd_in_the_client_falls_back_to_segments() -> None:
+def test_no_memfd_in_the_client_falls_back_to_segments(sealed_memory_on: None) -> None:
+    """The client cannot seal memory, so it offers no socket."""
     run = run_reads(N, prefix=without_memfd([]))
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["descriptors", "False", "segments", "True", "mapped", "False"]
@@ -666,7 +670,7 @@ PRIVATE = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
     ("mount -t tmpfs tmpfs /proc", N),  # no /proc: descriptors never need it
 ], ids=["64 MiB /dev/shm", "read-only /dev/shm", "no /proc"])
 def test_sealed_reads_need_neither_dev_shm_nor_proc(mounts: str, n: int,
-                                                  states_in_memfds: None) -> None:
+                                                  sealed_memory_on: None) -> None:
     script = f"{mounts} && exec \"$@\""
     check = READS.replace('open("/proc/self/maps")', 'open(MAPS)')
     run = subprocess.run([*PRIVATE, script, "sh", sys.executable, "-c",

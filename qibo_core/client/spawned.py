@@ -174,9 +174,7 @@ class ProcessTransport:
         as sealed memfds on the descriptor socket (`descriptors`; the socket is closed if not)."""
         self._writer.binary = self._stdout.attachments = binary
         if descriptors and self._socket is not None:
-            # A copy into a fresh memfd is worth it where shared memory has huge pages, or
-            # where the message could only carry base64; else the pipe carries it faster.
-            self._writer.seal = _sealed_copy if sealed.worthwhile() or not binary else None
+            self._writer.seal = _sealed_copy
             self._stdout.descriptors = self._socket
         else:
             self._close_socket()
@@ -510,8 +508,9 @@ _Reply = tuple[msgspec.Raw, Frame | None]
 
 
 def _descriptor_sockets() -> tuple[socket.socket | None, socket.socket | None]:
-    """Our end of a descriptor socket and the backend's, when this system can seal memory."""
-    if not sealed.available():
+    """Our end of a descriptor socket and the backend's, where sealed memory can be made and
+    is worth it (sealed.worthwhile: elsewhere segments and the pipe are faster)."""
+    if not sealed.available() or not sealed.worthwhile():
         return None, None
     try:
         return sealed.socket_pair()

@@ -87,12 +87,11 @@ _MADV_HUGEPAGE = 14
 
 @cache
 def worthwhile() -> bool:
-    """Whether filling fresh sealed memory costs about what filling NumPy's does: where shared
-    memory gets huge pages, as NumPy's memory does. With the 4 KiB pages shared memory has by
-    default, each page costs a fault (2 us a page measured here, in a VM): a copy then crosses a
-    pipe faster than through a new memfd, and a simulation runs slower on memfd pages (TLB
-    misses). Sealed memory is then kept for pages that exist already. The environment's
-    QIBO_CORE_SEALED_MEMORY=1 or 0 decides instead."""
+    """Whether sealed memory pays here: where shared memory gets huge pages, as NumPy's memory
+    does. With the 4 KiB pages shared memory has by default, each fresh page costs a fault
+    (about 2 us a page on the project's virtual machine): every sealed array needs fresh pages,
+    a simulation runs slower on memfd pages (TLB misses), and segments, whose pages are reused,
+    move a copy faster. The environment's QIBO_CORE_SEALED_MEMORY=1 or 0 decides instead."""
     forced = os.environ.get(VARIABLE)
     if forced in ("0", "1"):
         return forced == "1"

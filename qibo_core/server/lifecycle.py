@@ -49,6 +49,8 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
     transfer = session.transfer
     if version >= TRANSFER_SINCE:
         transfer.agree(options)
+        # where sealed memory does not pay (the client then offers no socket, unless told to),
+        # states stay in NumPy's memory, whose huge pages simulate faster
         backend.sharable = transfer.socket is not None and sealed.worthwhile()
     return InitializeResult(
         protocol_version=version,

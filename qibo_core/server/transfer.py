@@ -40,10 +40,9 @@ class Transfer:
 
     def seal(self, array: np.ndarray) -> int | None:
         """A sealed memfd holding `array`: its own pages when they can be handed over (memory
-        from Backend.new_amplitudes), else a copy where that is worthwhile or the message could
-        only carry base64; None for the message to carry it (or if no memfd can be made)."""
+        from Backend.new_amplitudes), else a copy; None if no memfd can be made now."""
         fd = sharable.hand_over(array)
-        if fd is not None or (self.binary and not sealed.worthwhile()):
+        if fd is not None:
             return fd
         try:
             return sealed.sealed_copy(array)
