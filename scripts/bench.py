@@ -143,9 +143,8 @@ def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | No
     rows = []
     paths = [("sealed memfds (QIBO_CORE_SEALED_MEMORY=1: states in memfds)",
               {"sealed_memory": "1"}),
-             ("this machine's default (4 KiB shared pages: binary frames)", {}),
-             ("shared-memory segments, copied (version 3's path)",
-              {"binary_frames": False, "descriptors": False}),
+             ("segments, copied (the default with 4 KiB shared pages, and version 3's)",
+              {"sealed_memory": "0"}),
              ("binary frames, shared memory off (--no-shm)", {"shm": False}),
              ("base64, shared memory off (version 3's path)",
               {"shm": False, "binary_frames": False})]
@@ -162,7 +161,7 @@ def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | No
                                          "check of the norm", times, anchor))
                 rows.append(first_pass(state, repeats))
     initial = np.full(2**n, 2 ** (-n / 2), dtype=complex)
-    for how, options in paths[:4]:
+    for how, options in paths[:3]:
         with transport_handle("numpy", **options) as handle:
             times, anchor = measure_pair(
                 lambda h=handle: h.new_state(n, initial=initial), memcpy, repeats)
