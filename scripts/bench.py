@@ -9,15 +9,16 @@ Prints one table per target (median, min, max, ratio to the anchor) and writes t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import mmap
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,7 +37,8 @@ from qibo_backend_numpy import NumpyBackend
 from qibo_backend_qulacs import QulacsBackend
 from qibo_core import Circuit, Observable, Parameter, connect, gates
 from qibo_core.client import Handle
-from qibo_core.protocol import ApplyParams, Method, ReadParams
+from qibo_core.client.state import State
+from qibo_core.protocol import ApplyParams, Method, ReadParams, sealed
 from qibo_core.server import Backend, no_checkpoint
 
 
@@ -89,41 +91,223 @@ def streaming(count: int, repeats: int) -> list[Row]:
     return rows
 
 
-def state_transfer(n: int, repeats: int) -> list[Row]:
-    """Reading a state with real amplitudes (no zero pages), against memcpy of the same size."""
+def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | None
+                   ) -> list[Row]:
+    """Reading and uploading a state with real amplitudes (no zero pages) by every path, each
+    against a memcpy of the same bytes in the same run; the NumPy backend's states in memfds
+    against NumPy memory; a state through an ssh tunnel against `ssh cat` of as many bytes."""
     source = np.full(2**n, 2**-n / 2, dtype=np.complex128)
     target = np.ones_like(source)
+
+    def memcpy() -> None:
+        np.copyto(target, source)
+
     rows = []
-    with connect("numpy") as handle:
-        state = handle.new_state(n).apply(*[gates.H(q) for q in range(n)])
-        times, anchor = measure_pair(state.read, lambda: np.copyto(target, source), repeats)
-        view = mapped_view(handle, state.id, source.nbytes)
-        mapped, _ = measure_pair(lambda: view(), lambda: np.copyto(target, source), repeats)
-        handle.arrays.segments = None  # the portable path, for comparison
-        inline = measure(state.read, max(1, repeats // 2))
-    size = source.nbytes / 2**20
-    for how, t in (("shared memory (a copy of our own)", times),
-                   ("a view of the mapped segment", mapped), ("base64", inline)):
-        ratio = statistics.median(anchor) / statistics.median(t)
-        rows.append(row("3 state transfer", f"read {n}q ({size:.0f} MiB) via {how}", t,
-                        "np.copyto", anchor, note=f"{ratio:.1%} of memcpy bandwidth"))
+    paths = [("sealed memfds (QIBO_CORE_SEALED_MEMORY=1: states in memfds)",
+              {"sealed_memory": "1"}),
+             ("segments, copied (the default with 4 KiB shared pages, and version 3's)",
+              {"sealed_memory": "0"}),
+             ("binary frames, shared memory off (--no-shm)", {"shm": False}),
+             ("base64, shared memory off (version 3's path)",
+              {"shm": False, "binary_frames": False})]
+    for how, options in paths:
+        with transport_handle("numpy", **options) as handle:
+            state = handle.new_state(n).apply(*[gates.H(q) for q in range(n)])
+            runs = max(1, repeats // 3) if "base64" in how else repeats
+            times, anchor = measure_pair(fresh_read(state), memcpy, runs)
+            rows.append(transfer_row(f"read {n}q via {how}", times, anchor))
+            if "sealed" in how:
+                times, anchor = measure_pair(fresh_read(state, checked=False), memcpy, repeats)
+                rows.append(transfer_row(f"read {n}q via a sealed memfd of the state's own "
+                                         "pages: the transfer alone, without the client's "
+                                         "check of the norm", times, anchor))
+                rows.append(first_pass(state, repeats))
+    initial = np.full(2**n, 2 ** (-n / 2), dtype=complex)
+    for how, options in paths[:3]:
+        with transport_handle("numpy", **options) as handle:
+            times, anchor = measure_pair(
+                lambda h=handle: h.new_state(n, initial=initial), memcpy, repeats)
+            rows.append(transfer_row(f"upload {n}q via {how}", times, anchor))
+    rows += allocation(20, repeats)
+    rows += tunnel_read(tunnel_qubits, repeats, ssh)
     return rows
 
 
-def mapped_view(handle: Handle, state_id: int, nbytes: int) -> Callable[[], np.ndarray]:
-    """A read that hands out the segment itself, mapped, without a copy: what the client did
-    before reads were made safe (the backend could still change or truncate it afterwards)."""
-    pool = handle.arrays.segments
-    assert pool is not None
-    segment = pool.acquire(nbytes)
-    assert segment is not None
-    memory = mmap.mmap(segment.fd, segment.size)
+def transfer_row(case: str, times: list[float], anchor: list[float]) -> Row:
+    ratio = statistics.median(anchor) / statistics.median(times)
+    return row("3 state transfer", case, times, "np.copyto of the same bytes", anchor,
+               note=f"{ratio:.1%} of memcpy bandwidth")
 
-    def read() -> np.ndarray:
-        data = handle.transport.request(Method.STATE_READ, ReadParams(state_id, segment.id))
-        return np.frombuffer(memory, dtype=np.dtype(data.dtype), count=nbytes // 16)
+
+def transport_handle(name: str, *, shm: bool = True, binary_frames: bool = True,
+                     descriptors: bool = True, argv: list[str] | None = None,
+                     sealed_memory: str | None = None) -> Handle:
+    """A spawned backend whose client asks only for some of version 4's ways (both off: the
+    paths of version 3); `sealed_memory` "1" or "0" decides, for both ends, whether sealed
+    memory is worthwhile (by default the kernel's huge pages for shared memory decide)."""
+    from qibo_core.client.discovery import find_backend
+    from qibo_core.client.spawned import ProcessTransport
+    argv = argv or [find_backend(name), *([] if shm else ["--no-shm"])]
+    saved = dict(os.environ)
+    if sealed_memory is not None:
+        os.environ[sealed.VARIABLE] = sealed_memory
+    sealed.worthwhile.cache_clear()  # the client decides once, in the handshake
+    try:
+        return Handle(ProcessTransport(argv, name=name, binary_frames=binary_frames,
+                                       descriptors=descriptors))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sealed.worthwhile.cache_clear()
+
+
+def fresh_read(state: State, *, checked: bool = True) -> Callable[[], Seconds]:
+    """A read of a state changed since its last read (a gate applied first, untimed): reading
+    the same state twice would hand over nothing new. `checked`: state.read(), whose reply is
+    checked (its norm: one pass over the array); else the request and the array alone."""
+    handle = state.handle
+
+    def read() -> Seconds:
+        handle.transport.request(Method.STATE_APPLY, ApplyParams(state.id, [gates.H(0)]))
+        start = time.perf_counter()
+        if checked:
+            state.read()
+        else:
+            reply = handle.transport.request(Method.STATE_READ, ReadParams(state.id))
+            handle.arrays.received(reply, handle.precision)
+        return Seconds(time.perf_counter() - start)
 
     return read
+
+
+def first_pass(state: State, repeats: int) -> Row:
+    """The user's first pass over an array read as a sealed memfd (its pages are mapped as it
+    goes), against a pass over memory of its own: what a mapping costs later, when touched."""
+    handle = state.handle
+    own = np.full(2**state.nqubits, 0.5, dtype=complex)
+
+    def mapped() -> Seconds:
+        handle.transport.request(Method.STATE_APPLY, ApplyParams(state.id, [gates.H(0)]))
+        reply = handle.transport.request(Method.STATE_READ, ReadParams(state.id))
+        array = handle.arrays.received(reply, handle.precision)
+        start = time.perf_counter()
+        np.vdot(array, array)
+        return Seconds(time.perf_counter() - start)
+
+    times, anchor = measure_pair(mapped, lambda: np.vdot(own, own), repeats)
+    return row("3 state transfer", "first pass (np.vdot) over an array read as a sealed memfd",
+               times, "np.vdot over memory of our own", anchor)
+
+
+def allocation(n: int, repeats: int) -> list[Row]:
+    """QFT on spawned NumPy and the state read back: its states in memfds (read as their own
+    pages; 4 KiB pages here) against NumPy memory (read through the pipe), and the same
+    simulation alone in this process."""
+    circuit = qft(n)
+    with transport_handle("numpy", sealed_memory="1") as memfds, \
+            transport_handle("numpy", sealed_memory="0") as numpy:
+        times, anchor = measure_pair(lambda: memfds.execute(circuit).state(),
+                                     lambda: numpy.execute(circuit).state(), repeats)
+    rows = [row("3 state transfer", f"QFT {n}q on spawned numpy + read, states in memfds",
+                times, "states in NumPy memory", anchor)]
+    in_memfds, in_numpy = NumpyBackend(), NumpyBackend()
+    in_memfds.sharable = True  # what the session sets where it is worthwhile
+    times, anchor = measure_pair(lambda: in_process(in_memfds, circuit),
+                                 lambda: in_process(in_numpy, circuit), repeats)
+    rows.append(row("3 state transfer", f"QFT {n}q, numpy in process, states in memfds",
+                    times, "states in NumPy memory", anchor))
+    return rows
+
+
+def tunnel_read(n: int, repeats: int, ssh: list[str] | None) -> list[Row]:
+    """A state read through ssh to this host with shared memory off (as from another machine),
+    against `ssh cat` of as many bytes: binary frames and base64."""
+    from qibo_core.client.discovery import find_backend
+    with contextlib.ExitStack() as stack:
+        if ssh is None:
+            ssh = stack.enter_context(local_sshd())
+        if ssh is None:
+            return [row("3 state transfer", "ssh rows: no sshd (run as root with "
+                        "openssh-server, or pass --ssh)", [0.0])]
+        nbytes = 2**n * 16
+        rows = []
+        stream = stack.enter_context(SshStream(ssh))
+        for how, binary in (("binary frames", True), ("base64", False)):
+            argv = [*ssh, find_backend("numpy"), "--no-shm"]
+            with transport_handle("numpy", argv=argv, binary_frames=binary) as handle:
+                state = handle.new_state(n).apply(*[gates.H(q) for q in range(n)])
+                times, anchor = measure_pair(state.read, lambda: stream.fetch(nbytes), repeats)
+            size = f"{nbytes >> 20} MiB" if nbytes >= 2**20 else f"{nbytes >> 10} KiB"
+            rows.append(row("3 state transfer", f"read {n}q ({size}) through ssh to 127.0.0.1, "
+                            f"{how}", times, f"ssh cat of {size} (one connection)", anchor))
+        return rows
+
+
+class SshStream:
+    """`ssh 127.0.0.1 cat` of n bytes, on one connection opened once (as the backend's is): the
+    tunnel's own speed, without setting up a connection each time."""
+
+    def __init__(self, ssh: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [*ssh, 'while read n; do head -c "$n" /dev/zero; done'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def fetch(self, nbytes: int) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(b"%d\n" % nbytes)
+        self.process.stdin.flush()
+        got = 0
+        while got < nbytes:
+            chunk = self.process.stdout.read1(nbytes - got)
+            assert chunk, "the ssh stream ended"
+            got += len(chunk)
+
+    def __enter__(self) -> SshStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+        self.process.stdout.close()
+
+
+@contextlib.contextmanager
+def local_sshd() -> Iterator[list[str] | None]:
+    """An OpenSSH server of our own on 127.0.0.1 (keys made here, gone afterwards), as the test
+    suite starts one; None where there is none to start (not root, no sshd)."""
+    sshd = "/usr/sbin/sshd"
+    if not os.path.exists(sshd) or os.geteuid() != 0:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for key in ("host", "user"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            f"{folder}/{key}"], check=True)
+        Path(folder, "authorized_keys").write_text(Path(folder, "user.pub").read_text())
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        Path(folder, "sshd_config").write_text("\n".join([
+            f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {folder}/host",
+            f"PidFile {folder}/sshd.pid", f"AuthorizedKeysFile {folder}/authorized_keys",
+            "StrictModes no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "UsePAM no", "LogLevel ERROR", ""]))
+        os.makedirs("/run/sshd", exist_ok=True)
+        server = subprocess.Popen([sshd, "-D", "-e", "-f", f"{folder}/sshd_config"])
+        ssh = ["ssh", "-i", f"{folder}/user", "-p", str(port), "-o", "BatchMode=yes",
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "LogLevel=ERROR", "root@127.0.0.1"]
+        try:
+            deadline = time.monotonic() + 10
+            while subprocess.run([*ssh, "true"], capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the sshd of the benchmark did not answer within 10 s")
+                time.sleep(0.1)
+            yield ssh
+        finally:
+            server.terminate()
+            server.wait(10)
 
 
 def numpy_speed(n: int, repeats: int, qibo_python: str | None) -> list[Row]:
@@ -560,7 +744,8 @@ def main() -> None:
     targets = [
         lambda: rpc_overhead(12 if quick else 20, repeats),
         lambda: streaming(2_000 if quick else 100_000, repeats),
-        lambda: state_transfer(14 if quick else 24, repeats),
+        lambda: state_transfer(14 if quick else 24, 14 if quick else 20, repeats,
+                               args.ssh.split() if args.ssh else None),
         lambda: numpy_speed(12 if quick else 20, repeats, args.qibo_python),
         lambda: spawn(repeats),
         lambda: scaling(20 if quick else 200, 10 if quick else 16, repeats,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qibo_backend_numpy import NumpyBackend
 from qibo_core import Backend, Circuit, Handle, connect, gates
+from qibo_core.client.discovery import find_backend
 from qibo_core.client.spawned import ProcessTransport
 
 HANDSHAKE = """
@@ -43,6 +44,15 @@ def in_process(kind: str) -> Backend:
         from qibo_backend_qulacs import QulacsBackend
         return QulacsBackend()
     return NumpyBackend(fusion=kind != "numpy-unfused-local")
+
+
+def spawned(name: str, *, binary_frames: bool = True, descriptors: bool = True,
+            argv: list[str] | None = None) -> Handle:
+    """A spawned backend whose client asks for only some of protocol version 4's ways of
+    moving arrays (without both: segments and base64, as in version 3)."""
+    transport = ProcessTransport(argv or [find_backend(name)], name=name,
+                                 binary_frames=binary_frames, descriptors=descriptors)
+    return Handle(transport)
 
 
 def bell() -> Circuit:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import HANDSHAKE, bell, child_pids, fake_backend
+from helpers import HANDSHAKE, bell, child_pids, fake_backend, spawned
 from rawpipe import Pipe
 
 from qibo_core import (
@@ -51,11 +51,15 @@ def run_python(code: str, *, timeout: float = 60, env: dict[str, str] | None = N
 SMALL_SHM_READS = """
     import logging, sys
     import numpy as np
-    from qibo_core import Circuit, connect, gates
+    from qibo_core import Circuit, Handle, gates
+    from qibo_core.client.discovery import find_backend
+    from qibo_core.client.spawned import ProcessTransport
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
     circuit = Circuit(17)  # 2 MiB of amplitudes; /dev/shm holds 1 MiB
     circuit.add(gates.H(q) for q in range(17))
-    with connect("numpy") as handle:
+    # a client that takes no sealed memfds (version 3's): segments, which need /dev/shm
+    transport = ProcessTransport([find_backend("numpy")], name="numpy", descriptors=False)
+    with Handle(transport) as handle:
         kept = [handle.execute(circuit).state() for _ in range(5)]
         assert all(np.allclose(a, 2 ** -8.5) for a in kept)
         small = Circuit(14)  # 256 KiB: fits, and goes through a segment
@@ -185,7 +189,7 @@ def test_segments_left_by_a_killed_client_are_removed_by_the_next() -> None:
         os._exit(0)  # gone before it could unlink: as a client killed while attaching
     """).stdout.strip()
     assert os.path.exists(leftover)
-    with connect("numpy") as handle:
+    with spawned("numpy", descriptors=False) as handle:  # a client that uses segments
         state = handle.new_state(14)
         assert state.read()[0] == 1  # the first read makes a pool, which cleans up
     assert not os.path.exists(leftover)

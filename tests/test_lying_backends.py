@@ -146,9 +146,9 @@ def test_expectation_values_for_other_sets() -> None:
 
 
 @pytest.mark.parametrize("initialize, message", [
-    ({"protocolVersion": 1}, f"protocol version 1 when version {PROTOCOL_VERSION} was asked"),
+    ({"protocolVersion": 1}, f"protocol version 1 when version {PROTOCOL_VERSION} was asked for"),
     ({"protocolVersion": PROTOCOL_VERSION + 1},
-     f"protocol version {PROTOCOL_VERSION + 1} when version {PROTOCOL_VERSION} was asked"),
+     f"protocol version {PROTOCOL_VERSION + 1} when version {PROTOCOL_VERSION} was asked for"),
 ])
 def test_an_answer_to_another_version(initialize: dict[str, Any], message: str) -> None:
     with pytest.raises(ProtocolError, match=message):

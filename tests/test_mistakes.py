@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import bell
+from helpers import bell, spawned
 from rawpipe import Pipe
 
 from qibo_backend_numpy import NumpyBackend
@@ -241,7 +241,7 @@ def test_a_client_that_truncates_its_upload_does_not_kill_the_backend() -> None:
     reads, it answers InvalidParams (a mapping would have died of SIGBUS)."""
     n = 23
     amplitudes = np.full(2**n, 2 ** (-n / 2), dtype=complex)
-    with connect("numpy") as handle:
+    with spawned("numpy", descriptors=False) as handle:  # a client that uploads by segment
         pool = handle.arrays.segments
         assert pool is not None
         for delay in np.linspace(0, 0.04, 9):

@@ -1,4 +1,5 @@
-"""Large states cross through shared memory: right values, no overwrite, no leak, a fallback."""
+"""Large states cross through shared-memory segments (what a client that takes no sealed memfds
+uses, as in protocol version 3): right values, no overwrite, no leak, a fallback."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import spawned
 from rawpipe import Pipe
 
-from qibo_core import Circuit, InvalidParams, connect, gates
+from qibo_core import Circuit, InvalidParams, gates
 from qibo_core.client.discovery import find_backend
 from qibo_core.client.segments import MIN_BYTES, SegmentPool
 from qibo_core.protocol import SHM_DIR, SHM_PREFIX, ErrorCode
@@ -30,7 +32,7 @@ def test_large_reads_use_segments_and_keep_their_values(reference) -> None:  # t
     circuit.add(gates.H(q) for q in range(N))
     circuit.add(gates.RZ(q, 0.1 * (q + 1)) for q in range(N))
     expected = reference.execute(circuit).state()
-    with connect("numpy") as handle:
+    with spawned("numpy", descriptors=False) as handle:
         assert "shm" in handle.info.capabilities.state_encodings
         state = handle.new_state(N)
         state.apply(*circuit.gates)
@@ -54,7 +56,7 @@ def test_large_samples_cross_through_a_segment() -> None:
     circuit.add(gates.M(*range(N)))
     nshots = 2**12
     assert nshots * N >= MIN_BYTES
-    with connect("numpy") as handle:
+    with spawned("numpy", descriptors=False) as handle:
         result = handle.execute(circuit, nshots=nshots, seed=3, samples=True)
         samples = result.samples()
         pool = handle.arrays.segments
@@ -105,7 +107,7 @@ def test_qulacs_reads_through_segments_too(reference) -> None:  # type: ignore[n
     circuit = Circuit(N)
     circuit.add(gates.H(q) for q in range(N))
     circuit.add(gates.CU1(0, N - 1, 0.3))
-    with connect("qulacs") as handle:
+    with spawned("qulacs", descriptors=False) as handle:
         np.testing.assert_allclose(handle.execute(circuit).state(),
                                    reference.execute(circuit).state(), atol=1e-12)
         assert handle.arrays.segments is not None and handle.arrays.segments._free
@@ -180,7 +182,11 @@ def test_a_backend_started_without_shared_memory() -> None:
         path.unlink()
     assert error["code"] == ErrorCode.INVALID_PARAMS and "--no-shm" in error["message"]
     assert pipe.close() == 0
-    with connect("numpy", command=[find_backend("numpy"), "--no-shm"]) as handle:
-        assert handle.arrays.segments is None
-        state = handle.new_state(N)
-        assert state.read()[0] == 1  # through base64
+    for binary in (False, True):
+        with spawned("numpy", argv=[find_backend("numpy"), "--no-shm"],
+                     binary_frames=binary) as handle:
+            capabilities = handle.info.capabilities
+            assert handle.arrays.segments is None and not capabilities.descriptors
+            assert capabilities.binary_frames is binary
+            state = handle.new_state(N)
+            assert state.read()[0] == 1  # through base64, or attached

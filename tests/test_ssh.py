@@ -91,12 +91,18 @@ def test_execute_stream_and_read_through_ssh(ssh: list[str], backend: str) -> No
         np.testing.assert_allclose(state.read(), np.full(2**17, 2**-8.5), atol=1e-12)
 
 
-def test_a_backend_on_another_host_falls_back_to_base64(ssh: list[str]) -> None:
+def test_a_backend_on_another_host_falls_back_to_binary_frames(ssh: list[str]) -> None:
+    """No descriptor socket crosses ssh and the far side's /dev/shm is its own: arrays cross the
+    tunnel as raw bytes after their message, both ways."""
     with connect("numpy", command=remote(ssh, "numpy", private_shm=True)) as handle:
+        capabilities = handle.info.capabilities
+        assert capabilities.binary_frames and not capabilities.descriptors
         state = handle.new_state(17).apply(*[gates.X(q) for q in range(17)])
         amplitudes = state.read()
         assert amplitudes[-1] == 1 and np.count_nonzero(amplitudes) == 1
         assert handle.arrays.segments is not None and not handle.arrays.segments.enabled
+        uploaded = handle.new_state(17, initial=amplitudes)
+        np.testing.assert_array_equal(uploaded.read(), amplitudes)
 
 
 def test_a_crash_on_the_far_side(ssh: list[str]) -> None:

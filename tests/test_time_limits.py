@@ -54,8 +54,8 @@ for line in sys.stdin:
         result = {"state": 1} if method == "state/new" else {"circuit": 1}
         print(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}), flush=True)
 """
-"""A version 3 backend that answers state/new and circuit/prepare at once, no other request ever, and
-every cancellation with RequestCancelled: only a time limit ends a call to it."""
+"""A version 3 backend that answers state/new and circuit/prepare at once, no other request
+ever, and every cancellation with RequestCancelled: only a time limit ends a call to it."""
 
 
 @pytest.mark.parametrize("call", ["read", "probabilities", "expectation"])

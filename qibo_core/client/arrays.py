@@ -1,6 +1,8 @@
-"""How arrays cross between the client and one backend: large ones through shared-memory
-segments when both can (segments.py), the others inline; an answered array is checked here,
-in one place (a malformed one is a ProtocolError)."""
+"""How arrays cross between the client and one backend: large ones as sealed memfds when the
+session agreed on them (the transport passes them; protocol/sealed.py), else through shared-memory
+segments when both can (segments.py); the others in the message (base64, or attachments under
+binary frames). An answered array is checked here, in one place (a malformed one is a
+ProtocolError)."""
 
 from __future__ import annotations
 
@@ -17,17 +19,21 @@ from .segments import MIN_BYTES, Segment, SegmentPool
 
 class ArrayTransfer:
     """The arrays of one backend's requests and replies; `segments` is None when shared memory
-    cannot reach the backend (another host, --no-shm, a backend in this process)."""
+    segments cannot reach the backend (another host, --no-shm, a backend in this process) or
+    are not needed (`sealed`: the session moves arrays as sealed memfds)."""
 
-    def __init__(self, backend: str, segments: SegmentPool | None) -> None:
+    def __init__(self, backend: str, segments: SegmentPool | None, *,
+                 sealed: bool = False) -> None:
         self.backend = backend
         self.segments = segments
+        self.sealed = sealed
 
     @contextlib.contextmanager
     def sending(self, array: np.ndarray) -> Iterator[Any]:
         """What params carry for `array` while the request runs: ArrayData naming a segment the
-        array was written into, when one can be had; else the array itself (base64 on the
-        wire, as it is in process)."""
+        array was written into, when one can be had; else the array itself, which the
+        transport encodes as the session agreed (a sealed memfd, an attachment, base64), or
+        hands over as it is in process."""
         segments = self.segments
         segment = None
         if segments is not None and array.nbytes >= MIN_BYTES:
@@ -54,7 +60,8 @@ class ArrayTransfer:
     def received(self, data: ArrayData | np.ndarray, dtype: str,
                  segment: Segment | None = None) -> np.ndarray:
         """An answered array of `dtype`: copied out of `segment` (which goes back to the pool),
-        decoded from the message, or as a backend in this process handed it over."""
+        decoded from the message (a sealed memfd is mapped copy-on-write: the backend's pages,
+        which nobody can change), or as a backend in this process handed it over."""
         if isinstance(data, np.ndarray):
             if data.dtype != np.dtype(dtype):
                 raise ProtocolError(f"backend {self.backend!r} answered an array of "

@@ -16,6 +16,7 @@ from ..errors import HandleClosed, UnsupportedProtocolVersion, UsageError
 from ..protocol import (
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
+    TRANSFER_SINCE,
     ClientInfo,
     InitializeOptions,
     InitializeParams,
@@ -63,12 +64,15 @@ class Connection:
         except BaseException:
             transport.close()
             raise
-        transport.max_request_bytes = self.info.capabilities.max_message_bytes
+        capabilities = self.info.capabilities
+        transport.max_request_bytes = capabilities.max_message_bytes
+        transport.agree(capabilities.binary_frames, capabilities.descriptors)
         segments = None
-        if transport.shares_memory and "shm" in self.info.capabilities.state_encodings:
+        if (transport.shares_memory and "shm" in capabilities.state_encodings
+                and not capabilities.descriptors):
             segments = SegmentPool(self.request, transport.notify)
-        self.arrays = ArrayTransfer(self.name, segments)
-        """How arrays cross: through shared-memory segments when both ends can."""
+        self.arrays = ArrayTransfer(self.name, segments, sealed=capabilities.descriptors)
+        """How arrays cross: sealed memfds or shared-memory segments when both ends can."""
 
     @property
     def name(self) -> str:
@@ -156,9 +160,9 @@ def _initialize(transport: Transport, precision: str, threads: int | None,
     """The handshake, in the newest version both ends speak: a backend of an older version
     refuses ours and says which it speaks (the protocol leaves it uninitialized); an answer is
     checked against what was asked."""
-    options = InitializeOptions(precision, threads, device)
     client = ClientInfo("qibo-core", __version__)
     version = PROTOCOL_VERSION
+    options = _options(transport, version, precision, threads, device)
     try:
         info = transport.request(Method.INITIALIZE, InitializeParams(version, client, options),
                                  timeout=timeout)
@@ -168,6 +172,17 @@ def _initialize(transport: Transport, precision: str, threads: int | None,
         if not common:
             raise
         version = common[-1]
+        options = _options(transport, version, precision, threads, device)
         info = transport.request(Method.INITIALIZE, InitializeParams(version, client, options),
                                  timeout=timeout)
-    return replies.checked_initialize(info, transport.name, version, precision)
+    return replies.checked_initialize(info, transport.name, version, precision, options)
+
+
+def _options(transport: Transport, version: int, precision: str, threads: int | None,
+             device: str | None) -> InitializeOptions:
+    """What the client asks for in `version`: from version 4, binary frames where messages
+    cross a byte stream, and sealed memfds where the backend has our descriptor socket."""
+    if version < TRANSFER_SINCE:
+        return InitializeOptions(precision, threads, device)
+    return InitializeOptions(precision, threads, device, binary_frames=transport.frames,
+                             descriptors=transport.descriptor_offer)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..protocol import ExecuteManyResult, ExecuteResult
+from ..protocol import DescriptorOffer, ExecuteManyResult, ExecuteResult
 from ..server import Backend, Session
 
 
@@ -17,6 +17,8 @@ class LocalTransport:
     """The in-process sibling of ProcessTransport."""
 
     shares_memory = False  # arrays are handed over directly
+    frames = False
+    descriptor_offer: DescriptorOffer | None = None
     max_request_bytes: int | None = None  # nothing is encoded
 
     def __init__(self, backend: Backend) -> None:
@@ -38,6 +40,9 @@ class LocalTransport:
     def notify(self, method: str, params: Any, *, now: bool = True) -> None:
         with self._lock:
             self._session.notify(method, params)
+
+    def agree(self, binary: bool, descriptors: bool) -> None:
+        """Nothing to do: arrays are handed over as they are."""
 
     def cancel(self) -> None:
         """Nothing to do: a call in this process runs on the caller's own thread."""

@@ -57,13 +57,15 @@ def _widen(fd: int) -> None:
 class BackendProcess:
     """A backend executable running with its stdin, stdout and stderr on pipes."""
 
-    def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None,
+                 pass_fds: tuple[int, ...] = ()) -> None:
+        """`pass_fds` stay open in the backend, at the same numbers (the others are closed)."""
         self.name = name
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         try:
             self._popen = _spawner.run(lambda: subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                bufsize=PIPE_BUFFER, env=env, close_fds=True,
+                bufsize=PIPE_BUFFER, env=env, close_fds=True, pass_fds=pass_fds,
                 # A terminal's Ctrl-C is the client's to handle (it cancels), not the backend's.
                 start_new_session=True))
         except OSError as exc:

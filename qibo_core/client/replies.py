@@ -15,7 +15,7 @@ import numpy as np
 
 from ..circuit import Observable
 from ..errors import ProtocolError
-from ..protocol import InitializeResult
+from ..protocol import InitializeOptions, InitializeResult
 from ..server.initial import positive_semidefinite
 
 REPLY_TOLERANCE = 1e-4
@@ -32,7 +32,7 @@ def _refuse(backend: str, what: str) -> ProtocolError:
 
 
 def checked_initialize(info: InitializeResult, backend: str, version: int,
-                       precision: str) -> InitializeResult:
+                       precision: str, options: InitializeOptions) -> InitializeResult:
     """The handshake's answer, if it is one to the version and options asked for."""
     if info.protocol_version != version:
         raise _refuse(backend, f"'initialize' with protocol version {info.protocol_version} when "
@@ -45,6 +45,11 @@ def checked_initialize(info: InitializeResult, backend: str, version: int,
     if precision not in capabilities.precisions:
         raise _refuse(backend, f"'initialize' for precision {precision!r} with 'precisions' "
                       f"{capabilities.precisions}, which does not offer it")
+    agreed = {"binaryFrames": (capabilities.binary_frames, options.binary_frames),
+              "descriptors": (capabilities.descriptors, options.descriptors is not None)}
+    for field, (said, asked) in agreed.items():
+        if said and not asked:
+            raise _refuse(backend, f"'initialize' with '{field}' true, which was not asked for")
     return info
 
 

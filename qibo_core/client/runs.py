@@ -15,7 +15,7 @@ import numpy as np
 from ..circuit import Circuit
 from ..circuit.parameter import parameter_sets
 from ..errors import CircuitError, ProtocolError, UsageError
-from ..protocol import RUNS_SINCE, ExecuteParams, ExecuteResult, Feature
+from ..protocol import RUNS_SINCE, ArrayData, ExecuteParams, ExecuteResult, Feature
 from . import replies
 from .connection import Connection
 from .prepared import PreparedCircuits
@@ -71,7 +71,7 @@ class Run:
         self.connection.arrays.release(self.segment)
         self.segment = None
 
-    def result(self, reply: ExecuteResult) -> Result:
+    def result(self, reply: ExecuteResult[ArrayData]) -> Result:
         connection, circuit, name = self.connection, self.circuit, self.connection.name
         state = None
         if self.params.keep:

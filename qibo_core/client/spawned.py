@@ -6,6 +6,10 @@ a waiting caller reads stdout itself, as the leader, and sets the futures of eve
 meets; other waiting callers sleep until their future is set or the leader steps down. Results
 are decoded with the type the method table gives. The process itself (spawning, stderr, the
 stop ladder) is a BackendProcess.
+
+Once `initialize` agreed on them (protocol version 4), arrays travel as raw bytes after their
+message (binary frames) and as sealed memfds passed on a Unix socket the backend inherits at
+spawn (descriptors): `agree` switches both directions at once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +42,8 @@ from ..errors import (
 )
 from ..protocol import (
     CancelParams,
+    DescriptorOffer,
+    Frame,
     IncomingResponse,
     LineReader,
     Method,
@@ -43,7 +51,8 @@ from ..protocol import (
     ProgressParams,
     Request,
     TimedOut,
-    encoder,
+    WireEncoder,
+    sealed,
 )
 from .process import BackendProcess
 from .trace import TRACE_VARIABLE, Trace
@@ -69,15 +78,21 @@ class ProcessTransport:
     """A spawned backend process and the JSON-RPC endpoint that talks to it."""
 
     shares_memory = True  # segments are offered; a backend elsewhere (ssh) refuses them
+    frames = True
+    """Messages cross a byte stream: binary frames can be asked for (unless turned off)."""
 
     def __init__(self, argv: list[str], *, name: str, env: dict[str, str] | None = None,
-                 max_reply_bytes: int = MAX_REPLY_BYTES, trace: Trace | None = None) -> None:
+                 max_reply_bytes: int = MAX_REPLY_BYTES, trace: Trace | None = None,
+                 binary_frames: bool = True, descriptors: bool = True) -> None:
+        """`binary_frames` and `descriptors` False leave those out of what `initialize` asks
+        for (version 4): arrays then take the paths of version 3 (segments, base64)."""
         self.name = name
+        self.frames = binary_frames
         self._owner = os.getpid()
         self.max_request_bytes: int | None = None
         """The longest line the backend reads (it says in `initialize`), when it says."""
         self._ids = itertools.count(1)
-        self._pending: dict[int, Future[msgspec.Raw]] = {}
+        self._pending: dict[int, Future[_Reply]] = {}
         self._abandoned: set[int] = set()
         self._lock = threading.Lock()
         self._waiting: list[bytes] = []
@@ -98,7 +113,28 @@ class ProcessTransport:
         except OSError as exc:
             raise ConfigError(f"cannot write the trace file {TRACE_VARIABLE} names: "
                               f"{exc}") from None
-        self.process = BackendProcess(argv, name=name, env=env)
+        self._writer = WireEncoder()
+        """Encodes requests as `initialize` agreed (base64 until then)."""
+        self._socket, theirs = _descriptor_sockets() if descriptors else (None, None)
+        their_fd = None if theirs is None else theirs.fileno()
+        try:
+            self.process = BackendProcess(argv, name=name, env=env, pass_fds=tuple(
+                [] if their_fd is None else [their_fd]))
+        except BaseException:
+            self._close_socket()
+            raise
+        finally:
+            if theirs is not None:
+                theirs.close()  # the backend holds its own end now
+        self.descriptor_offer: DescriptorOffer | None = None
+        """Where the backend finds the descriptor socket, for `initialize` to offer."""
+        if self._socket is not None and their_fd is not None:
+            token = secrets.token_hex(16)
+            try:
+                self._socket.send(token.encode(), socket.MSG_DONTWAIT)
+                self.descriptor_offer = DescriptorOffer(their_fd, token)
+            except OSError:  # the command closed it at start (ssh does): nothing to offer
+                self._close_socket()
         self._stdin = self.process.stdin
         self._stdout = LineReader(self.process.stdout_fd, max_reply_bytes)
 
@@ -123,6 +159,25 @@ class ProcessTransport:
     def stderr_tail(self) -> list[str]:
         return self.process.stderr_tail
 
+    def agree(self, binary: bool, descriptors: bool) -> None:
+        """Read and write as `initialize` agreed: arrays as attachments (`binary`), large ones
+        as sealed memfds on the descriptor socket (`descriptors`; the socket is closed if not)."""
+        self._writer.binary = self._stdout.attachments = binary
+        if descriptors and self._socket is not None:
+            self._writer.seal = _sealed_copy
+            self._stdout.descriptors = self._socket
+        else:
+            self._close_socket()
+
+    def _close_socket(self) -> None:
+        """No descriptors from now on (the backend did not take the socket, or is gone)."""
+        self._writer.seal = None
+        if hasattr(self, "_stdout"):
+            self._stdout.descriptors = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
     def __repr__(self) -> str:
         return f"<ProcessTransport {self.process!r}>"
 
@@ -130,7 +185,7 @@ class ProcessTransport:
 
     def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
         """Send a request and wait for its result, decoded as the method's result type."""
-        future: Future[msgspec.Raw] = Future()
+        future: Future[_Reply] = Future()
         request_id = self._send(Request(method=method, params=params), future)
         call = current_call.get()
         if call is not None:  # an async caller may cancel this request from its event loop
@@ -140,7 +195,7 @@ class ProcessTransport:
             self._watched[token] = request_id
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            raw = self._wait(future, deadline)
+            raw, frame = self._wait(future, deadline)
         except FutureTimeout:
             raise self._timed_out(method, request_id, future, timeout) from None
         except KeyboardInterrupt:
@@ -153,7 +208,7 @@ class ProcessTransport:
             if token is not None:
                 self._watched.pop(token, None)
         self._raise_callback_failure(token)
-        return decoded_result(method, raw, self.name)
+        return decoded_result(method, raw, self.name, frame)
 
     def _raise_callback_failure(self, token: int | str | None) -> None:
         """What the progress callback of this request raised, if it raised (the request was
@@ -176,7 +231,7 @@ class ProcessTransport:
             for request_id in list(self._pending):
                 self._write_cancel(request_id)
 
-    def _timed_out(self, method: str, request_id: int, future: Future[msgspec.Raw],
+    def _timed_out(self, method: str, request_id: int, future: Future[_Reply],
                    timeout: float | None) -> RequestTimeout | BackendHung:
         """Cancel a request that ran out of time; a backend that ignores the cancellation too
         is hung, and is terminated."""
@@ -208,7 +263,7 @@ class ProcessTransport:
         next message, in one write."""
         self._send(Request(method=method, params=params), now=now)
 
-    def _send(self, message: Request, future: Future[msgspec.Raw] | None = None, *,
+    def _send(self, message: Request, future: Future[_Reply] | None = None, *,
               now: bool = True) -> int:
         """Write one message (a request when `future` is given); its id, or 0."""
         self._check_owner()
@@ -216,15 +271,11 @@ class ProcessTransport:
             self._check_usable()
             if future is not None:
                 message.id = next(self._ids)
-            line = encoder.encode(message)
-            if self.max_request_bytes is not None and len(line) > self.max_request_bytes:
-                raise UsageError(f"the {message.method!r} message is {len(line)} bytes, more than "
-                                 f"backend {self.name!r} reads ({self.max_request_bytes}, its "
-                                 "--max-message-bytes): send less at once")
+            line, attachments = self._encoded(message)
             if future is not None:
                 self._pending[message.id] = future  # type: ignore[index]
             try:
-                self._write(message, line, now=now)
+                self._write(message, line, attachments, now=now)
                 return message.id if future is not None else 0  # type: ignore[return-value]
             except (OSError, ValueError):
                 pass  # the child is gone: report how it ended, outside the lock
@@ -232,19 +283,42 @@ class ProcessTransport:
             self._fail(self.process.crashed())
         raise self._failure  # type: ignore[misc]
 
-    def _write(self, message: Request, line: bytes | None = None, *, now: bool = True) -> None:
-        """Write a line (with those waiting for it, in one write), under the lock."""
+    def _encoded(self, message: Request) -> tuple[bytes, list[memoryview]]:
+        """The message's line and attachments, its descriptors passed already (or, if the
+        socket takes no more now, the message encoded without); UsageError for a message
+        longer than the backend reads."""
+        line, attachments, fds = self._writer.encode(message)
+        if fds:
+            passed = self._socket is not None and sealed.send(self._socket, fds)
+            for fd in fds:
+                os.close(fd)
+            if not passed:
+                line, attachments, _ = self._writer.encode(message, seal=False)
+        limit = self.max_request_bytes
+        size = max(len(line), sum(map(len, attachments)))
+        if limit is not None and size > limit:
+            raise UsageError(f"the {message.method!r} message is {size} bytes, more than "
+                             f"backend {self.name!r} reads ({limit}, its --max-message-bytes): "
+                             "send less at once")
+        return line, attachments
+
+    def _write(self, message: Request, line: bytes | None = None,
+               attachments: list[memoryview] | None = None, *, now: bool = True) -> None:
+        """Write a line and its attachments (after those waiting for it), under the lock;
+        `now=False` leaves them waiting for the next message."""
         if line is None:
-            line = encoder.encode(message)
+            line, attachments = self._encoded(message)
         if self._trace is not None:
             self._trace.record(">", self.name, self.pid, line)
         if not now:
-            self._waiting.append(line + b"\n")
+            self._waiting.append(b"".join([line, b"\n", *(attachments or ())]))
             return
         if self._waiting:
             line = b"".join(self._waiting) + line
             self._waiting.clear()
         self._stdin.write(line + b"\n")
+        for attachment in attachments or ():
+            self._stdin.write(attachment)
         # Nothing waits in the file's buffer, which a forked child could flush again.
         self._stdin.flush()
 
@@ -264,7 +338,7 @@ class ProcessTransport:
 
     # ---- reading responses -------------------------------------------------------------
 
-    def _wait(self, future: Future[msgspec.Raw], deadline: float | None) -> msgspec.Raw:
+    def _wait(self, future: Future[_Reply], deadline: float | None) -> _Reply:
         """The result of `future`, reading stdout as the leader whenever nobody else does."""
         while not future.done():
             if self._reading.acquire(blocking=False):
@@ -282,7 +356,7 @@ class ProcessTransport:
                 raise FutureTimeout
         return future.result()
 
-    def _lead(self, future: Future[msgspec.Raw], deadline: float | None) -> None:
+    def _lead(self, future: Future[_Reply], deadline: float | None) -> None:
         """Read and dispatch responses until `future` is set, stdout ends or time is up."""
         while not future.done():
             line = self._stdout.read_line(_remaining(deadline))
@@ -315,9 +389,15 @@ class ProcessTransport:
                               "running; it was terminated", returncode=self.process.returncode,
                               stderr_tail=crash.stderr_tail)
 
-    def _dispatch(self, line: bytes) -> None:
+    def _dispatch(self, line: bytes | Frame) -> None:
+        frame = None
+        if isinstance(line, Frame):
+            frame, line = line, line.line
         if self._trace is not None:
             self._trace.record("<", self.name, self.pid, line)
+        if frame is not None and frame.problem:
+            raise ProtocolError(f"backend {self.name!r} sent a message whose attachments or "
+                                f"descriptors are wrong ({frame.problem}): {quoted(line)}")
         try:
             message = _response_decoder.decode(line)
         except msgspec.DecodeError as exc:
@@ -337,7 +417,7 @@ class ProcessTransport:
         if message.error is not msgspec.UNSET:
             future.set_exception(BackendError.from_object(message.error))
         elif message.result is not msgspec.UNSET:
-            future.set_result(message.result)
+            future.set_result((message.result, frame))
         else:
             future.set_exception(ProtocolError(
                 f"backend {self.name!r} sent a response with neither result nor error: "
@@ -402,9 +482,32 @@ class ProcessTransport:
         with self._lock:
             self._closing = True
         self.process.close()
+        self._close_socket()
         if self._trace is not None:
             self._trace.close()
 
     def kill(self) -> None:
         """End the process at once (for tests and emergencies); `close` still reaps it."""
         self.process.kill()
+
+
+_Reply = tuple[msgspec.Raw, Frame | None]
+"""A result as read, and the frame it came in (attachments, descriptors), if any."""
+
+
+def _descriptor_sockets() -> tuple[socket.socket | None, socket.socket | None]:
+    """Our end of a descriptor socket and the backend's, where sealed memory can be made and
+    is worth it (sealed.worthwhile: elsewhere segments and the pipe are faster)."""
+    if not sealed.available() or not sealed.worthwhile():
+        return None, None
+    try:
+        return sealed.socket_pair()
+    except OSError:
+        return None, None
+
+
+def _sealed_copy(array: Any) -> int | None:
+    try:
+        return sealed.sealed_copy(array)
+    except OSError:
+        return None  # no memfd now (descriptors, memory): the pipe it is

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import msgspec
 
 from ..errors import ProtocolError
-from ..protocol import METHODS
+from ..protocol import METHODS, DescriptorOffer, Frame, bind
 
 
 class Call:
@@ -44,8 +44,15 @@ class Transport(Protocol):
     name: str
     shares_memory: bool
     """True when the backend runs on this host, so shared-memory segments can reach it."""
+    frames: bool
+    """True when messages cross a byte stream, so binary frames can be asked for."""
+    descriptor_offer: DescriptorOffer | None
+    """Where the backend finds a descriptor socket of ours, if it has one (version 4)."""
     max_request_bytes: int | None
     """The longest message the backend reads (from `initialize`): longer ones are refused."""
+
+    def agree(self, binary: bool, descriptors: bool) -> None:
+        """Move arrays from now on as `initialize` agreed (binary frames, sealed memfds)."""
 
     def request(self, method: str, params: Any, timeout: float | None = None) -> Any: ...
     def notify(self, method: str, params: Any, *, now: bool = True) -> None:
@@ -63,13 +70,18 @@ _result_decoders: dict[str, msgspec.json.Decoder[Any]] = {
     if spec.result is not None}
 
 
-def decoded_result(method: str, raw: msgspec.Raw, backend: str) -> Any:
-    """A response's result, decoded with the method's result type (protocol.METHODS); a result
-    of another shape is a ProtocolError quoting it."""
+def decoded_result(method: str, raw: msgspec.Raw, backend: str,
+                   frame: Frame | None = None) -> Any:
+    """A response's result, decoded with the method's result type (protocol.METHODS), its
+    arrays bound to what `frame` carried (attachments, descriptors); a result of another shape
+    is a ProtocolError quoting it."""
     decoder = _result_decoders.get(method)
     try:
-        return msgspec.json.decode(raw) if decoder is None else decoder.decode(raw)
-    except msgspec.DecodeError as exc:
+        result = msgspec.json.decode(raw) if decoder is None else decoder.decode(raw)
+        if frame is not None:
+            bind(result, frame)
+        return result
+    except (msgspec.DecodeError, ValueError) as exc:
         raise ProtocolError(f"backend {backend!r} answered {method!r} with an invalid result: "
                             f"{exc}: {quoted(bytes(raw))}") from None
 

@@ -3,9 +3,9 @@
 docs/protocol.md is the contract in prose; this package is the same contract in code.
 """
 
-from .arrays import decode_array, encode_array, encoder
+from .arrays import WireEncoder, bind, decode_array, encode_array, encoder
 from .codes import ErrorCode
-from .framing import TIMEOUT, LineReader, Oversized, TimedOut
+from .framing import TIMEOUT, Frame, LineReader, Oversized, TimedOut
 from .messages import (
     DEVICES_SINCE,
     EXECUTABLE_PREFIX,
@@ -18,6 +18,7 @@ from .messages import (
     SHM_DIR,
     SHM_PREFIX,
     STATE_ENCODINGS,
+    TRANSFER_SINCE,
     ApplyParams,
     ArrayData,
     AttachParams,
@@ -26,6 +27,7 @@ from .messages import (
     CircuitData,
     CircuitRef,
     ClientInfo,
+    DescriptorOffer,
     ErrorObject,
     ExecuteManyParams,
     ExecuteManyResult,
@@ -63,15 +65,16 @@ from .methods import METHODS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Method, Meth
 
 __all__ = [
     "ApplyParams", "ArrayData", "AttachParams", "CancelParams", "Capabilities", "CircuitData",
-    "CircuitRef", "ClientInfo", "decode_array", "DEVICES_SINCE", "encode_array", "encoder",
-    "ErrorCode", "ErrorObject", "EXECUTABLE_PREFIX", "ExecuteManyParams", "ExecuteManyResult",
-    "ExecuteParams", "ExecuteResult", "ExpectationParams", "Feature", "FEATURE_VERSIONS",
-    "GateData", "IncomingRequest", "IncomingResponse", "InitializeOptions", "InitializeParams",
-    "InitializeResult", "JSONRPC", "LineReader", "MAX_SETS", "MAX_SHOTS", "MeasurementData",
-    "Method", "METHODS", "MethodSpec", "NewStateParams", "Oversized", "Precision", "PrepareParams",
-    "ProbabilitiesParams", "ProgressParams", "ProgressValue", "PROTOCOL_VERSION", "ReadParams",
-    "Request", "Response", "RUNS_SINCE", "SampleParams", "SampleResult", "SEED_LIMIT",
-    "SegmentRef", "ServerInfo", "SHM_DIR", "SHM_PREFIX", "shots_problem", "SlotData",
-    "STATE_ENCODINGS", "StateExpectationParams", "StateRef", "SUPPORTED_VERSIONS", "TermData",
-    "TimedOut", "TIMEOUT",
+    "CircuitRef", "ClientInfo", "decode_array", "DescriptorOffer", "DEVICES_SINCE",
+    "encode_array", "encoder", "ErrorCode", "ErrorObject", "EXECUTABLE_PREFIX",
+    "ExecuteManyParams", "ExecuteManyResult", "ExecuteParams", "ExecuteResult",
+    "ExpectationParams", "Feature", "FEATURE_VERSIONS", "Frame", "GateData", "IncomingRequest",
+    "IncomingResponse", "InitializeOptions", "InitializeParams", "InitializeResult", "JSONRPC",
+    "LineReader", "MAX_SETS", "MAX_SHOTS", "MeasurementData", "Method", "METHODS", "MethodSpec",
+    "NewStateParams", "Oversized", "Precision", "PrepareParams", "ProbabilitiesParams",
+    "ProgressParams", "ProgressValue", "PROTOCOL_VERSION", "ReadParams", "Request", "Response",
+    "RUNS_SINCE", "SampleParams", "SampleResult", "SEED_LIMIT", "SegmentRef", "ServerInfo",
+    "SHM_DIR", "SHM_PREFIX", "shots_problem", "SlotData", "STATE_ENCODINGS",
+    "StateExpectationParams", "StateRef", "SUPPORTED_VERSIONS", "TermData", "TimedOut",
+    "TIMEOUT", "TRANSFER_SINCE", "WireEncoder", "bind",
 ]

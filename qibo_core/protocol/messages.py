@@ -84,6 +84,10 @@ DEVICES_SINCE: Final = 3
 RUNS_SINCE: Final = 4
 """The protocol version that brought execute's `read`, `keep`, `prepared` and `parameters`,
 and `execute/many`."""
+TRANSFER_SINCE: Final = 4
+"""The protocol version that brought binary frames and sealed arrays: `options.binaryFrames`,
+`options.descriptors`, the capabilities of the same names, an Array's `attachment` and
+`descriptor`."""
 
 
 class Precision:
@@ -143,14 +147,21 @@ class CircuitData(_Message):
 
 # ---- arrays ---------------------------------------------------------------------------------
 
-class ArrayData(_Message):
+class ArrayData(_Message, dict=True):
     """A numeric array: `data` is base64 of its little-endian bytes in C order; or, when the
-    client asked for a shared-memory segment, the same bytes are at the start of `segment`."""
+    client asked for a shared-memory segment, the same bytes are at the start of `segment`; or
+    (version 4) they are the message's attachment number `attachment` (binary frames), or at the
+    start of the sealed memfd passed as its descriptor number `descriptor`.
+
+    A received ArrayData that names an attachment or a descriptor carries it, once bound
+    (protocol.arrays.bind), as the attribute `payload`, which is never encoded."""
 
     dtype: str
     shape: list[int]
     data: str | None = None
     segment: int | None = None
+    attachment: int | None = None
+    descriptor: int | None = None
 
 
 # ---- initialize -----------------------------------------------------------------------------
@@ -160,12 +171,24 @@ class ClientInfo(_Message):
     version: str | None = None
 
 
+class DescriptorOffer(_Message):
+    """Version 4: a Unix socket (SOCK_SEQPACKET) the client left open in the backend at
+    descriptor `fd`, on which it wrote `token` as the first message."""
+
+    fd: int
+    token: str
+
+
 class InitializeOptions(_Message):
     precision: str = Precision.COMPLEX128
     threads: int | None = None
     """Threads the simulator may use; absent means the backend's default."""
     device: str | None = None
     """Version 3: one of `capabilities.devices` to simulate on; absent: the first of them."""
+    binary_frames: bool = False
+    """Version 4: arrays may travel as raw bytes after their message (attachments)."""
+    descriptors: DescriptorOffer | None = None
+    """Version 4: where to pass sealed memfds (arrays as sealed memory)."""
 
 
 class InitializeParams(_Message):
@@ -195,6 +218,12 @@ class Capabilities(_Message):
     devices: list[str] | None = None
     """Version 3: the devices `options.device` may name, the default first; absent means
     ["CPU"]."""
+    binary_frames: bool = False
+    """Version 4: the client asked for binary frames and the backend agrees: from the next
+    message on, both sides send arrays as attachments."""
+    descriptors: bool = False
+    """Version 4: the backend found the client's descriptor socket and can seal memory: from
+    the next message on, arrays may travel as sealed memfds, both ways."""
 
 
 class InitializeResult(_Message):
@@ -231,17 +260,17 @@ class ExecuteParams(_Message, Generic[C, A]):
     """Version 4: false holds no final state (`state` is absent from the reply)."""
 
 
-class ExecuteResult(_Message):
+class ExecuteResult(_Message, Generic[A]):
     """`state` holds the final state until `state/free` (absent when `keep` is false);
     `frequencies` counts the measured qubits' outcomes (in measurement order) when
     nshots > 0."""
 
     state: int | None = None
     frequencies: dict[str, int] | None = None
-    samples: ArrayData | None = None
+    samples: A | None = None
     """Version 2: when asked for, uint8 of shape [nshots, measured qubits], 0 or 1, in
     measurement order; the frequencies count exactly these shots."""
-    amplitudes: ArrayData | None = None
+    amplitudes: A | None = None
     """Version 4: with `read`, the final state's amplitudes (a density matrix's entries)."""
 
 
@@ -253,8 +282,8 @@ class ExecuteManyParams(_Message, Generic[C, A]):
     """When set, progress counts the runs done."""
 
 
-class ExecuteManyResult(_Message):
-    results: list[ExecuteResult]
+class ExecuteManyResult(_Message, Generic[A]):
+    results: list[ExecuteResult[A]]
     """One per run, in order."""
 
 
@@ -390,8 +419,10 @@ class Request(Struct, kw_only=True):
     params: Any = UNSET
 
 
-class IncomingRequest(Struct):
-    """A request or notification as received: params stay raw until the method is known."""
+class IncomingRequest(Struct, dict=True):
+    """A request or notification as received: params stay raw until the method is known. One
+    that came as a Frame (version 4) carries it as the attribute `frame` until its params are
+    decoded and bound."""
 
     jsonrpc: str
     method: str

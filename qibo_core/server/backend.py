@@ -17,6 +17,7 @@ import numpy as np
 
 from ..circuit import GATES, Circuit, Gate, Operation
 from ..protocol import Feature, InitializeOptions, Precision
+from . import sharable
 
 CHUNK_QUBITS = 18
 """Probabilities and reduced density matrices are summed over chunks of 2**18 amplitudes, so that
@@ -181,6 +182,9 @@ class Backend(ABC):
 
     def __init__(self) -> None:
         self.options = InitializeOptions()
+        self.sharable = False
+        """Set by the session once its client takes arrays as sealed memory (protocol version
+        4): `new_amplitudes` then gives memory whose pages a read can hand over."""
 
     def configure(self, options: InitializeOptions) -> None:
         """Take the options of `initialize`; already checked against `precisions` and
@@ -203,6 +207,20 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release what the backend holds beyond its states (threads, pools). Safe twice."""
+
+    def new_amplitudes(self, count: int, dtype: np.dtype | None = None) -> np.ndarray:
+        """`count` zeros of `dtype` (default: the backend's) for a state: allocate states with
+        this rather than np.zeros, and a client that reads them gets these pages themselves,
+        not a copy (server/sharable.py)."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        return sharable.zeros(count, dtype) if self.sharable else np.zeros(count, dtype=dtype)
+
+    @staticmethod
+    def handed_over(array: np.ndarray) -> bool:
+        """Whether a read handed `array`'s pages (from new_amplitudes) to the client: a buffer
+        the backend would write all over is better taken anew then (the next read of it is
+        then zero-copy again, where writing here would copy page by page)."""
+        return sharable.handed_over(array)
 
     def state_bytes(self, nqubits: int) -> int:
         """The memory a state of `nqubits` takes while it is held: checked before one is

@@ -21,7 +21,6 @@ from ..protocol import (
     ExecuteResult,
     Feature,
     Method,
-    encode_array,
 )
 from . import density
 from .backend import Checkpoint, Counts, drawn_counts
@@ -40,7 +39,7 @@ MAX_RUNS = 2**16
 
 
 @handles(Method.EXECUTE)
-def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
+def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     _check_version(session, params)
     if params.prepared is not None:
         if params.circuit is not None:
@@ -55,7 +54,7 @@ def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
         known = session.circuits.get(params.circuit)
     result = _execute(session, known, params)
     if params.read:
-        result.amplitudes = session.amplitudes(result.state)  # type: ignore[assignment,arg-type]
+        result.amplitudes = session.amplitudes(result.state)  # type: ignore[arg-type]
     if not params.keep:
         session.drop(result.state)  # type: ignore[arg-type]
         result.state = None
@@ -63,12 +62,12 @@ def execute(session: Session, params: ExecuteParams[Any, Any]) -> ExecuteResult:
 
 
 @handles(Method.EXECUTE_MANY)
-def execute_many(session: Session, params: ExecuteManyParams[Any, Any]) -> ExecuteManyResult:
+def execute_many(session: Session, params: ExecuteManyParams[Any, Any]) -> ExecuteManyResult[Any]:
     """The runs in order; if one fails, the states the others hold are freed and the error
     names the run (`data.run`)."""
     if len(params.runs) > MAX_RUNS:
         raise InvalidParams(f"{len(params.runs)} runs: at most {MAX_RUNS} a request")
-    results: list[ExecuteResult] = []
+    results: list[ExecuteResult[Any]] = []
     outer = session.checkpoint
     try:
         for k, run in enumerate(params.runs):
@@ -108,7 +107,7 @@ def _check_version(session: Session, params: ExecuteParams[Any, Any]) -> None:
                             f"{RUNS_SINCE}; this session speaks version {session.version}")
 
 
-def _execute(session: Session, known: Known, params: ExecuteParams[Any, Any]) -> ExecuteResult:
+def _execute(session: Session, known: Known, params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     circuit = known.circuit
     used = features_used(circuit)
     used |= {Feature.INITIAL_STATE} if params.initial_state is not None else set()
@@ -158,11 +157,11 @@ def start_state(session: Session, nqubits: int, initial: ArrayData | np.ndarray 
     if initial is None:
         return backend.zero_state(nqubits)
     return backend.from_array(initial_amplitudes(initial, nqubits, session.segments,
-                                                 backend.dtype))
+                                                 backend.dtype, keep_mapping=backend.sharable))
 
 
 def _execute_shots(session: Session, circuit: Circuit,
-                   params: ExecuteParams[Any, Any]) -> ExecuteResult:
+                   params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     """A circuit whose shots differ before the end, run the backend's own way (Backend.shots)
     or by the session's shot engine (shots.py), its copies counted one by one; the state held
     is one shot's final state (the engine's: the last branch walked)."""
@@ -186,7 +185,7 @@ def _execute_shots(session: Session, circuit: Circuit,
 
 
 def _execute_density(session: Session, known: Known, params: ExecuteParams[Any, Any],
-                     replies: int) -> ExecuteResult:
+                     replies: int) -> ExecuteResult[Any]:
     """A density-matrix circuit (density.py): channels act exactly, shots are sampled from the
     final matrix's diagonal."""
     backend, circuit = session.backend, known.circuit
@@ -209,21 +208,24 @@ def _execute_density(session: Session, known: Known, params: ExecuteParams[Any, 
 
 
 def _sampled(session: Session, state_id: int, counts: Counts, width: int,
-             params: ExecuteParams[Any, Any]) -> ExecuteResult:
+             params: ExecuteParams[Any, Any]) -> ExecuteResult[Any]:
     """The reply to an execute with shots: the counts as frequencies, and every shot when
     asked for."""
     if not params.nshots:
         return ExecuteResult(state=state_id)
-    result = ExecuteResult(state=state_id, frequencies=frequencies(counts, width))
+    result: ExecuteResult[Any] = ExecuteResult(state=state_id,
+                                               frequencies=frequencies(counts, width))
     if params.samples:
         rows = shot_bits(counts, width, np.random.default_rng(params.seed))
         result.samples = reply_array(session, rows, params.samples_segment)
     return result
 
 
-def reply_array(session: Session, array: np.ndarray, segment: int | None) -> ArrayData:
-    """`array` as a reply carries it: in the client's segment if it named one, else inline."""
+def reply_array(session: Session, array: np.ndarray,
+                segment: int | None) -> ArrayData | np.ndarray:
+    """`array` as a reply carries it: in the client's segment if it named one, else the array
+    itself, which the server encodes as the session agreed (base64, attachment, sealed memfd)."""
     if segment is None:
-        return encode_array(array)
+        return array
     session.segments.write(segment, array)
     return ArrayData(dtype=array.dtype.name, shape=list(array.shape), segment=segment)

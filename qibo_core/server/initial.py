@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..errors import InvalidParams
-from ..protocol import ArrayData, decode_array
+from ..protocol import ArrayData, decode_array, sealed
 from ..protocol.arrays import checked_shape
 from .segments import Segments
 
@@ -17,10 +17,14 @@ NORM_TOLERANCE = 1e-6
 
 
 def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: Segments,
-                       dtype: np.dtype, *, density: bool = False) -> np.ndarray:
+                       dtype: np.dtype, *, density: bool = False,
+                       keep_mapping: bool = False) -> np.ndarray:
     """The amplitudes of an initial state, in `dtype`, once they are checked: inline (base64),
-    in a segment the client wrote, or an array (in process). With `density`, a density matrix
-    (2^n x 2^n, Hermitian, positive semidefinite, of trace 1) is taken too."""
+    attached, in a sealed memfd or a segment the client wrote, or an array (in process). With
+    `density`, a density matrix (2^n x 2^n, Hermitian, positive semidefinite, of trace 1) is
+    taken too. A sealed memfd stays mapped, as the state, only with `keep_mapping` (the backend
+    keeps its states in memfds); else it is copied into NumPy's memory, where a simulation runs
+    faster (huge pages)."""
     dim = 2**nqubits
     shapes: list[tuple[int, ...]] = [(dim,), (dim, dim)] if density else [(dim,)]
     owned = False  # whether `array` is ours to hand to the backend without a copy
@@ -33,7 +37,10 @@ def initial_amplitudes(initial: ArrayData | np.ndarray, nqubits: int, segments: 
             raise InvalidParams("an initial state has 'data' or 'segment', not both")
         try:
             if initial.segment is None:
-                array = decode_array(initial)  # a read-only view of the message
+                # inline: a read-only view of the message; an attachment, or a sealed memfd
+                # mapped copy-on-write (or copied): memory of our own
+                array = decode_array(initial)
+                owned = array.flags.writeable and (keep_mapping or not sealed.mapped(array))
             else:
                 count = math.prod(checked_shape(initial.shape))
                 array = segments.read(initial.segment, np.dtype(initial.dtype), count)

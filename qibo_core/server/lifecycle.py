@@ -8,6 +8,7 @@ from ..protocol import (
     DEVICES_SINCE,
     STATE_ENCODINGS,
     SUPPORTED_VERSIONS,
+    TRANSFER_SINCE,
     AttachParams,
     Capabilities,
     InitializeParams,
@@ -15,6 +16,7 @@ from ..protocol import (
     Method,
     SegmentRef,
     ServerInfo,
+    sealed,
 )
 from .registry import handles
 from .session import Session
@@ -46,6 +48,12 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
     session.initialized = True
     session.version = version = params.protocol_version
     encodings = [e for e in STATE_ENCODINGS if e != "shm" or session.segments.enabled]
+    transfer = session.transfer
+    if version >= TRANSFER_SINCE:
+        transfer.agree(options)
+        # where sealed memory does not pay (the client then offers no socket, unless told to),
+        # states stay in NumPy's memory, whose huge pages simulate faster
+        backend.sharable = transfer.socket is not None and sealed.worthwhile()
     return InitializeResult(
         protocol_version=version,
         server_info=ServerInfo(name=backend.name, version=backend.version),
@@ -55,7 +63,8 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
             state_encodings=encodings, threads=backend.threads,
             max_message_bytes=session.max_message_bytes,
             features=session.features,
-            devices=devices if version >= DEVICES_SINCE else None))
+            devices=devices if version >= DEVICES_SINCE else None,
+            binary_frames=transfer.binary, descriptors=transfer.socket is not None))
 
 
 @handles(Method.SHUTDOWN)

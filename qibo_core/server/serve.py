@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import msgspec
-import numpy as np
 
 from ..errors import (
     BackendError,
@@ -40,6 +39,7 @@ from ..protocol import (
     ArrayData,
     ExecuteManyParams,
     ExecuteParams,
+    Frame,
     IncomingRequest,
     LineReader,
     Method,
@@ -48,8 +48,9 @@ from ..protocol import (
     ProgressValue,
     Request,
     Response,
-    encode_array,
-    encoder,
+    WireEncoder,
+    bind,
+    sealed,
 )
 from ..protocol.misspellings import misspelled_fields
 from .backend import Backend
@@ -152,7 +153,8 @@ def _parse_args(name: str, version: str, argv: Sequence[str] | None) -> argparse
     parser.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
                         help="refuse longer input lines (default: %(default)s)")
     parser.add_argument("--no-shm", dest="shm", action="store_false",
-                        help="refuse shared-memory segments (shm/attach): arrays go as base64")
+                        help="refuse shared memory (shm/attach segments and sealed memfds): "
+                             "arrays cross the pipe, as base64 or binary frames")
     return parser.parse_args(argv)
 
 
@@ -177,6 +179,9 @@ class Server:
         self.session = session
         session.checkpoint = self.checkpoint
         self._out = out
+        self._writer = WireEncoder()
+        """Encodes messages as the session agreed: arrays as base64, attachments, or sealed
+        memfds passed on the session's descriptor socket."""
         self._max = max_message_bytes
         self._input: LineReader | None = None
         self._backlog: collections.deque[IncomingRequest | Response] = collections.deque()
@@ -232,7 +237,7 @@ class Server:
             self._next_progress = now + PROGRESS_SECONDS
             self._send(Request(method=Method.PROGRESS, params=ProgressParams(
                 self._progress_token, ProgressValue(done, total))))
-        while isinstance(line := self._input.read_line(timeout=0), (bytes, Oversized)):
+        while isinstance(line := self._input.read_line(timeout=0), (bytes, Frame, Oversized)):
             message = self._take(line)
             if message is not None:
                 self._backlog.append(message)
@@ -240,7 +245,7 @@ class Server:
             del self._cancelled[self._running]
             raise RequestCancelled(f"request {self._running} was cancelled")
 
-    def _take(self, line: bytes | Oversized) -> IncomingRequest | Response | None:
+    def _take(self, line: bytes | Frame | Oversized) -> IncomingRequest | Response | None:
         """A line decoded, to be run in turn; or the error response it earns; or None when
         there is nothing to run (a blank line, a cancellation, which takes effect at once)."""
         message = self.decode(line)
@@ -262,17 +267,26 @@ class Server:
             del self._cancelled[next(iter(self._cancelled))]
         return None if message.id is msgspec.UNSET else Response(id=message.id, result=None)
 
-    def decode(self, line: bytes | Oversized) -> IncomingRequest | Response | None:
-        """One input line as a message, or the error response it earns (None: a blank line)."""
+    def decode(self, line: bytes | Frame | Oversized) -> IncomingRequest | Response | None:
+        """One input line (or frame) as a message, or the error response it earns (None: a
+        blank line)."""
         if isinstance(line, Oversized):
             return _error(None, InvalidRequest(
                 f"message of {line.size} bytes exceeds the maximum of {self._max} "
                 "(--max-message-bytes)"))
+        frame = None
+        if isinstance(line, Frame):
+            frame, line = line, line.line
+            if frame.problem:
+                return _error(_salvage_id(line), InvalidRequest(frame.problem))
         line = line.strip()
         if not line:
             return None
         try:
-            return _request_decoder.decode(line)
+            message = _request_decoder.decode(line)
+            if frame is not None:
+                vars(message)["frame"] = frame
+            return message
         except msgspec.ValidationError as exc:
             return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
         except (msgspec.DecodeError, RecursionError) as exc:
@@ -327,6 +341,12 @@ class Server:
             del self._cancelled[request_id]
             raise RequestCancelled(f"request {request_id} was cancelled before it started")
         params = _decode_params(message)
+        frame = getattr(message, "frame", None)
+        if frame is not None:
+            try:
+                bind(params, frame)
+            except ValueError as exc:
+                raise InvalidParams(f"invalid params for {message.method!r}: {exc}") from None
         if not is_request:
             self.session.notify(message.method, params)
             return None
@@ -337,15 +357,35 @@ class Server:
             result = self.session.call(message.method, params)
         finally:
             self._running = self._progress_token = None
-        if isinstance(result, np.ndarray):  # an Array result, which the session leaves to us
-            result = encode_array(result)
+        if message.method == Method.INITIALIZE:
+            self._agreed()
         if message.method == Method.SHUTDOWN:
             self._shutdown = True
+        # An Array result (a NumPy array, maybe the backend's own memory) is left to the writer.
         return Response(id=request_id, result=result)
 
+    def _agreed(self) -> None:
+        """From the next message on, read and write as `initialize` agreed."""
+        transfer = self.session.transfer
+        self._writer.binary = transfer.binary
+        self._writer.seal = transfer.seal if transfer.socket is not None else None
+        if self._input is not None:
+            self._input.attachments = transfer.binary
+            self._input.descriptors = transfer.socket
+
     def _send(self, response: Response | Request) -> None:
+        line, attachments, fds = self._writer.encode(response)
+        if fds:
+            socket = self.session.transfer.socket
+            passed = socket is not None and sealed.send(socket, fds)
+            for fd in fds:
+                os.close(fd)
+            if not passed:  # the client stopped taking descriptors: the pipe it is
+                line, attachments, _ = self._writer.encode(response, seal=False)
         try:
-            self._out.write(encoder.encode(response) + b"\n")
+            self._out.write(line + b"\n")
+            for attachment in attachments:
+                self._out.write(attachment)
             self._out.flush()
         except BrokenPipeError:
             os._exit(0)  # the client is gone; nobody is left to answer

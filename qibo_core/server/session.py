@@ -31,6 +31,7 @@ from .known import Known, KnownCircuits
 from .memory import Budget, format_bytes, request_bytes
 from .registry import HANDLERS, NOTIFIED, method_not_found
 from .segments import Segments
+from .transfer import Transfer
 
 
 @dataclass
@@ -66,6 +67,8 @@ class Session:
         self.version = PROTOCOL_VERSION
         """The protocol version `initialize` agreed on."""
         self.segments = Segments(enabled=shared_memory)
+        self.transfer = Transfer(shared_memory=shared_memory)
+        """How arrays may cross, as `initialize` agreed (version 4)."""
         self.states: dict[int, HeldState] = {}
         self.prepared: dict[int, Any] = {}
         """Prepared circuits (prepared.Prepared) by id."""

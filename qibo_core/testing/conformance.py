@@ -38,7 +38,7 @@ from .statistics import Tally
 
 CHECK_MODULES = ("base_checks", "contract_checks", "shm_checks", "initial_checks",
                  "sample_checks", "midcircuit_checks", "density_checks", "expectation_checks",
-                 "run_checks")
+                 "run_checks", "transfer_checks")
 """The modules whose checks a run makes, in order (each registers its own: checks.py)."""
 for _module in CHECK_MODULES:
     importlib.import_module(f".{_module}", __package__)

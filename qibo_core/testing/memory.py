@@ -20,7 +20,7 @@ import msgspec
 
 from ..client.transport import decoded_result
 from ..errors import BackendError, ProtocolError
-from ..protocol import IncomingResponse, Request, Response, encoder
+from ..protocol import DescriptorOffer, IncomingResponse, Request, Response, encoder
 from ..server import Backend, Session
 from ..server.serve import Server
 
@@ -42,6 +42,8 @@ class MemoryTransport:
     """A Transport to `backend` through encoded messages, in this process."""
 
     shares_memory = False
+    frames = False  # text lines only: what a person types, what the exchange shows
+    descriptor_offer: DescriptorOffer | None = None
     max_request_bytes: int | None = None
 
     def __init__(self, backend: Backend) -> None:
@@ -68,6 +70,9 @@ class MemoryTransport:
             raise BackendError.from_object(message.error)
         assert message.result is not msgspec.UNSET
         return decoded_result(method, message.result, self.name)
+
+    def agree(self, binary: bool, descriptors: bool) -> None:
+        """Nothing to agree: MemoryTransport asks for neither."""
 
     def notify(self, method: str, params: Any, *, now: bool = True) -> None:
         self._run(Request(method=method, params=params))

@@ -38,11 +38,14 @@ PARALLEL_MIN_AMPLITUDES = 2**16
 
 
 class NumpyState:
-    """The amplitudes, and a scratch array of the same size for out-of-place matmuls."""
+    """The amplitudes, and a scratch array of the same size for out-of-place matmuls, made by
+    the backend's new_amplitudes (memory a read may hand over, whichever of the two holds the
+    amplitudes then)."""
 
-    def __init__(self, data: np.ndarray) -> None:
+    def __init__(self, data: np.ndarray, backend: Backend | None = None) -> None:
         self.nqubits = data.size.bit_length() - 1
         self.data = data
+        self._backend = backend
         self._scratch: np.ndarray | None = None
 
     @property
@@ -52,7 +55,11 @@ class NumpyState:
 
     def swap_scratch(self) -> np.ndarray:
         """The scratch array, which becomes the amplitudes once the caller has filled it."""
-        scratch = self._scratch if self._scratch is not None else np.empty_like(self.data)
+        scratch, backend = self._scratch, self._backend
+        if backend is None:
+            scratch = np.empty_like(self.data) if scratch is None else scratch
+        elif scratch is None or backend.handed_over(scratch):
+            scratch = backend.new_amplitudes(self.data.size, self.data.dtype)
         self._scratch, self.data = self.data, scratch
         return scratch
 
@@ -104,12 +111,12 @@ class NumpyBackend(Backend):
         return super().working_bytes(work, nqubits)
 
     def zero_state(self, nqubits: int) -> NumpyState:
-        data = np.zeros(2**nqubits, dtype=self.dtype)
+        data = self.new_amplitudes(2**nqubits)
         data[0] = 1
-        return NumpyState(data)
+        return NumpyState(data, self)
 
     def from_array(self, amplitudes: np.ndarray) -> NumpyState:
-        return NumpyState(amplitudes)
+        return NumpyState(amplitudes, self)
 
     def apply(self, state: NumpyState, gates: Sequence[Gate],
               checkpoint: Checkpoint = no_checkpoint) -> NumpyState:
