@@ -318,8 +318,10 @@ def array(values: np.ndarray, **where: Any) -> dict[str, Any]:
 
 
 def test_version_3_sessions_never_see_the_new_fields(wire: Wire) -> None:
-    reply = wire.call("initialize", {"protocolVersion": 3, "options": {
-        "binaryFrames": True, "descriptors": wire.offer()}})
+    for option in ({"binaryFrames": True}, {"descriptors": wire.offer()}):
+        error = wire.call("initialize", {"protocolVersion": 3, "options": option})["error"]
+        assert error["code"] == -32602 and "a field of protocol version 4" in error["message"]
+    reply = wire.call("initialize", {"protocolVersion": 3})
     capabilities = reply["result"]["capabilities"]
     assert "binaryFrames" not in capabilities and "descriptors" not in capabilities
     state = wire.call("state/new", {"nqubits": 2})["result"]["state"]

@@ -41,6 +41,12 @@ def initialize(session: Session, params: InitializeParams) -> InitializeResult:
     if options.device is not None and params.protocol_version < DEVICES_SINCE:
         raise InvalidParams(f"options.device is a field of protocol version {DEVICES_SINCE}; "
                             f"a session of version {params.protocol_version} has no devices")
+    later = [name for name, used in (("binaryFrames", options.binary_frames),
+                                     ("descriptors", options.descriptors is not None)) if used]
+    if later and params.protocol_version < TRANSFER_SINCE:
+        raise InvalidParams(f"options.{later[0]} is a field of protocol version {TRANSFER_SINCE}; "
+                            f"a session of version {params.protocol_version} moves arrays as "
+                            "version 3 does")
     if options.device is not None and options.device not in devices:
         raise InvalidParams(f"device {options.device!r} is not available here; this backend "
                             f"offers {devices}")

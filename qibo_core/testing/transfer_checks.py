@@ -27,7 +27,8 @@ from .exchange import Exchange
 from .report import CheckFailed, Hung, Skipped
 
 N = 13
-"""Qubits of the states moved: 128 KiB of complex128, above the size that goes sealed."""
+"""Qubits of the states moved (128 KiB of complex128, above the size that goes sealed), or the
+backend's maxQubits if fewer."""
 
 
 class _Wire:
@@ -148,7 +149,13 @@ def _wire(session: Exchange) -> _Wire:
     return _Wire(session.argv, session.exchange, session.limits.reply)
 
 
-def _state(n: int = N) -> np.ndarray:
+def _qubits(capabilities: dict[str, Any]) -> int:
+    """N, or as many qubits as the backend holds."""
+    most = capabilities.get("maxQubits")
+    return min(N, most) if isinstance(most, int) and most > 0 else N
+
+
+def _state(n: int) -> np.ndarray:
     amplitudes = np.arange(1, 2**n + 1, dtype="<c16") * (1 - 1j)
     return amplitudes / np.linalg.norm(amplitudes)
 
@@ -196,7 +203,8 @@ def _read_back(wire: _Wire, reply: dict[str, Any], dtype: str, shape: list[int])
     return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
 
 
-@kit_check("1.5", "binary frames carry arrays both ways, when agreed", since=TRANSFER_SINCE)
+@kit_check("1.5", "binary frames carry arrays both ways, when agreed", since=TRANSFER_SINCE,
+           features=("initialState",))
 def _binary_frames(session: Exchange) -> None:
     """Binary frames, when the backend agrees to them: an initial state attached and read back
     attached (never base64), a plain line still answered, a malformed envelope refused with the
@@ -206,14 +214,15 @@ def _binary_frames(session: Exchange) -> None:
         capabilities = wire.initialize(binaryFrames=True)
         if not capabilities.get("binaryFrames"):
             raise Skipped("the backend does not offer binary frames")
-        initial = _state()
-        new = wire.call("state/new", {"nqubits": N, "initial": _array(initial, attachment=0)},
+        n = _qubits(capabilities)
+        initial = _state(n)
+        new = wire.call("state/new", {"nqubits": n, "initial": _array(initial, attachment=0)},
                         attached=[initial.tobytes()], attachments=[initial.nbytes])
         state = _result(new, "state/new")["state"]
         reply = wire.call("state/read", {"state": state})
         if "data" in _result(reply, "state/read"):
             raise CheckFailed("with binary frames agreed, an array still came as base64")
-        if not np.array_equal(_read_back(wire, reply, "complex128", [2**N]), initial):
+        if not np.array_equal(_read_back(wire, reply, "complex128", [2**n]), initial):
             raise CheckFailed("the state read back is not the one attached")
         _result(wire.call("state/sample", {"state": state, "nshots": 10, "seed": 1}),
                 "state/sample")
@@ -228,7 +237,7 @@ def _binary_frames(session: Exchange) -> None:
 
 
 @kit_check("2.6", "sealed memfds cross both ways, only with the client's token",
-           since=TRANSFER_SINCE)
+           since=TRANSFER_SINCE, features=("initialState",))
 def _sealed_memory(session: Exchange) -> None:
     """Sealed memfds, when the backend takes the socket: only with the client's token; a
     sealed upload read back right (sealed, if it comes as a memfd); an unsealed upload copied, so
@@ -241,9 +250,11 @@ def _sealed_memory(session: Exchange) -> None:
         wire.close()
     wire = _wire(session)
     try:
-        if not wire.initialize(descriptors=wire.offer()).get("descriptors"):
+        capabilities = wire.initialize(descriptors=wire.offer())
+        if not capabilities.get("descriptors"):
             raise Skipped("the backend does not take a descriptor socket")
-        initial = _state()
+        n = _qubits(capabilities)
+        initial = _state(n)
         held = []
         for seals in (sealed.SEALS, 0):
             fd = sealed.new_memfd(initial.nbytes)
@@ -251,7 +262,7 @@ def _sealed_memory(session: Exchange) -> None:
                 os.pwrite(fd, initial.tobytes(), 0)
                 if seals:
                     sealed.seal(fd)
-                new = wire.call("state/new", {"nqubits": N, "initial": _array(initial,
+                new = wire.call("state/new", {"nqubits": n, "initial": _array(initial,
                                                                               descriptor=0)},
                                 fds=[fd], descriptors=1)
                 held.append(_result(new, "state/new")["state"])
@@ -261,7 +272,7 @@ def _sealed_memory(session: Exchange) -> None:
                 os.close(fd)
         for state in held:
             reply = wire.call("state/read", {"state": state})
-            if not np.array_equal(_read_back(wire, reply, "complex128", [2**N]), initial):
+            if not np.array_equal(_read_back(wire, reply, "complex128", [2**n]), initial):
                 raise CheckFailed("a state uploaded as a memfd read back changed (an unsealed "
                                   "upload must be copied, not mapped)")
         _error(wire.call("state/new", {"nqubits": 1}, descriptors=1),
@@ -271,21 +282,26 @@ def _sealed_memory(session: Exchange) -> None:
         wire.close()
 
 
-@kit_check("2.6", "a version 3 session gets neither frames nor descriptors",
+@kit_check("2.6", "a version 3 session refuses frames and descriptors, and uses neither",
            since=TRANSFER_SINCE)
 def _version_3_sees_none(session: Exchange) -> None:
-    """A session of version 3 asking for both gets neither, and its arrays come as version 3's."""
+    """A session of version 3 asking for either is refused (fields of a later version, 3.1);
+    one that does not ask is answered neither, and its arrays come as version 3's."""
     wire = _wire(session)
     try:
-        reply = wire.call("initialize", {"protocolVersion": 3, "options": {
-            "binaryFrames": True, "descriptors": wire.offer()}})
-        if reply.get("error", {}).get("code") == ErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
-            return  # a backend of version 1 or 2: nothing of version 4 to leak
+        for option in ({"binaryFrames": True}, {"descriptors": wire.offer()}):
+            reply = wire.call("initialize", {"protocolVersion": 3, "options": option})
+            if reply.get("error", {}).get("code") == ErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
+                return  # a backend of version 4 alone: no session of version 3 to look at
+            _error(reply, ErrorCode.INVALID_PARAMS, f"§3.1 options.{next(iter(option))} in a "
+                   "session of version 3 (a field of version 4)")
+        reply = wire.call("initialize", {"protocolVersion": 3})
         capabilities = _result(reply, "initialize").get("capabilities", {})
         if "binaryFrames" in capabilities or "descriptors" in capabilities:
             raise CheckFailed(f"a version 3 session was answered version 4's fields: "
                               f"{capabilities}")
-        state = _result(wire.call("state/new", {"nqubits": N}), "state/new")["state"]
+        n = _qubits(capabilities)
+        state = _result(wire.call("state/new", {"nqubits": n}), "state/new")["state"]
         read = wire.call("state/read", {"state": state})
         if read["attachments"] or read["fds"] or "data" not in _result(read, "state/read"):
             raise CheckFailed("a version 3 session got an array in a way version 3 lacks")
