@@ -85,7 +85,7 @@ def shared_ids() -> None:
 
 @plant
 def complex_coefficient() -> None:
-    decode = serve._decode_params
+    decode = serve.decode_params
 
     def lenient(message: Any) -> Any:
         if message.method in ("state/expectation", "circuit/expectation"):
@@ -93,7 +93,7 @@ def complex_coefficient() -> None:
                           bytes(message.params))
             message.params = msgspec.Raw(text)
         return decode(message)
-    serve._decode_params = lenient
+    serve.decode_params = lenient
 
 
 @plant
