@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from msgspec import UNSET
 
 from .protocol.codes import ErrorCode
-from .protocol.messages import ErrorObject
+from .protocol.envelopes import ErrorObject
 
 
 class QiboCoreError(Exception):

@@ -13,12 +13,12 @@ import numpy as np
 
 from ..errors import CircuitError, UsageError
 from ..protocol.arrays import encoder
-from ..protocol.messages import CircuitData, GateData, MeasurementData, power_of_two
+from ..protocol.messages import CircuitData, GateData, power_of_two
+from . import metrics
 from .channels import Channel
-from .decode import from_data, gate_label
+from .decode import gate_label, measurement_from_data, operation_from_data
 from .gate import MAX_QUBIT_INDEX, Gate, M, Reset, shown
-from .gates import DAGGER_NAMES
-from .operation import Operation, condition_qubits
+from .operation import Operation
 from .parameter import Parameter, parameter_sets
 from .transforms import inverse_gates, placed
 
@@ -163,19 +163,13 @@ class Circuit:
         """Layers of operations, each placed in the earliest layer free on its qubits (its
         controls included), as qibo counts them, and after the measurement a condition reads;
         0 for an empty circuit."""
-        layers = [0] * self.nqubits
-        for op in self.operations:
-            qubits = op.all_qubits if isinstance(op, Gate) else op.qubits
-            layer = max(layers[q] for q in (*qubits, *condition_qubits(op, self.registers))) + 1
-            for q in qubits:
-                layers[q] = layer
-        return max(layers)
+        return metrics.depth(self)
 
     @property
     def gate_types(self) -> Counter[str]:
         """How many operations of each name (`H`, `CNOT`, `M`, `Reset`, a channel's name; `SDG`
         for `S(q).dagger()`, as qibo)."""
-        return Counter(_name(op) for op in self.operations)
+        return metrics.gate_types(self)
 
     def count_ops(self) -> dict[str, int]:
         """`gate_types`, the most common first (Qiskit's name)."""
@@ -309,18 +303,7 @@ class Circuit:
     def summary(self) -> str:
         """Depth, operations, qubits and counts by name (as qibo's summary), then the
         parameters, measurements and channels."""
-        parameters = ", ".join(p.name for p in self.parameters)
-        registers = ", ".join(f"{name} {list(qubits)}" for name, qubits in self.registers.items())
-        return "\n".join([
-            f"Circuit depth = {self.depth}",
-            f"Total number of gates = {self.ngates}",
-            f"Number of qubits = {self.nqubits}",
-            "Most common gates:",
-            *(f"{name}: {count}" for name, count in self.gate_types.most_common()),
-            f"Parameters = {len(self.parameters)}" + (f": {parameters}" if parameters else ""),
-            f"Measurements = {len(self.measurements)}" + (f": {registers}" if registers else ""),
-            f"Channels = {sum(isinstance(op, Channel) for op in self.gates)}",
-        ])
+        return metrics.summary(self)
 
     def to_data(self) -> CircuitData:
         return CircuitData(nqubits=self.nqubits, density_matrix=self.density_matrix,
@@ -334,11 +317,11 @@ class Circuit:
         circuit = cls(data.nqubits, density_matrix=data.density_matrix)
         for index, gate in enumerate(data.gates):
             try:
-                circuit.add(_op_from_data(gate))
+                circuit.add(operation_from_data(gate))
             except CircuitError as exc:
                 raise CircuitError(f"{gate_label(index, gate.name)}: {exc}") from None
         for m in data.measurements:
-            circuit.add(_measurement_from_data(m))
+            circuit.add(measurement_from_data(m))
         return circuit
 
     @classmethod
@@ -401,50 +384,8 @@ def _parameters(circuit: Circuit) -> tuple[Parameter, ...]:
     return tuple(seen)
 
 
-def _name(op: Operation) -> str:
-    """The name an operation is counted under: as written in `gates.<name>`, and a daggered
-    gate under the name qibo gives it (`SDG` for `S(q).dagger()`)."""
-    if isinstance(op, Gate) and op.is_dagger:
-        return DAGGER_NAMES.get(op.name, op.name)
-    if isinstance(op, (Gate, Channel)):
-        return op.name
-    return type(op).__name__
-
-
 def _op_data(op: Operation) -> GateData:
     return op.to_data() if isinstance(op, Gate) else op.to_gate_data()
-
-
-def _op_from_data(data: GateData) -> Operation:
-    if data.kraus is not None:
-        _only(data, "a channel", "kraus")
-        return Channel.from_data(data)
-    if data.name == "M":
-        _only(data, "M", "register")
-        return M(*data.qubits, register_name=data.register, collapse=True)
-    if data.name == "RESET":
-        _only(data, "RESET")
-        return Reset(*data.qubits)
-    _only(data, f"gate {data.name!r}", "params", "controls", "dagger", "matrix", "condition")
-    return from_data(data)
-
-
-_OPTIONAL_FIELDS = ("params", "controls", "dagger", "matrix", "register", "condition", "kraus")
-
-
-def _only(data: GateData, what: str, *allowed: str) -> None:
-    """CircuitError naming the first optional field `data` sets that `what` does not take: a
-    field dropped silently would run another circuit than the one sent."""
-    for name in _OPTIONAL_FIELDS:
-        if name not in allowed and getattr(data, name) not in (None, False, (), {}):
-            raise CircuitError(f"{what} takes no {name!r}")
-
-
-def _measurement_from_data(data: MeasurementData) -> M:
-    try:
-        return M(*data.qubits, register_name=data.register)
-    except CircuitError as exc:
-        raise CircuitError(f"measurement {data.qubits}: {exc}") from None
 
 
 def _runner() -> Runner:

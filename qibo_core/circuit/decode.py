@@ -3,7 +3,8 @@
 `from_data` builds a gate exactly as the constructor would check it; `GateReader` reads the
 gates streamed into one state, checking what depends only on a gate's name and qubits once per
 pair. Both take Gate objects too (from an in-process client): those were checked when built,
-and only their range is left to check.
+and only their range is left to check. `operation_from_data` and `measurement_from_data` read
+the rest of a circuit's data (Circuit.from_data).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import CircuitError, InvalidGate
-from ..protocol.messages import GateData
-from .gate import GATES, NO_LIMIT, Gate, check_qubit
+from ..protocol.messages import GateData, MeasurementData
+from .channels import Channel
+from .gate import GATES, NO_LIMIT, Gate, M, Reset, check_qubit
 from .gates import Unitary
+from .operation import Operation
 
-__all__ = ["GateReader", "from_data", "gate_label", "read_gates"]
+__all__ = ["GateReader", "from_data", "gate_label", "measurement_from_data", "operation_from_data",
+           "read_gates"]
 
 
 def gate_label(index: int, name: str) -> str:
@@ -79,6 +83,40 @@ def from_data(data: GateData | Gate, nqubits: int | None = None) -> Gate:
     if data.condition is not None:
         gate = gate.c_if(data.condition.register, data.condition.value)
     return gate
+
+
+def operation_from_data(data: GateData) -> Operation:
+    """An operation of a circuit's list of gates: a gate, a collapsing M, a RESET or a
+    channel."""
+    if data.kraus is not None:
+        _only(data, "a channel", "kraus")
+        return Channel.from_data(data)
+    if data.name == "M":
+        _only(data, "M", "register")
+        return M(*data.qubits, register_name=data.register, collapse=True)
+    if data.name == "RESET":
+        _only(data, "RESET")
+        return Reset(*data.qubits)
+    _only(data, f"gate {data.name!r}", "params", "controls", "dagger", "matrix", "condition")
+    return from_data(data)
+
+
+_OPTIONAL_FIELDS = ("params", "controls", "dagger", "matrix", "register", "condition", "kraus")
+
+
+def _only(data: GateData, what: str, *allowed: str) -> None:
+    """CircuitError naming the first optional field `data` sets that `what` does not take: a
+    field dropped silently would run another circuit than the one sent."""
+    for name in _OPTIONAL_FIELDS:
+        if name not in allowed and getattr(data, name) not in (None, False, (), {}):
+            raise CircuitError(f"{what} takes no {name!r}")
+
+
+def measurement_from_data(data: MeasurementData) -> M:
+    try:
+        return M(*data.qubits, register_name=data.register)
+    except CircuitError as exc:
+        raise CircuitError(f"measurement {data.qubits}: {exc}") from None
 
 
 class GateReader:

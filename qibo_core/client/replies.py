@@ -16,7 +16,7 @@ import numpy as np
 from ..circuit import Observable
 from ..errors import ProtocolError
 from ..protocol import InitializeOptions, InitializeResult
-from ..server.initial import positive_semidefinite
+from ..protocol.state_maths import positive_semidefinite
 
 REPLY_TOLERANCE = 1e-4
 """How far a norm, a trace or a sum of probabilities may be from 1, a probability or an

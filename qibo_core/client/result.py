@@ -8,9 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import UsageError
-from ..server import marginal_probabilities
-from ..server.backend import marginal
-from ..server.shots import as_integers
+from ..protocol.state_maths import as_integers, marginal, marginal_probabilities
 
 
 class HeldState(Protocol):

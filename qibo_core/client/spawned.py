@@ -1,11 +1,9 @@
 """ProcessTransport: JSON-RPC with a spawned backend process.
 
-Requests may be pipelined from any number of threads: each gets an id and a Future. There is no
-reader thread to hand responses over (a hand-over between threads costs tens of microseconds):
-a waiting caller reads stdout itself, as the leader, and sets the futures of every response it
-meets; other waiting callers sleep until their future is set or the leader steps down. Results
-are decoded with the type the method table gives. The process itself (spawning, stderr, the
-stop ladder) is a BackendProcess.
+Requests may be pipelined from any number of threads: each gets an id and a Future, which the
+caller waits for reading stdout itself when nobody else does (reading.py, the transport's base).
+Results are decoded with the type the method table gives. The process itself (spawning, stderr,
+the stop ladder) is a BackendProcess.
 
 Once `initialize` agreed on them (protocol version 4), arrays travel as raw bytes after their
 message (binary frames) and as sealed memfds passed on a Unix socket the backend inherits at
@@ -19,23 +17,17 @@ import logging
 import os
 import secrets
 import socket
-import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from typing import Any
 
-import msgspec
-
 from ..errors import (
-    BackendCrashed,
     BackendError,
     BackendHung,
     ConfigError,
     ConnectionFailed,
-    ProtocolError,
     RequestTimeout,
     ServerNotInitialized,
     UsageError,
@@ -43,20 +35,16 @@ from ..errors import (
 from ..protocol import (
     CancelParams,
     DescriptorOffer,
-    Frame,
-    IncomingResponse,
     LineReader,
     Method,
-    Oversized,
-    ProgressParams,
     Request,
-    TimedOut,
     WireEncoder,
     sealed,
 )
 from .process import BackendProcess
+from .reading import Reply, ReplyReader
 from .trace import TRACE_VARIABLE, Trace
-from .transport import current_call, decoded_result, quoted
+from .transport import current_call, decoded_result
 
 logger = logging.getLogger("qibo_core.client")
 
@@ -68,14 +56,10 @@ CANCEL_GRACE = 2.0
 """Seconds a backend has to answer a `$/cancelRequest` sent after a timeout before it is
 terminated as hung."""
 
-_response_decoder = msgspec.json.Decoder(IncomingResponse)
-_progress_decoder = msgspec.json.Decoder(ProgressParams)
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
-
-class ProcessTransport:
-    """A spawned backend process and the JSON-RPC endpoint that talks to it."""
+class ProcessTransport(ReplyReader):
+    """A spawned backend process and the JSON-RPC endpoint that talks to it: the requests it
+    writes here, their replies read by its base (ReplyReader)."""
 
     shares_memory = True  # segments are offered; a backend elsewhere (ssh) refuses them
     frames = True
@@ -86,28 +70,15 @@ class ProcessTransport:
                  binary_frames: bool = True, descriptors: bool = True) -> None:
         """`binary_frames` and `descriptors` False leave those out of what `initialize` asks
         for (version 4): arrays then take the paths of version 3 (segments, base64)."""
+        super().__init__()
         self.name = name
         self.frames = binary_frames
         self._owner = os.getpid()
         self.max_request_bytes: int | None = None
         """The longest line the backend reads (it says in `initialize`), when it says."""
         self._ids = itertools.count(1)
-        self._pending: dict[int, Future[_Reply]] = {}
-        self._abandoned: set[int] = set()
-        self._lock = threading.Lock()
         self._waiting: list[bytes] = []
         """Lines of notifications that leave with the next message."""
-        self._failure: ConnectionFailed | None = None
-        self._closing = False
-        self._reading = threading.Lock()
-        """Held by the caller that is reading stdout (the leader)."""
-        self._turn = threading.Condition()
-        """Notified when a future is set or the leader steps down."""
-        self._watchers: dict[int | str, Callable[[int, int], None]] = {}
-        self._watched: dict[int | str, int] = {}
-        """The request carrying each progress token."""
-        self._callback_failures: dict[int | str, Exception] = {}
-        """What a progress callback raised, by token, until its request's caller raises it."""
         try:  # before spawning: a trace that cannot be written must leave no process behind
             self._trace = trace or Trace.from_environment()
         except OSError as exc:
@@ -137,10 +108,6 @@ class ProcessTransport:
                 self._close_socket()
         self._stdin = self.process.stdin
         self._stdout = LineReader(self.process.stdout_fd, max_reply_bytes)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     @property
     def alive(self) -> bool:
@@ -185,7 +152,7 @@ class ProcessTransport:
 
     def request(self, method: str, params: Any, timeout: float | None = None) -> Any:
         """Send a request and wait for its result, decoded as the method's result type."""
-        future: Future[_Reply] = Future()
+        future: Future[Reply] = Future()
         request_id = self._send(Request(method=method, params=params), future)
         call = current_call.get()
         if call is not None:  # an async caller may cancel this request from its event loop
@@ -210,13 +177,6 @@ class ProcessTransport:
         self._raise_callback_failure(token)
         return decoded_result(method, raw, self.name, frame)
 
-    def _raise_callback_failure(self, token: int | str | None) -> None:
-        """What the progress callback of this request raised, if it raised (the request was
-        cancelled then): the caller's own exception, not the RequestCancelled it caused."""
-        failure = self._callback_failures.pop(token, None) if token is not None else None
-        if failure is not None:
-            raise failure
-
     def cancel_request(self, request_id: int) -> None:
         """Ask the backend to cancel one request, if it is still in flight."""
         with self._lock:
@@ -231,7 +191,7 @@ class ProcessTransport:
             for request_id in list(self._pending):
                 self._write_cancel(request_id)
 
-    def _timed_out(self, method: str, request_id: int, future: Future[_Reply],
+    def _timed_out(self, method: str, request_id: int, future: Future[Reply],
                    timeout: float | None) -> RequestTimeout | BackendHung:
         """Cancel a request that ran out of time; a backend that ignores the cancellation too
         is hung, and is terminated."""
@@ -263,7 +223,7 @@ class ProcessTransport:
         next message, in one write."""
         self._send(Request(method=method, params=params), now=now)
 
-    def _send(self, message: Request, future: Future[_Reply] | None = None, *,
+    def _send(self, message: Request, future: Future[Reply] | None = None, *,
               now: bool = True) -> int:
         """Write one message (a request when `future` is given); its id, or 0."""
         self._check_owner()
@@ -336,133 +296,6 @@ class ProcessTransport:
             self._abandoned.add(request_id)
             self._write_cancel(request_id)
 
-    # ---- reading responses -------------------------------------------------------------
-
-    def _wait(self, future: Future[_Reply], deadline: float | None) -> _Reply:
-        """The result of `future`, reading stdout as the leader whenever nobody else does."""
-        while not future.done():
-            if self._reading.acquire(blocking=False):
-                try:
-                    self._lead(future, deadline)
-                finally:
-                    self._reading.release()
-                    with self._turn:
-                        self._turn.notify_all()
-            else:
-                with self._turn:
-                    if not future.done() and self._reading.locked():
-                        self._turn.wait(_remaining(deadline))
-            if not future.done() and _remaining(deadline) == 0:
-                raise FutureTimeout
-        return future.result()
-
-    def _lead(self, future: Future[_Reply], deadline: float | None) -> None:
-        """Read and dispatch responses until `future` is set, stdout ends or time is up."""
-        while not future.done():
-            line = self._stdout.read_line(_remaining(deadline))
-            if isinstance(line, TimedOut):
-                return
-            if line is None:
-                self._fail(self._closed_stdout())
-                return
-            if isinstance(line, Oversized):
-                self._fail(ProtocolError(
-                    f"backend {self.name!r} sent a line of {line.size} bytes, more than the "
-                    f"{self._stdout.limit} this client takes: connect(..., max_reply_bytes=...) "
-                    "takes more"))
-                self.process.kill()
-                return
-            try:
-                self._dispatch(line)
-            except ProtocolError as exc:
-                self._fail(exc)
-                self.process.kill()
-                return
-
-    def _closed_stdout(self) -> BackendCrashed:
-        """Stdout ended: the backend exited, or closed it and must not be left running."""
-        crash = self.process.crashed()
-        if crash.returncode is not None:
-            return crash
-        self.process.stop(polite=False)
-        return BackendCrashed(f"backend {self.name!r} (pid {self.pid}) closed its stdout but kept "
-                              "running; it was terminated", returncode=self.process.returncode,
-                              stderr_tail=crash.stderr_tail)
-
-    def _dispatch(self, line: bytes | Frame) -> None:
-        frame = None
-        if isinstance(line, Frame):
-            frame, line = line, line.line
-        if self._trace is not None:
-            self._trace.record("<", self.name, self.pid, line)
-        if frame is not None and frame.problem:
-            raise ProtocolError(f"backend {self.name!r} sent a message whose attachments or "
-                                f"descriptors are wrong ({frame.problem}): {quoted(line)}")
-        try:
-            message = _response_decoder.decode(line)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"backend {self.name!r} sent a line that is not a JSON-RPC "
-                                f"message ({exc}): {quoted(line)}") from None
-        if message.method is not msgspec.UNSET:
-            self._notified(message.method, message.params)
-            return
-        with self._lock:
-            future = self._pending.pop(message.id, None)  # type: ignore[arg-type]
-            if future is None:
-                if message.id in self._abandoned:
-                    self._abandoned.discard(message.id)
-                    return
-                raise ProtocolError(f"backend {self.name!r} answered an unknown request id "
-                                    f"{message.id!r}: {quoted(line)}")
-        if message.error is not msgspec.UNSET:
-            future.set_exception(BackendError.from_object(message.error))
-        elif message.result is not msgspec.UNSET:
-            future.set_result((message.result, frame))
-        else:
-            future.set_exception(ProtocolError(
-                f"backend {self.name!r} sent a response with neither result nor error: "
-                f"{quoted(line)}"))
-        with self._turn:
-            self._turn.notify_all()
-
-    def watch(self, token: int | str, callback: Callable[[int, int], None] | None) -> None:
-        """Call `callback(done, total)` for each `$/progress` carrying `token` (None: stop)."""
-        if callback is None:
-            self._watchers.pop(token, None)
-        else:
-            self._watchers[token] = callback
-
-    def _notified(self, method: str, params: msgspec.Raw) -> None:
-        if method != Method.PROGRESS:
-            logger.debug("backend %s sent notification %s", self.name, method)
-            return
-        try:
-            progress = _progress_decoder.decode(params)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"backend {self.name!r} sent an invalid $/progress: "
-                                f"{exc}") from None
-        callback = self._watchers.get(progress.token)
-        if callback is None or progress.token in self._callback_failures:
-            return
-        try:
-            callback(progress.value.done, progress.value.total)
-        except Exception as exc:  # the caller's: cancel its request and raise it there
-            self._callback_failures[progress.token] = exc
-            request_id = self._watched.get(progress.token)
-            if request_id is not None:
-                self.cancel_request(request_id)
-
-    def _fail(self, failure: ConnectionFailed) -> None:
-        with self._lock:
-            if self._closing and isinstance(failure, BackendCrashed):
-                failure = ConnectionFailed(f"the connection to backend {self.name!r} is closed")
-            self._failure = failure
-            pending, self._pending = self._pending, {}
-        for future in pending.values():
-            future.set_exception(failure)
-        with self._turn:
-            self._turn.notify_all()
-
     # ---- closing -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -489,10 +322,6 @@ class ProcessTransport:
     def kill(self) -> None:
         """End the process at once (for tests and emergencies); `close` still reaps it."""
         self.process.kill()
-
-
-_Reply = tuple[msgspec.Raw, Frame | None]
-"""A result as read, and the frame it came in (attachments, descriptors), if any."""
 
 
 def _descriptor_sockets() -> tuple[socket.socket | None, socket.socket | None]:

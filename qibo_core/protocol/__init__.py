@@ -1,60 +1,65 @@
-"""The protocol both ends share: messages, methods, error codes, arrays and framing.
+"""The protocol both ends share: messages, methods, error codes, arrays and framing, and the
+maths on states that both ends do (state_maths.py).
 
 docs/protocol.md is the contract in prose; this package is the same contract in code.
 """
 
 from .arrays import WireEncoder, bind, decode_array, encode_array, encoder
 from .codes import ErrorCode
-from .framing import TIMEOUT, Frame, LineReader, Oversized, TimedOut
-from .messages import (
-    DEVICES_SINCE,
-    EXECUTABLE_PREFIX,
-    FEATURE_VERSIONS,
+from .envelopes import (
     JSONRPC,
+    ErrorObject,
+    IncomingRequest,
+    IncomingResponse,
+    Request,
+    Response,
+)
+from .framing import TIMEOUT, Frame, LineReader, Oversized, TimedOut
+from .handshake import (
+    DEVICES_SINCE,
+    FEATURE_VERSIONS,
+    RUNS_SINCE,
+    TRANSFER_SINCE,
+    Capabilities,
+    ClientInfo,
+    DescriptorOffer,
+    Feature,
+    InitializeOptions,
+    InitializeParams,
+    InitializeResult,
+    Precision,
+    ServerInfo,
+)
+from .messages import (
+    EXECUTABLE_PREFIX,
     MAX_SETS,
     MAX_SHOTS,
-    RUNS_SINCE,
     SEED_LIMIT,
     SHM_DIR,
     SHM_PREFIX,
     STATE_ENCODINGS,
-    TRANSFER_SINCE,
     ApplyParams,
     ArrayData,
     AttachParams,
     CancelParams,
-    Capabilities,
     CircuitData,
     CircuitRef,
-    ClientInfo,
-    DescriptorOffer,
-    ErrorObject,
     ExecuteManyParams,
     ExecuteManyResult,
     ExecuteParams,
     ExecuteResult,
     ExpectationParams,
-    Feature,
     GateData,
-    IncomingRequest,
-    IncomingResponse,
-    InitializeOptions,
-    InitializeParams,
-    InitializeResult,
     MeasurementData,
     NewStateParams,
-    Precision,
     PrepareParams,
     ProbabilitiesParams,
     ProgressParams,
     ProgressValue,
     ReadParams,
-    Request,
-    Response,
     SampleParams,
     SampleResult,
     SegmentRef,
-    ServerInfo,
     SlotData,
     StateExpectationParams,
     StateRef,

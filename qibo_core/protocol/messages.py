@@ -1,8 +1,10 @@
-"""A msgspec Struct for every message of the protocol, and the limits on their values.
+"""A msgspec Struct for the params and results of the protocol's methods, and the limits on their
+values; `initialize`'s are in handshake.py, the JSON-RPC envelopes that carry them in
+envelopes.py.
 
-docs/protocol.md is the contract in prose; this module is the same contract in code. Field names
-are camelCase on the wire (`rename="camel"`); a missing optional field means "absent", and unknown
-fields are ignored so that later versions can add them.
+docs/protocol.md is the contract in prose; these modules are the same contract in code. Field
+names are camelCase on the wire (`rename="camel"`); a missing optional field means "absent", and
+unknown fields are ignored so that later versions can add them.
 
 Params that carry gates or a circuit are generic in what they carry: on the wire (and to the
 server's decoder) it is `GateData` / `CircuitData`; a client may put Gate and Circuit objects in
@@ -12,13 +14,11 @@ they are.
 
 from __future__ import annotations
 
-from typing import Any, Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
-import msgspec
 import numpy as np
-from msgspec import UNSET, Raw, Struct, UnsetType
+from msgspec import Struct
 
-JSONRPC: Final = "2.0"
 G = TypeVar("G")
 """What a gate travels as: GateData on the wire, a Gate object in process."""
 C = TypeVar("C")
@@ -26,7 +26,6 @@ C = TypeVar("C")
 A = TypeVar("A")
 """What an array sent to the backend travels as: ArrayData on the wire, a NumPy array in
 process."""
-
 
 MAX_SHOTS: Final = 2**40
 SEED_LIMIT: Final = 2**63
@@ -63,47 +62,13 @@ SHM_PREFIX: Final = "qibo-core-"
 """Segments are files in SHM_DIR whose names start with this: a backend attaches no other."""
 
 
-class Feature:
-    """Optional features, listed in `capabilities.features` (from protocol version 2)."""
-
-    INITIAL_STATE: Final = "initialState"
-    SAMPLES: Final = "samples"
-    MID_CIRCUIT_MEASUREMENT: Final = "midCircuitMeasurement"
-    DENSITY_MATRIX: Final = "densityMatrix"
-    CHANNELS: Final = "channels"
-    EXPECTATION: Final = "expectation"
-    """Version 3: prepared circuits and their expectation values (circuit/*)."""
-
-
-FEATURE_VERSIONS: Final = {Feature.INITIAL_STATE: 2, Feature.SAMPLES: 2,
-                           Feature.MID_CIRCUIT_MEASUREMENT: 2, Feature.DENSITY_MATRIX: 2,
-                           Feature.CHANNELS: 2, Feature.EXPECTATION: 3}
-"""The protocol version that brought each feature: a session of an older one leaves it out."""
-DEVICES_SINCE: Final = 3
-"""The protocol version that brought `options.device` and `capabilities.devices`."""
-RUNS_SINCE: Final = 4
-"""The protocol version that brought execute's `read`, `keep`, `prepared` and `parameters`,
-and `execute/many`."""
-TRANSFER_SINCE: Final = 4
-"""The protocol version that brought binary frames and sealed arrays: `options.binaryFrames`,
-`options.descriptors`, the capabilities of the same names, an Array's `attachment` and
-`descriptor`."""
-
-
-class Precision:
-    """The state precisions a backend may offer."""
-
-    COMPLEX128: Final = "complex128"
-    COMPLEX64: Final = "complex64"
-
-
-class _Message(Struct, rename="camel", omit_defaults=True):
+class Message(Struct, rename="camel", omit_defaults=True):
     """Base of every params and result Struct."""
 
 
 # ---- circuits -------------------------------------------------------------------------------
 
-class ConditionData(_Message):
+class ConditionData(Message):
     """Version 2: apply the gate only in the shots whose `register` read `value` (its bits as an
     integer, the first measured qubit most significant)."""
 
@@ -111,7 +76,7 @@ class ConditionData(_Message):
     value: int = 1
 
 
-class GateData(_Message, gc=False):
+class GateData(Message, gc=False):
     """One gate. `params` by name (RX: theta); `matrix` only for Unitary, as rows of [re, im].
 
     Version 2 (feature "midCircuitMeasurement") adds operations to the gate list: "M" (a
@@ -130,14 +95,14 @@ class GateData(_Message, gc=False):
     """Version 2 (feature "channels"): a noise channel's Kraus operators, each as `matrix`."""
 
 
-class MeasurementData(_Message):
+class MeasurementData(Message):
     """Measure `qubits`; the register name defaults to `register<k>` for the k-th measurement."""
 
     qubits: list[int]
     register: str | None = None
 
 
-class CircuitData(_Message):
+class CircuitData(Message):
     nqubits: int
     density_matrix: bool = False
     """Version 2 (feature "densityMatrix"): simulate a density matrix, not a state vector."""
@@ -147,7 +112,7 @@ class CircuitData(_Message):
 
 # ---- arrays ---------------------------------------------------------------------------------
 
-class ArrayData(_Message, dict=True):
+class ArrayData(Message, dict=True):
     """A numeric array: `data` is base64 of its little-endian bytes in C order; or, when the
     client asked for a shared-memory segment, the same bytes are at the start of `segment`; or
     (version 4) they are the message's attachment number `attachment` (binary frames), or at the
@@ -164,77 +129,10 @@ class ArrayData(_Message, dict=True):
     descriptor: int | None = None
 
 
-# ---- initialize -----------------------------------------------------------------------------
-
-class ClientInfo(_Message):
-    name: str
-    version: str | None = None
-
-
-class DescriptorOffer(_Message):
-    """Version 4: a Unix socket (SOCK_SEQPACKET) the client left open in the backend at
-    descriptor `fd`, on which it wrote `token` as the first message."""
-
-    fd: int
-    token: str
-
-
-class InitializeOptions(_Message):
-    precision: str = Precision.COMPLEX128
-    threads: int | None = None
-    """Threads the simulator may use; absent means the backend's default."""
-    device: str | None = None
-    """Version 3: one of `capabilities.devices` to simulate on; absent: the first of them."""
-    binary_frames: bool = False
-    """Version 4: arrays may travel as raw bytes after their message (attachments)."""
-    descriptors: DescriptorOffer | None = None
-    """Version 4: where to pass sealed memfds (arrays as sealed memory)."""
-
-
-class InitializeParams(_Message):
-    protocol_version: int
-    client_info: ClientInfo | None = None
-    options: InitializeOptions = msgspec.field(default_factory=InitializeOptions)
-
-
-class ServerInfo(_Message):
-    name: str
-    version: str
-
-
-class Capabilities(_Message):
-    gates: list[str]
-    """Every gate name the backend accepts."""
-    native_gates: list[str]
-    """Gates the simulator runs with a kernel of its own, not as a generic matrix."""
-    max_qubits: int
-    precisions: list[str]
-    state_encodings: list[str]
-    threads: int
-    max_message_bytes: int | None = None
-    """The longest input line the backend reads; absent: no stated limit."""
-    features: list[str] = []
-    """Version 2: the optional features the backend implements (`Feature`)."""
-    devices: list[str] | None = None
-    """Version 3: the devices `options.device` may name, the default first; absent means
-    ["CPU"]."""
-    binary_frames: bool = False
-    """Version 4: the client asked for binary frames and the backend agrees: from the next
-    message on, both sides send arrays as attachments."""
-    descriptors: bool = False
-    """Version 4: the backend found the client's descriptor socket and can seal memory: from
-    the next message on, arrays may travel as sealed memfds, both ways."""
-
-
-class InitializeResult(_Message):
-    protocol_version: int
-    server_info: ServerInfo
-    capabilities: Capabilities
-
 
 # ---- execution and states -------------------------------------------------------------------
 
-class ExecuteParams(_Message, Generic[C, A]):
+class ExecuteParams(Message, Generic[C, A]):
     circuit: C = None  # type: ignore[assignment]  # C | None, but msgspec.Raw takes no union
     """The circuit to run; required unless `prepared` names one."""
     nshots: int = 0
@@ -260,7 +158,7 @@ class ExecuteParams(_Message, Generic[C, A]):
     """Version 4: false holds no final state (`state` is absent from the reply)."""
 
 
-class ExecuteResult(_Message, Generic[A]):
+class ExecuteResult(Message, Generic[A]):
     """`state` holds the final state until `state/free` (absent when `keep` is false);
     `frequencies` counts the measured qubits' outcomes (in measurement order) when
     nshots > 0."""
@@ -274,7 +172,7 @@ class ExecuteResult(_Message, Generic[A]):
     """Version 4: with `read`, the final state's amplitudes (a density matrix's entries)."""
 
 
-class ExecuteManyParams(_Message, Generic[C, A]):
+class ExecuteManyParams(Message, Generic[C, A]):
     """Version 4: several executions in one request, run in order."""
 
     runs: list[ExecuteParams[C, A]]
@@ -282,35 +180,35 @@ class ExecuteManyParams(_Message, Generic[C, A]):
     """When set, progress counts the runs done."""
 
 
-class ExecuteManyResult(_Message, Generic[A]):
+class ExecuteManyResult(Message, Generic[A]):
     results: list[ExecuteResult[A]]
     """One per run, in order."""
 
 
-class NewStateParams(_Message, Generic[A]):
+class NewStateParams(Message, Generic[A]):
     nqubits: int
     initial: A | None = None
     """Version 2 (feature "initialState"): the amplitudes to start from, not |0...0>."""
 
 
-class StateRef(_Message):
+class StateRef(Message):
     """A state the backend holds, by id: the result of `state/new` and params of several methods."""
 
     state: int
 
 
-class ApplyParams(_Message, Generic[G]):
+class ApplyParams(Message, Generic[G]):
     state: int
     gates: list[G]
 
 
-class ReadParams(_Message):
+class ReadParams(Message):
     state: int
     segment: int | None = None
     """A shared-memory segment (from shm/attach) to write the amplitudes into."""
 
 
-class AttachParams(_Message):
+class AttachParams(Message):
     """A file the client created in SHM_DIR (named SHM_PREFIX...), of at least `size` bytes,
     to map."""
 
@@ -318,30 +216,30 @@ class AttachParams(_Message):
     size: int
 
 
-class SegmentRef(_Message):
+class SegmentRef(Message):
     segment: int
 
 
-class ProbabilitiesParams(_Message):
+class ProbabilitiesParams(Message):
     state: int
     qubits: list[int] | None = None
     """Qubits to keep, in this order; absent means all."""
 
 
-class SampleParams(_Message):
+class SampleParams(Message):
     state: int
     nshots: int
     qubits: list[int] | None = None
     seed: int | None = None
 
 
-class SampleResult(_Message):
+class SampleResult(Message):
     frequencies: dict[str, int]
 
 
 # ---- prepared circuits (version 3, feature "expectation") -----------------------------------
 
-class SlotData(_Message):
+class SlotData(Message):
     """Gate `gate` (an index into the circuit's gates) takes its parameter `param` from
     `parameter`, an index into each set of values."""
 
@@ -350,7 +248,7 @@ class SlotData(_Message):
     parameter: int
 
 
-class PrepareParams(_Message, Generic[C]):
+class PrepareParams(Message, Generic[C]):
     circuit: C
     """Its slotted parameters carry any number (0.0): `slots` says where the values go."""
     slots: list[SlotData]
@@ -358,13 +256,13 @@ class PrepareParams(_Message, Generic[C]):
     """How many values a set has."""
 
 
-class CircuitRef(_Message):
+class CircuitRef(Message):
     """A prepared circuit, by id: the result of `circuit/prepare`, params of `circuit/free`."""
 
     circuit: int
 
 
-class TermData(_Message):
+class TermData(Message):
     """`coefficient` times a Pauli string: `"Z0 Z1"` (letters X, Y, Z and qubits), `""` the
     identity."""
 
@@ -372,7 +270,7 @@ class TermData(_Message):
     pauli: str
 
 
-class ExpectationParams(_Message, Generic[A]):
+class ExpectationParams(Message, Generic[A]):
     circuit: int
     parameters: A
     """float64 of shape [sets, parameters]: one row per set of values."""
@@ -381,70 +279,22 @@ class ExpectationParams(_Message, Generic[A]):
     """When set, `$/progress` reports sets done of all."""
 
 
-class StateExpectationParams(_Message):
+class StateExpectationParams(Message):
     state: int
     observable: list[TermData]
 
 
-class CancelParams(_Message):
+class CancelParams(Message):
     id: int | str
 
 
-class ProgressValue(_Message):
+class ProgressValue(Message):
     done: int
     total: int
 
 
-class ProgressParams(_Message):
+class ProgressParams(Message):
     """Sent by the backend while a request with a workDoneToken runs: `done` of `total` gates."""
 
     token: int | str
     value: ProgressValue
-
-
-# ---- envelopes: UNSET fields are left out of the JSON ----------------------------------------
-
-class ErrorObject(Struct):
-    code: int
-    message: str
-    data: Any = UNSET
-
-
-class Request(Struct, kw_only=True):
-    """A request or notification (no id) as sent: params is any Struct."""
-
-    jsonrpc: str = JSONRPC
-    id: int | str | UnsetType = UNSET
-    method: str
-    params: Any = UNSET
-
-
-class IncomingRequest(Struct, dict=True):
-    """A request or notification as received: params stay raw until the method is known. One
-    that came as a Frame (version 4) carries it as the attribute `frame` until its params are
-    decoded and bound."""
-
-    jsonrpc: str
-    method: str
-    id: int | str | None | UnsetType = UNSET
-    params: Raw = Raw(b"null")
-
-
-class Response(Struct, kw_only=True):
-    """A response as sent: exactly one of result and error."""
-
-    jsonrpc: str = JSONRPC
-    id: int | str | None
-    result: Any = UNSET
-    error: ErrorObject | UnsetType = UNSET
-
-
-class IncomingResponse(Struct):
-    """Any message a client receives: a response, or a notification when `method` is set."""
-
-    jsonrpc: str
-    id: int | str | None | UnsetType = UNSET
-    result: Raw | UnsetType = UNSET
-    error: ErrorObject | UnsetType = UNSET
-    method: str | UnsetType = UNSET
-    params: Raw = Raw(b"null")

@@ -13,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from .handshake import (
+    Feature,
+    InitializeParams,
+    InitializeResult,
+)
 from .messages import (
     ApplyParams,
     ArrayData,
@@ -25,10 +30,7 @@ from .messages import (
     ExecuteParams,
     ExecuteResult,
     ExpectationParams,
-    Feature,
     GateData,
-    InitializeParams,
-    InitializeResult,
     NewStateParams,
     PrepareParams,
     ProbabilitiesParams,

@@ -7,14 +7,9 @@ request for it, and serve(backend), the loop of a backend executable.
         serve(MyBackend())
 """
 
+from ..protocol.state_maths import marginal_probabilities
 from . import execution, lifecycle, prepared, states  # noqa: F401  (they register handlers)
-from .backend import (
-    Backend,
-    Checkpoint,
-    DensityMatrices,
-    marginal_probabilities,
-    no_checkpoint,
-)
+from .backend import Backend, Checkpoint, DensityMatrices, no_checkpoint
 from .serve import serve
 from .session import Session
 

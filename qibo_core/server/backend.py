@@ -17,11 +17,13 @@ import numpy as np
 
 from ..circuit import GATES, Circuit, Gate, Operation
 from ..protocol import Feature, InitializeOptions, Precision
+
+# Backends import `marginal` and `marginal_probabilities` from here (`as`: re-exported).
+from ..protocol.state_maths import CHUNK_QUBITS
+from ..protocol.state_maths import marginal as marginal
+from ..protocol.state_maths import marginal_probabilities as marginal_probabilities
 from . import sharable
 
-CHUNK_QUBITS = 18
-"""Probabilities and reduced density matrices are summed over chunks of 2**18 amplitudes, so that
-no temporary of the state's length is made."""
 DENSE_OUTCOMES = 2**16
 """Up to this many outcomes, shots are drawn by one multinomial over all of them; above, by one
 over blocks of this many outcomes, then one within each block drawn from."""
@@ -56,39 +58,6 @@ class Counts(NamedTuple):
     """int64, or Python ints (dtype object) when they are wider than 63 bits."""
     counts: np.ndarray
     """int64."""
-
-
-def marginal(probabilities: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """The probabilities of the outcomes of `qubits` (in that order, the first most
-    significant), from those of every outcome."""
-    n = probabilities.size.bit_length() - 1
-    tensor = probabilities.reshape((2,) * n)
-    others = tuple(q for q in range(n) if q not in qubits)
-    summed = tensor.sum(axis=others) if others else tensor
-    kept = sorted(qubits)
-    ordered = np.transpose(summed, [kept.index(q) for q in qubits])
-    return ordered.reshape(-1).astype(np.float64)
-
-
-def marginal_probabilities(amplitudes: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """Probabilities of the outcomes of `qubits` (in that order, the first most significant),
-    summed chunk by chunk: the only array of more than a chunk is the answer."""
-    n = amplitudes.size.bit_length() - 1
-    kept = sorted(qubits)
-    lead = max(0, n - CHUNK_QUBITS)
-    """The qubits fixed in each chunk: 0 .. lead-1."""
-    inner = n - lead
-    summed_axes = tuple(q - lead for q in range(lead, n) if q not in kept)
-    outer = [q for q in kept if q < lead]
-    result = np.zeros((2,) * len(kept))  # axes in `kept` order: the outer qubits come first
-    for prefix in range(2**lead):
-        chunk = amplitudes[prefix << inner:(prefix + 1) << inner]
-        probabilities = (np.abs(chunk) ** 2).reshape((2,) * inner)
-        if summed_axes:
-            probabilities = probabilities.sum(axis=summed_axes)
-        result[tuple((prefix >> (lead - 1 - q)) & 1 for q in outer)] += probabilities
-    ordered = np.transpose(result, [kept.index(q) for q in qubits])
-    return np.ascontiguousarray(ordered).reshape(-1)
 
 
 def drawn_counts(probabilities: np.ndarray, nshots: int, seed: int | None) -> Counts:

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import InvalidParams
 from ..protocol import ArrayData, decode_array, sealed
 from ..protocol.arrays import checked_shape
+from ..protocol.state_maths import positive_semidefinite
 from .segments import Segments
 
 NORM_TOLERANCE = 1e-6
@@ -87,14 +88,3 @@ def _density_matrix(rho: np.ndarray) -> np.ndarray:
         raise InvalidParams(f"the initial density matrix is not positive semidefinite (it has "
                             f"an eigenvalue below -{NORM_TOLERANCE})")
     return rho
-
-
-def positive_semidefinite(rho: np.ndarray, tolerance: float) -> bool:
-    """Whether the Hermitian `rho` has no eigenvalue below -`tolerance`: rho + tolerance I has
-    a Cholesky factor (a third of the work of the eigenvalues)."""
-    shifted = rho + tolerance * np.eye(len(rho), dtype=rho.dtype)
-    try:
-        np.linalg.cholesky(shifted)
-    except np.linalg.LinAlgError:
-        return False
-    return True

@@ -1,9 +1,9 @@
 """serve(backend): the loop inside a backend process, and the Server that runs it.
 
-One message per line on stdin, one response per request on stdout, in order. A thread watches
-the parent process and exits when it is gone, even in the middle of a request. Stdout is kept for
-protocol messages: fd 1 is pointed at stderr before the backend is loaded, so a stray print (or
-C code writing to fd 1) cannot corrupt the stream.
+One message per line on stdin (decoded by incoming.py), one response per request on stdout, in
+order. A thread watches the parent process and exits when it is gone, even in the middle of a
+request. Stdout is kept for protocol messages: fd 1 is pointed at stderr before the backend is
+loaded, so a stray print (or C code writing to fd 1) cannot corrupt the stream.
 """
 
 from __future__ import annotations
@@ -27,18 +27,13 @@ from ..errors import (
     InternalError,
     InvalidParams,
     InvalidRequest,
-    ParseError,
     RequestCancelled,
 )
 from ..protocol import (
     EXECUTABLE_PREFIX,
     JSONRPC,
-    METHODS,
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
-    ArrayData,
-    ExecuteManyParams,
-    ExecuteParams,
     Frame,
     IncomingRequest,
     LineReader,
@@ -52,8 +47,8 @@ from ..protocol import (
     bind,
     sealed,
 )
-from ..protocol.misspellings import misspelled_fields
 from .backend import Backend
+from .incoming import decode_params, decoded, error_response, salvage_state, with_misspellings
 from .registry import method_not_found
 from .session import Session
 from .states import stream_failed
@@ -70,17 +65,6 @@ PR_SET_PDEATHSIG = 1
 """prctl(2)'s option: the signal this process gets when its parent thread ends."""
 PROGRESS_SECONDS = 0.2
 """At most one `$/progress` notification per request this often."""
-
-_request_decoder = msgspec.json.Decoder(IncomingRequest)
-_params_decoders: dict[str, msgspec.json.Decoder[Any]] = {
-    method: msgspec.json.Decoder(spec.params) for method, spec in METHODS.items() if spec.params
-}
-_params_decoders[Method.EXECUTE] = msgspec.json.Decoder(ExecuteParams[msgspec.Raw, ArrayData])
-_params_decoders[Method.EXECUTE_MANY] = msgspec.json.Decoder(
-    ExecuteManyParams[msgspec.Raw, ArrayData])
-"""execute's circuits are left as JSON: the session finds a circuit it ran before by its bytes
-(known.py) and decodes only a new one."""
-_NO_PARAMS = (b"null", b"{}", b"[]")
 
 
 def log(message: str) -> None:
@@ -256,12 +240,12 @@ class Server:
     def _cancel(self, message: IncomingRequest) -> Response | None:
         """Mark a request cancelled; a cancellation sent as a request is answered at once."""
         try:
-            params = _decode_params(message)
+            params = decode_params(message)
         except BackendError as exc:
             if message.id is msgspec.UNSET:
                 log(f"ignored a malformed $/cancelRequest: {exc}")
                 return None
-            return _error(message.id, exc)
+            return error_response(message.id, exc)
         self._cancelled[params.id] = None
         if len(self._cancelled) > MAX_CANCELLED:  # ids never sent would pile up for ever
             del self._cancelled[next(iter(self._cancelled))]
@@ -270,29 +254,7 @@ class Server:
     def decode(self, line: bytes | Frame | Oversized) -> IncomingRequest | Response | None:
         """One input line (or frame) as a message, or the error response it earns (None: a
         blank line)."""
-        if isinstance(line, Oversized):
-            return _error(None, InvalidRequest(
-                f"message of {line.size} bytes exceeds the maximum of {self._max} "
-                "(--max-message-bytes)"))
-        frame = None
-        if isinstance(line, Frame):
-            frame, line = line, line.line
-            if frame.problem:
-                return _error(_salvage_id(line), InvalidRequest(frame.problem))
-        line = line.strip()
-        if not line:
-            return None
-        try:
-            message = _request_decoder.decode(line)
-            if frame is not None:
-                vars(message)["frame"] = frame
-            return message
-        except msgspec.ValidationError as exc:
-            return _error(_salvage_id(line), InvalidRequest(f"not a JSON-RPC request: {exc}"))
-        except (msgspec.DecodeError, RecursionError) as exc:
-            nan = b"NaN" in line or b"Infinity" in line
-            hint = " (NaN and Infinity are not JSON numbers)" if nan else ""
-            return _error(None, ParseError(f"invalid JSON: {exc}{hint}"))
+        return decoded(line, self._max)
 
     def handle(self, message: IncomingRequest) -> Response | None:
         """Run one message; its response (None for notifications)."""
@@ -309,11 +271,11 @@ class Server:
             error = InternalError(f"{message.method} failed: {type(exc).__name__}: {exc}",
                                   {"exception": type(exc).__name__})
         if isinstance(error, InvalidParams):
-            error = _with_misspellings(error, message)
+            error = with_misspellings(error, message)
         if is_request:
-            return _error(request_id, error)
+            return error_response(request_id, error)
         if message.method == Method.STATE_APPLY:
-            stream_failed(self.session, _salvage_state(message.params), error)
+            stream_failed(self.session, salvage_state(message.params), error)
         log(f"notification {message.method!r} failed: {error}")
         return None
 
@@ -340,7 +302,7 @@ class Server:
         if request_id in self._cancelled:
             del self._cancelled[request_id]
             raise RequestCancelled(f"request {request_id} was cancelled before it started")
-        params = _decode_params(message)
+        params = decode_params(message)
         frame = getattr(message, "frame", None)
         if frame is not None:
             try:
@@ -395,62 +357,6 @@ class _Exit(Exception):
     """The `exit` notification arrived."""
 
 
-def _decode_params(message: IncomingRequest) -> Any:
-    decoder = _params_decoders.get(message.method)
-    raw = message.params
-    absent = len(raw) <= 4 and bytes(raw) in _NO_PARAMS
-    if decoder is None:
-        if not absent:
-            raise InvalidParams(f"{message.method!r} takes no params")
-        return None
-    if absent and bytes(raw) == b"null":
-        raise InvalidParams(f"{message.method!r} needs params")
-    try:
-        return decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise InvalidParams(f"invalid params for {message.method!r}: {exc}") from None
-    except msgspec.DecodeError as exc:  # invalid UTF-8 inside the params, say
-        raise ParseError(f"params for {message.method!r} are not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidParams(f"params for {message.method!r} are nested too deeply") from None
-
-
-def _with_misspellings(error: InvalidParams, message: IncomingRequest) -> InvalidParams:
-    """The error, naming the unknown fields of the params that look like misspelt ones."""
-    spec = METHODS.get(message.method)
-    hints = misspelled_fields(message.params, spec.params) if spec and spec.params else []
-    if not hints:
-        return error
-    return InvalidParams(f"{error.message} ({'; '.join(hints)})", error.data)
-
-
-def _error(request_id: Any, exc: BackendError) -> Response:
-    return Response(id=request_id, error=exc.to_error_object())
-
-
-class _IdOnly(msgspec.Struct):
-    id: int | str | None = None
-
-
-def _salvage_id(line: bytes) -> int | str | None:
-    """The id of an invalid request, when one can be read, so the client can match the error."""
-    try:
-        return msgspec.json.decode(line, type=_IdOnly).id
-    except (msgspec.DecodeError, RecursionError):
-        return None
-
-
-class _StateOnly(msgspec.Struct):
-    state: int | None = None
-
-
-def _salvage_state(params: msgspec.Raw) -> int | None:
-    """The state a `state/apply` whose gates cannot be decoded was meant for, when one can be
-    read."""
-    try:
-        return msgspec.json.decode(params, type=_StateOnly).state
-    except (msgspec.DecodeError, RecursionError):
-        return None
 
 
 def _exit_when_orphaned(parent: int) -> None:

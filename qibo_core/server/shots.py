@@ -21,7 +21,8 @@ import numpy as np
 
 from ..circuit import Channel, Circuit, Gate, M, Reset
 from ..circuit.gates import X
-from .backend import CHUNK_QUBITS, Backend, Checkpoint, Counts
+from ..protocol.state_maths import CHUNK_QUBITS, outcome_bits
+from .backend import Backend, Checkpoint, Counts
 from .memory import Budget, branch_bytes
 from .operators import kraus_branch, projector
 
@@ -233,17 +234,6 @@ def frequencies(counts: Counts, width: int) -> dict[str, int]:
             for outcome, count in zip(counts.outcomes, counts.counts, strict=True)}
 
 
-def outcome_bits(outcomes: np.ndarray, width: int) -> np.ndarray:
-    """Each outcome as a row of `width` bits (uint8), the first the most significant."""
-    if outcomes.dtype == object:
-        text = "".join(format(int(o), f"0{width}b") for o in outcomes).encode()
-        return (np.frombuffer(text, np.uint8) - ord("0")).reshape(len(outcomes), width)
-    rows = np.empty((len(outcomes), width), np.uint8)
-    for column in range(width):
-        rows[:, column] = (outcomes >> (width - 1 - column)) & 1
-    return rows
-
-
 def shot_bits(counts: Counts, width: int, rng: np.random.Generator) -> np.ndarray:
     """Every shot's bits (uint8, [nshots, width]), in a random order: exactly the `counts`.
     Independent shots, given how many gave each outcome, are in uniformly random order. The
@@ -253,9 +243,3 @@ def shot_bits(counts: Counts, width: int, rng: np.random.Generator) -> np.ndarra
     if width:
         rng.shuffle(rows.view(np.dtype((np.void, width))).reshape(-1))
     return rows
-
-
-def as_integers(rows: np.ndarray) -> np.ndarray:
-    """`outcome_bits` undone: each row of bits as an integer, the first bit the most
-    significant."""
-    return rows.astype(np.int64) @ (1 << np.arange(rows.shape[1] - 1, -1, -1, dtype=np.int64))

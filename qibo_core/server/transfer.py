@@ -17,7 +17,7 @@ import socket
 import numpy as np
 
 from ..protocol import sealed
-from ..protocol.messages import DescriptorOffer, InitializeOptions
+from ..protocol.handshake import DescriptorOffer, InitializeOptions
 from . import sharable
 
 

@@ -16,11 +16,11 @@ from qibo_core.errors import CircuitError, InvalidParams
 from qibo_core.protocol import METHODS
 from qibo_core.server.operators import Matrix
 
-circuit, gate_module, observable_module, execution, initial, lifecycle, registry, serve, \
-    session, shots, states = (importlib.import_module(f"qibo_core.{name}") for name in (
-        "circuit.circuit", "circuit.gate", "circuit.observable", "server.execution",
-        "server.initial", "server.lifecycle", "server.registry", "server.serve",
-        "server.session", "server.shots", "server.states"))
+circuit, decode, gate_module, observable_module, execution, initial, lifecycle, registry, \
+    serve, session, shots, states = (importlib.import_module(f"qibo_core.{name}") for name in (
+        "circuit.circuit", "circuit.decode", "circuit.gate", "circuit.observable",
+        "server.execution", "server.initial", "server.lifecycle", "server.registry",
+        "server.serve", "server.session", "server.shots", "server.states"))
 
 HANDLERS = registry.HANDLERS
 BUGS = {}
@@ -85,7 +85,7 @@ def shared_ids() -> None:
 
 @plant
 def complex_coefficient() -> None:
-    decode = serve._decode_params
+    decode = serve.decode_params
 
     def lenient(message: Any) -> Any:
         if message.method in ("state/expectation", "circuit/expectation"):
@@ -93,13 +93,13 @@ def complex_coefficient() -> None:
                           bytes(message.params))
             message.params = msgspec.Raw(text)
         return decode(message)
-    serve._decode_params = lenient
+    serve.decode_params = lenient
 
 
 @plant
 def reset_ignored() -> None:
-    original = circuit._op_from_data
-    circuit._op_from_data = lambda data: (gates.I(*data.qubits) if data.name == "RESET"
+    original = circuit.operation_from_data
+    circuit.operation_from_data = lambda data: (gates.I(*data.qubits) if data.name == "RESET"
                                           else original(data))
 
 
@@ -213,7 +213,7 @@ def streamed_density_refused() -> None:
 
 @plant
 def fields_ignored() -> None:
-    circuit._only = lambda data, what, *allowed: None
+    decode._only = lambda data, what, *allowed: None
 
 
 @plant
@@ -277,13 +277,13 @@ def density_counts_n() -> None:
 
 @plant
 def default_registers_elsewhere() -> None:
-    original = circuit._op_from_data
+    original = circuit.operation_from_data
 
     def named(data: Any) -> Any:
         if data.name == "M" and data.register is None:
             data = msgspec.structs.replace(data, register=f"mid{id(data)}")
         return original(data)
-    circuit._op_from_data = named
+    circuit.operation_from_data = named
 
 
 @plant
