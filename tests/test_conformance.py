@@ -20,8 +20,8 @@ from qibo_core.protocol import FEATURE_VERSIONS, METHODS, SUPPORTED_VERSIONS
 from qibo_core.server import Checkpoint, no_checkpoint
 from qibo_core.testing import ReferenceBackend, check
 from qibo_core.testing.agreement import agreement_checks
-from qibo_core.testing.checks import Limits
 from qibo_core.testing.negotiation_checks import FEATURE_REQUESTS
+from qibo_core.testing.profile import Limits
 from qibo_core.testing.report import CheckFailed, Status
 from qibo_core.testing.statistics import RUN_FALSE_FAILURE
 

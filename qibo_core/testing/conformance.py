@@ -29,9 +29,10 @@ from ..client.spawned import ProcessTransport
 from ..client.trace import Trace
 from ..errors import QiboCoreError, RequestTimeout
 from .agreement import agreement_checks
-from .checks import CHECKS, Check, Limits, Profile
+from .checks import CHECKS, Check
 from .exchange import Exchange
 from .negotiation_checks import Negotiation, negotiate
+from .profile import Limits, Profile
 from .reference import ReferenceBackend
 from .report import CheckFailed, Hung, Outcome, Report, Skipped, Status
 from .statistics import Tally

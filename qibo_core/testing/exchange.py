@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..protocol import SHM_DIR, SHM_PREFIX, SUPPORTED_VERSIONS, TIMEOUT, ErrorCode, LineReader
-from .checks import Limits, Profile
+from .profile import Limits, Profile
 from .report import CheckFailed, Hung, Skipped
 from .statistics import Tally
 

@@ -27,8 +27,8 @@ from ..protocol import (
     Method,
 )
 from .base_checks import BELL
-from .checks import FIRST_START_SECONDS, Limits, Profile
 from .exchange import Exchange, array, expect_error, handshake
+from .profile import FIRST_START_SECONDS, Limits, Profile
 from .report import CheckFailed, Hung, Outcome, Status
 
 _IDENTITY = [[[1, 0], [0, 0]], [[0, 0], [1, 0]]]
