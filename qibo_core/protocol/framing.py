@@ -168,8 +168,7 @@ class LineReader:
     def _framed(self, line: bytes) -> bytes | Frame | None:
         """The line, or its Frame when it says it carries attachments or descriptors; None
         while the frame's attachments are still to come (it is queued once they came)."""
-        if not ((self.attachments and b'"attachments"' in line)
-                or (self.descriptors is not None and b'"descriptors"' in line)):
+        if not self.attachments and self.descriptors is None:
             return line
         try:
             envelope = _envelope.decode(line)
