@@ -357,8 +357,6 @@ class _Exit(Exception):
     """The `exit` notification arrived."""
 
 
-
-
 def _exit_when_orphaned(parent: int) -> None:
     """Exit once the parent is gone (we are re-parented), even in the middle of a request."""
     while True:
