@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -128,9 +129,45 @@ def state_transfer(n: int, tunnel_qubits: int, repeats: int, ssh: list[str] | No
             times, anchor = measure_pair(
                 lambda h=handle: h.new_state(n, initial=initial), memcpy, repeats)
             rows.append(transfer_row(f"upload {n}q via {how}", times, anchor))
+    rows.append(bare_pipe(source.nbytes, memcpy, repeats))
     rows += allocation(20, repeats)
     rows += tunnel_read(tunnel_qubits, repeats, ssh)
     return rows
+
+
+PIPE_WRITER = """
+import os, sys
+data = memoryview(bytes(int(sys.argv[1])))
+for _ in sys.stdin:
+    done = 0
+    while done < len(data):
+        done += os.write(1, data[done:])
+"""
+
+
+def bare_pipe(nbytes: int, memcpy: Callable[[], None], repeats: int) -> Row:
+    """The floor under binary frames: a child process writing `nbytes` into a pipe widened as
+    ours are, read into a new array, with no protocol at all."""
+    child = subprocess.Popen([sys.executable, "-c", PIPE_WRITER, str(nbytes)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    assert child.stdin is not None and child.stdout is not None
+    stdin, fd = child.stdin, child.stdout.fileno()
+    fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 2**20)
+
+    def read() -> None:
+        stdin.write(b"x\n")
+        view, done = memoryview(np.empty(nbytes, np.uint8)), 0
+        while done < nbytes:
+            done += os.readv(fd, [view[done:]])
+
+    try:
+        times, anchor = measure_pair(read, memcpy, repeats)
+    finally:
+        stdin.close()
+        child.wait()
+        child.stdout.close()
+    return transfer_row(f"{nbytes / 2**20:g} MiB through a bare pipe from a child process (no "
+                        "protocol: the floor under binary frames)", times, anchor)
 
 
 def transfer_row(case: str, times: list[float], anchor: list[float]) -> Row:
