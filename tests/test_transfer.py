@@ -156,6 +156,7 @@ def test_arrays_outlive_their_state_and_their_backend_and_hold_no_descriptor(
         np.testing.assert_allclose(array, uniform(N), atol=1e-12)
 
 
+@pytest.mark.backends("qulacs")
 def test_uploads_go_sealed_and_small_arrays_go_attached(sealed_memory_on: None) -> None:
     initial = random_state(N)
     with connect("numpy") as handle:
@@ -174,6 +175,7 @@ def test_uploads_go_sealed_and_small_arrays_go_attached(sealed_memory_on: None) 
                                    atol=1e-10)
 
 
+@pytest.mark.backends("qulacs")
 def test_every_backend_reads_sealed_through_a_copy_when_its_memory_is_its_own(
         sealed_memory_on: None) -> None:
     """Qulacs keeps states in its own memory: the session seals a copy of them."""
