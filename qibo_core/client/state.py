@@ -65,11 +65,13 @@ class State:
 
     def apply(self, *gates: Gate) -> State:
         """Stream gates into the state without waiting; an error surfaces at the next read."""
-        self.handle.check_open(f"cannot apply gates to state {self.id}")
+        handle = self.handle
+        if handle.closed:
+            handle.check_open(f"cannot apply gates to state {self.id}")
         self.history += gates
-        self.handle.outbox.stream(self.id, self._send_unsent)
+        handle.outbox.stream(self.id, self._send_unsent)
         if len(self.history) - self._sent >= STREAM_BATCH:  # a full batch leaves at once
-            self._call(self.handle.outbox.flush)
+            self._call(handle.outbox.flush)
         return self
 
     def _send_unsent(self, transport: Transport, now: bool) -> None:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 import numpy as np
@@ -92,21 +92,39 @@ def decode_array(data: ArrayData, dtype: str | None = None) -> np.ndarray:
     return array.reshape(shape).astype(data.dtype, copy=False)
 
 
+class _Converters(dict[type, Callable[[Any], Any]]):
+    """How the encoder writes each kind of object it meets in generic params, found once per
+    type (a streamed gate costs a lookup): Gate and Circuit objects as their data (a Circuit's
+    JSON as it encoded it last, while it is unchanged), NumPy scalars as the numbers they are,
+    NumPy arrays by `array` (base64 unless an encoder has better)."""
+
+    def __init__(self, array: Callable[[np.ndarray], Any]) -> None:
+        super().__init__()
+        self.array = array
+
+    def __missing__(self, kind: type) -> Callable[[Any], Any]:
+        self[kind] = convert = self._find(kind)
+        return convert
+
+    def _find(self, kind: type) -> Callable[[Any], Any]:
+        if issubclass(kind, np.ndarray):
+            return self.array
+        if issubclass(kind, np.generic):
+            return np.generic.item
+        for method in ("encoded", "to_data"):
+            if callable(getattr(kind, method, None)):
+                return cast(Callable[[Any], Any], getattr(kind, method))
+
+        def refuse(value: Any) -> Any:
+            raise TypeError(f"cannot encode {kind.__name__} objects")
+        return refuse
+
+
+_converters: Final = _Converters(encode_array)
+
+
 def _to_data(value: Any) -> Any:
-    """What the encoder writes for objects in generic params: Gate and Circuit objects as
-    their data (a Circuit's JSON as it encoded it last, while it is unchanged), NumPy arrays as
-    base64, NumPy scalars as the numbers they are."""
-    if isinstance(value, np.ndarray):
-        return encode_array(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    encoded = getattr(value, "encoded", None)
-    if encoded is not None:
-        return encoded()
-    try:
-        return value.to_data()
-    except AttributeError:
-        raise TypeError(f"cannot encode {type(value).__name__} objects") from None
+    return _converters[type(value)](value)
 
 
 encoder: Final = msgspec.json.Encoder(enc_hook=_to_data)
@@ -159,7 +177,8 @@ class WireEncoder:
         self.binary = False
         self.seal: Callable[[np.ndarray], int | None] | None = None
         """Makes a sealed memfd holding an array (None: it cannot now)."""
-        self._encoder = msgspec.json.Encoder(enc_hook=self._hook)
+        converters = _Converters(self._array)
+        self._encoder = msgspec.json.Encoder(enc_hook=lambda value: converters[type(value)](value))
         self._attachments: list[memoryview] = []
         self._fds: list[int] = []
 
@@ -180,11 +199,6 @@ class WireEncoder:
         attachments, fds = self._attachments, self._fds
         self._attachments, self._fds = [], []
         return framed(line, [len(a) for a in attachments], len(fds)), attachments, fds
-
-    def _hook(self, value: Any) -> Any:
-        if isinstance(value, np.ndarray):
-            return self._array(value)
-        return _to_data(value)
 
     def _array(self, array: np.ndarray) -> ArrayData:
         shape = list(array.shape)
