@@ -104,13 +104,15 @@ def checked_frequencies(frequencies: dict[str, int] | None, backend: str, nshots
         return frequencies
     if frequencies is None:
         raise _refuse(backend, f"no 'frequencies' for {nshots} shots")
-    total = 0
-    for outcome, count in frequencies.items():
-        if len(outcome) != width or outcome.strip("01") or count < 0:
-            shown = outcome if len(outcome) <= 40 else outcome[:40] + "..."
-            raise _refuse(backend, f"frequencies with {shown!r}: {count} for outcomes of "
-                          f"{width} bits")
-        total += count
+    digits = "".join(frequencies)
+    if (set(map(len, frequencies)) - {width} or digits.count("0") + digits.count("1")
+            != len(digits) or min(frequencies.values(), default=0) < 0):
+        outcome, count = next((o, c) for o, c in frequencies.items()
+                              if len(o) != width or o.strip("01") or c < 0)
+        shown = outcome if len(outcome) <= 40 else outcome[:40] + "..."
+        raise _refuse(backend, f"frequencies with {shown!r}: {count} for outcomes of "
+                      f"{width} bits")
+    total = sum(frequencies.values())
     if total != nshots:
         raise _refuse(backend, f"frequencies adding up to {total} shots, not {nshots}")
     return frequencies
