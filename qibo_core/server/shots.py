@@ -230,14 +230,19 @@ def _as_counts(counted: dict[int, int], width: int) -> Counts:
 
 
 def frequencies(counts: Counts, width: int) -> dict[str, int]:
-    """The outcomes as strings of bits, the first the most significant, with their counts
-    (written by NumPy as rows of ASCII digits: 1000 outcomes of 10 bits in 0.06 ms, where
-    format() took 0.6)."""
-    if not width:
+    """The outcomes as strings of bits, the first the most significant, with their counts:
+    written by NumPy as rows of ASCII digits (1000 outcomes of 10 bits in 0.06 ms, where a
+    format() each took 0.6), 2^16 outcomes at a time so that the rows take little beside the
+    answer."""
+    if not width:  # not reached: a circuit with shots measures a qubit
         return {"": int(counts.counts.sum())} if len(counts.counts) else {}
-    digits = outcome_bits(counts.outcomes, width) + np.uint8(ord("0"))
-    keys = digits.view(f"S{width}").reshape(-1).astype(f"U{width}")
-    return dict(zip(keys.tolist(), counts.counts.tolist(), strict=True))
+    answer: dict[str, int] = {}
+    for start in range(0, len(counts.counts), 2**16):
+        part = slice(start, start + 2**16)
+        digits = outcome_bits(counts.outcomes[part], width) + np.uint8(ord("0"))
+        keys = digits.view(f"S{width}").reshape(-1).astype(f"U{width}")
+        answer.update(zip(keys.tolist(), counts.counts[part].tolist(), strict=True))
+    return answer
 
 
 def shot_bits(counts: Counts, width: int, rng: np.random.Generator) -> np.ndarray:

@@ -39,7 +39,9 @@ from qibo_core.protocol import (
     TermData,
 )
 from qibo_core.server import Session
+from qibo_core.server.backend import Counts
 from qibo_core.server.registry import HANDLERS, NOTIFIED, handles
+from qibo_core.server.shots import frequencies
 from qibo_core.testing import ReferenceBackend
 
 PROTOCOL = Path(__file__).parents[2] / "docs" / "protocol.md"
@@ -116,6 +118,19 @@ def test_execute_holds_the_state_and_counts_the_shots() -> None:
     s.call(Method.STATE_FREE, StateRef(result.state))
     with pytest.raises(UnknownState, match=f"no state {result.state} is held"):
         s.call(Method.STATE_READ, ReadParams(result.state))
+
+
+@pytest.mark.parametrize("width, outcomes", [
+    (10, np.arange(0, 1024, 3)),
+    (18, np.arange(2**16 + 5) * 3),  # more outcomes than one block of rows
+    (72, np.array([3, 2**70 + 5, 2**72 - 1], dtype=object)),  # wider than an int64
+])
+def test_frequencies_are_the_outcomes_bits_most_significant_first(width: int,
+                                                                   outcomes: Any) -> None:
+    counts = np.arange(1, len(outcomes) + 1)
+    answer = frequencies(Counts(outcomes, counts), width)
+    assert answer == {format(int(o), f"0{width}b"): int(c)
+                      for o, c in zip(outcomes, counts, strict=True)}
 
 
 @pytest.mark.parametrize("params, message", [
