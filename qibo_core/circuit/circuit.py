@@ -72,13 +72,13 @@ class Circuit:
 
     def _add_one(self, op: Operation) -> None:
         qubits = op.all_qubits if isinstance(op, Gate) else op.qubits
-        outside = [q for q in qubits if q >= self.nqubits]
-        if outside:
-            raise CircuitError(f"{op!r} acts on qubit {outside[0]}, outside this "
+        if qubits and max(qubits) >= self.nqubits:
+            outside = next(q for q in qubits if q >= self.nqubits)
+            raise CircuitError(f"{op!r} acts on qubit {outside}, outside this "
                                f"{self.nqubits}-qubit circuit")
-        measured = sorted(self._measured.intersection(qubits))
-        if measured:
-            raise CircuitError(f"{op!r} acts on qubit {measured[0]}, which is already measured;"
+        if not self._measured.isdisjoint(qubits):
+            measured = min(self._measured.intersection(qubits))
+            raise CircuitError(f"{op!r} acts on qubit {measured}, which is already measured;"
                                " measurements without collapse=True close the circuit")
         if isinstance(op, M):
             if op.collapse and self.density_matrix:
@@ -317,11 +317,11 @@ class Circuit:
         circuit = cls(data.nqubits, density_matrix=data.density_matrix)
         for index, gate in enumerate(data.gates):
             try:
-                circuit.add(operation_from_data(gate))
+                circuit._add_one(operation_from_data(gate))
             except CircuitError as exc:
                 raise CircuitError(f"{gate_label(index, gate.name)}: {exc}") from None
         for m in data.measurements:
-            circuit.add(measurement_from_data(m))
+            circuit._add_one(measurement_from_data(m))
         return circuit
 
     @classmethod

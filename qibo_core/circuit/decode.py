@@ -10,7 +10,7 @@ the rest of a circuit's data (Circuit.from_data).
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -89,27 +89,33 @@ def operation_from_data(data: GateData) -> Operation:
     """An operation of a circuit's list of gates: a gate, a collapsing M, a RESET or a
     channel."""
     if data.kraus is not None:
-        _only(data, "a channel", "kraus")
+        _only(data, "a channel")
         return Channel.from_data(data)
     if data.name == "M":
-        _only(data, "M", "register")
+        _only(data, "M")
         return M(*data.qubits, register_name=data.register, collapse=True)
     if data.name == "RESET":
         _only(data, "RESET")
         return Reset(*data.qubits)
-    _only(data, f"gate {data.name!r}", "params", "controls", "dagger", "matrix", "condition")
+    _only(data, "gate")
     return from_data(data)
 
 
 _OPTIONAL_FIELDS = ("params", "controls", "dagger", "matrix", "register", "condition", "kraus")
+_TAKES: Final = {"a channel": {"kraus"}, "M": {"register"}, "RESET": set(),
+                 "gate": {"params", "controls", "dagger", "matrix", "condition"}}
+"""The optional fields each kind of operation takes."""
+_REFUSES: Final = {what: [name for name in _OPTIONAL_FIELDS if name not in takes]
+                   for what, takes in _TAKES.items()}
 
 
-def _only(data: GateData, what: str, *allowed: str) -> None:
+def _only(data: GateData, what: str) -> None:
     """CircuitError naming the first optional field `data` sets that `what` does not take: a
     field dropped silently would run another circuit than the one sent."""
-    for name in _OPTIONAL_FIELDS:
-        if name not in allowed and getattr(data, name) not in (None, False, (), {}):
-            raise CircuitError(f"{what} takes no {name!r}")
+    for name in _REFUSES[what]:
+        if getattr(data, name) not in (None, False, (), {}):
+            shown = f"gate {data.name!r}" if what == "gate" else what
+            raise CircuitError(f"{shown} takes no {name!r}")
 
 
 def measurement_from_data(data: MeasurementData) -> M:
