@@ -10,8 +10,8 @@ request for it, and serve(backend), the loop of a backend executable.
 from ..protocol.state_maths import marginal_probabilities
 from . import execution, lifecycle, prepared, states  # noqa: F401  (they register handlers)
 from .backend import Backend, Checkpoint, DensityMatrices, no_checkpoint
-from .serve import serve
+from .serve import idle_threads_sleep, serve
 from .session import Session
 
-__all__ = ["Backend", "Checkpoint", "DensityMatrices", "Session", "marginal_probabilities",
-           "no_checkpoint", "serve"]
+__all__ = ["Backend", "Checkpoint", "DensityMatrices", "Session", "idle_threads_sleep",
+           "marginal_probabilities", "no_checkpoint", "serve"]

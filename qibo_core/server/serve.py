@@ -110,6 +110,17 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
 
 
 
+def idle_threads_sleep() -> None:
+    """Let the simulator's OpenMP threads sleep as soon as a request's work is done, unless the
+    user chose how they wait (OMP_WAIT_POLICY, GOMP_SPINCOUNT). libgomp's threads otherwise
+    spin after each parallel region, while the backend idles and its client works: they take
+    the cores both need (docs/decisions.md, "OpenMP threads sleep between requests"). A backend
+    whose simulator uses OpenMP calls this before the simulator loads: it reads the setting
+    once."""
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def _die_with_parent() -> None:
     """Ask the kernel to kill this process when the thread that started it ends (Linux): a
     backend busy in a simulator that holds the GIL for seconds cannot watch for itself, and

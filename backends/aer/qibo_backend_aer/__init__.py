@@ -14,8 +14,9 @@ __all__ = ["AerBackend", "main"]
 
 def main() -> None:
     """The qibo-backend-aer executable."""
-    from qibo_core.server import serve
+    from qibo_core.server import idle_threads_sleep, serve
 
+    idle_threads_sleep()  # before the simulator's OpenMP runtime loads
     from .simulator import AerBackend
     serve(AerBackend, name="aer", version=__version__)
 

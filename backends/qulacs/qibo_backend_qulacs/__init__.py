@@ -13,8 +13,9 @@ __all__ = ["QulacsBackend", "main"]
 
 def main() -> None:
     """The qibo-backend-qulacs executable."""
-    from qibo_core.server import serve
+    from qibo_core.server import idle_threads_sleep, serve
 
+    idle_threads_sleep()  # before the simulator's OpenMP runtime loads
     from .simulator import QulacsBackend
     serve(QulacsBackend, name="qulacs", version=__version__)
 
