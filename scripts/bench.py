@@ -40,7 +40,7 @@ from qibo_core import Circuit, Observable, Parameter, connect, gates
 from qibo_core.client import Handle
 from qibo_core.client.state import State
 from qibo_core.protocol import ApplyParams, Method, ReadParams, sealed
-from qibo_core.server import Backend, no_checkpoint
+from qibo_core.server import Backend, idle_threads_sleep, no_checkpoint
 
 
 def in_process(backend: Backend, circuit: Circuit) -> np.ndarray:
@@ -776,6 +776,9 @@ def main() -> None:
                              "(qibo is never a dependency of ours)")
     parser.add_argument("--targets", metavar="N,N", help="measure only these targets (1-12)")
     args = parser.parse_args()
+    # Simulators in this process (the anchors) wait as the backend executables' do: an anchor's
+    # OpenMP threads spinning after its run would take the cores of the spawned run after it.
+    idle_threads_sleep()
     quick = args.quick
     repeats = 3 if quick else 7
     targets = [

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import qulacs
 from call_breakdown import call_breakdown
 from circuits import qft
 from timing import Row, measure, measure_pair, row
@@ -52,6 +51,7 @@ def echo_round_trip(repeats: int) -> list[float]:
 
 def qulacs_qft(n: int) -> Any:
     """qibo's QFT as a Qulacs circuit (Qulacs' qubit n-1-q is our q)."""
+    import qulacs  # after bench.py chose how OpenMP threads wait
     circuit = qulacs.QuantumCircuit(n)
     for i in range(n):
         circuit.add_gate(qulacs.gate.H(n - 1 - i))
@@ -66,6 +66,8 @@ def qulacs_qft(n: int) -> Any:
 
 
 def qulacs_state(circuit: Any, n: int) -> Callable[[], np.ndarray]:
+    import qulacs
+
     def run() -> np.ndarray:
         state = qulacs.QuantumState(n)
         circuit.update_quantum_state(state)
@@ -75,6 +77,8 @@ def qulacs_state(circuit: Any, n: int) -> Callable[[], np.ndarray]:
 
 def qulacs_shots(circuit: Any, n: int, nshots: int) -> Callable[[], Counter[int]]:
     """Shots counted by outcome, as a Qulacs user counts them (integers, no bitstrings)."""
+    import qulacs
+
     def run() -> Counter[int]:
         state = qulacs.QuantumState(n)
         circuit.update_quantum_state(state)
@@ -126,6 +130,7 @@ def random_circuit(n: int, ngates: int, rng: np.random.Generator) -> Circuit:
 
 def qulacs_of(circuit: Circuit) -> Any:
     """The same circuit built with Qulacs' own gates, as a Qulacs user would."""
+    import qulacs
     n = circuit.nqubits
     q = qulacs.QuantumCircuit(n)
     for gate in circuit.gates:
