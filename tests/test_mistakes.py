@@ -165,8 +165,11 @@ def test_release_frees_what_the_backend_keeps_for_a_circuit() -> None:
 
 def test_a_backend_on_a_terminal_greets_and_ends_quietly_on_ctrl_c() -> None:
     main, terminal = pty.openpty()
+    # A shell running the tests in the background ignores SIGINT, and children inherit that; a
+    # terminal's Ctrl-C reaches a program with the default disposition, as restored here.
     process = subprocess.Popen([find_backend("numpy")], stdin=terminal, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     os.close(terminal)
     try:
         assert process.stderr is not None
