@@ -102,6 +102,10 @@ class _Converters(dict[type, Callable[[Any], Any]]):
         super().__init__()
         self.array = array
 
+    def convert(self, value: Any) -> Any:
+        """The encoder's hook: `value` as what its type is written as."""
+        return self[type(value)](value)
+
     def __missing__(self, kind: type) -> Callable[[Any], Any]:
         self[kind] = convert = self._find(kind)
         return convert
@@ -120,14 +124,7 @@ class _Converters(dict[type, Callable[[Any], Any]]):
         return refuse
 
 
-_converters: Final = _Converters(encode_array)
-
-
-def _to_data(value: Any) -> Any:
-    return _converters[type(value)](value)
-
-
-encoder: Final = msgspec.json.Encoder(enc_hook=_to_data)
+encoder: Final = msgspec.json.Encoder(enc_hook=_Converters(encode_array).convert)
 """The encoder of messages in text framing, arrays as base64 (both ends, until a session agrees
 on more)."""
 
@@ -177,8 +174,7 @@ class WireEncoder:
         self.binary = False
         self.seal: Callable[[np.ndarray], int | None] | None = None
         """Makes a sealed memfd holding an array (None: it cannot now)."""
-        converters = _Converters(self._array)
-        self._encoder = msgspec.json.Encoder(enc_hook=lambda value: converters[type(value)](value))
+        self._encoder = msgspec.json.Encoder(enc_hook=_Converters(self._array).convert)
         self._attachments: list[memoryview] = []
         self._fds: list[int] = []
 

@@ -109,7 +109,6 @@ def serve(backend: Backend | Callable[[], Backend], *, name: str | None = None,
     os._exit(code)
 
 
-
 def idle_threads_sleep() -> None:
     """Let the simulator's OpenMP threads sleep as soon as a request's work is done, unless the
     user chose how they wait (OMP_WAIT_POLICY, GOMP_SPINCOUNT). libgomp's threads otherwise
